@@ -1,0 +1,67 @@
+/**
+ * Channel information, the body of every 2xx publisher answer (rev 2.23 §3.2), in the exact layouts
+ * of the push module: text/plain, JSON, XML and YAML, chosen by `Accept`.
+ */
+import Negotiator from 'negotiator';
+import type { IncomingMessage } from 'node:http';
+import { formatId, type MessageId } from './message-id.js';
+
+export interface ChannelInfo {
+  /** Messages stored now. */
+  messages: number;
+  /** Seconds since a subscriber last requested the channel; -1 if never. */
+  requested: number;
+  /** Subscriber requests held (waiting) on the channel. */
+  subscribers: number;
+  /** Newest message ever published to the channel, stored or not; undefined if none. */
+  lastMessageId: MessageId | undefined;
+}
+
+/** Media types we can answer, in order of preference when `Accept` allows several equally. */
+const MEDIA_TYPES = [
+  'text/plain',
+  'text/json',
+  'application/json',
+  'text/xml',
+  'application/xml',
+  'text/yaml',
+  'application/yaml',
+  'application/x-yaml',
+] as const;
+export type ChannelInfoType = (typeof MEDIA_TYPES)[number];
+
+/** The media type to answer for `req`'s `Accept` (q-values honoured); text/plain when nothing fits. */
+export function negotiateInfoType(req: IncomingMessage): ChannelInfoType {
+  if (!req.headers.accept) return 'text/plain';
+  const best = new Negotiator(req).mediaType(MEDIA_TYPES as unknown as string[]);
+  return (best as ChannelInfoType | undefined) ?? 'text/plain';
+}
+
+export function formatChannelInfo(info: ChannelInfo, type: ChannelInfoType): string {
+  const id = formatId(info.lastMessageId);
+  switch (type) {
+    case 'text/json':
+    case 'application/json':
+      return `{"messages": ${info.messages}, "requested": ${info.requested}, "subscribers": ${info.subscribers}, "last_message_id": "${id}" }`;
+    case 'text/xml':
+    case 'application/xml':
+      return (
+        '<?xml version="1.0" encoding="UTF-8" ?>\r\n<channel>\r\n' +
+        `  <messages>${info.messages}</messages>\r\n` +
+        `  <requested>${info.requested}</requested>\r\n` +
+        `  <subscribers>${info.subscribers}</subscribers>\r\n` +
+        `  <last_message_id>${id}</last_message_id>\r\n</channel>`
+      );
+    case 'text/yaml':
+    case 'application/yaml':
+    case 'application/x-yaml':
+      return `---\r\nmessages: ${info.messages}\r\nrequested: ${info.requested}\r\nsubscribers: ${info.subscribers}\r\nlast_message_id: "${id}"\r\n\r\n`;
+    default:
+      return (
+        `queued messages: ${info.messages}\r\n` +
+        `last requested: ${info.requested} sec. ago\r\n` +
+        `active subscribers: ${info.subscribers}\r\n` +
+        `last message id: ${id}`
+      );
+  }
+}

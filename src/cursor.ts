@@ -1,0 +1,52 @@
+/**
+ * The subscriber cursor codec: `If-Modified-Since` + `If-None-Match` <-> message id, and the
+ * `Last-Modified` + `Etag` a 200 carries.
+ *
+ * Deliberately not `etag`/`fresh`: those hash content and honour `Cache-Control`, while the protocol
+ * uses the two headers as a position in the channel's queue and must ignore caching directives.
+ */
+import { WHOLE_SECOND, type Cursor, type MessageId } from './message-id.js';
+
+/**
+ * Reads the cursor of a subscriber request (SPEC "Subscriber endpoint"):
+ * - no or invalid `If-Modified-Since`: undefined (the oldest stored message is wanted);
+ * - `If-Modified-Since: T` and `If-None-Match: tag`: the message `(T, tag)` was the last one received;
+ *   the tag may be quoted or `W/`-prefixed, a list keeps its first entry, anything else counts as 0;
+ * - `If-Modified-Since: T` alone: every message of second T was received (HTTP's own meaning).
+ */
+export function readCursor(ifModifiedSince: string | undefined, ifNoneMatch: string | string[] | undefined): Cursor | undefined {
+  if (!ifModifiedSince) return undefined;
+  const ms = Date.parse(ifModifiedSince);
+  if (!Number.isFinite(ms) || ms < 0) return undefined;
+  const time = Math.floor(ms / 1000);
+  if (ifNoneMatch === undefined) return { time, tag: WHOLE_SECOND };
+  return { time, tag: readTag(Array.isArray(ifNoneMatch) ? (ifNoneMatch[0] ?? '') : ifNoneMatch) };
+}
+
+/** `0`, `"0"`, `W/"0"`, `"0", "1"` -> 0; garbage -> 0; huge -> clamped. */
+export function readTag(value: string): number {
+  let s = value.trim();
+  const comma = s.indexOf(',');
+  if (comma >= 0) s = s.slice(0, comma).trim();
+  if (s.startsWith('W/') || s.startsWith('w/')) s = s.slice(2);
+  if (s.length >= 2 && s.startsWith('"') && s.endsWith('"')) s = s.slice(1, -1);
+  if (!/^\d{1,20}$/.test(s)) return 0;
+  return Math.min(Number(s), WHOLE_SECOND);
+}
+
+let cachedSecond = -1;
+let cachedDate = '';
+
+/** IMF-fixdate of a unix second (`Sun, 22 Nov 2026 10:52:42 GMT`), cached: most messages share seconds. */
+export function httpDate(time: number): string {
+  if (time !== cachedSecond) {
+    cachedSecond = time;
+    cachedDate = new Date(time * 1000).toUTCString();
+  }
+  return cachedDate;
+}
+
+/** The `Last-Modified` / `Etag` pair that names `id` (the Etag unquoted, as the module and Nchan send it). */
+export function cursorHeaders(id: MessageId): { lastModified: string; etag: string } {
+  return { lastModified: httpDate(id.time), etag: String(id.tag) };
+}

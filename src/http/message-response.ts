@@ -1,0 +1,40 @@
+/**
+ * The 200 that carries a message. Its header block is built once per message (and default content
+ * type) and shared by every subscriber it goes to, as is the body Buffer: fan-out writes, it does not
+ * rebuild.
+ */
+import type { ServerResponse } from 'node:http';
+import { cursorHeaders } from '../cursor.js';
+import type { StoredMessage } from '../store/channel-store.js';
+
+/** Flat `[name, value, name, value, ...]`, the form `writeHead` takes without building an object. */
+export type RawHeaders = string[];
+
+const cache = new WeakMap<StoredMessage, Map<string, RawHeaders>>();
+
+/** Headers of the 200 for `message`: Last-Modified, Etag, Content-Type, Vary, Cache-Control, Content-Length. */
+export function messageHeaders(message: StoredMessage, defaultContentType: string | undefined): RawHeaders {
+  const key = message.contentType ? '' : (defaultContentType ?? '');
+  let byDefault = cache.get(message);
+  const hit = byDefault?.get(key);
+  if (hit) return hit;
+  const { lastModified, etag } = cursorHeaders(message.id);
+  const contentType = message.contentType ?? defaultContentType;
+  const headers: RawHeaders = ['Last-Modified', lastModified, 'Etag', etag];
+  if (contentType) headers.push('Content-Type', contentType);
+  headers.push(
+    'Vary', 'If-None-Match, If-Modified-Since',
+    // no-transform: compression middleware and proxies must pass messages through untouched.
+    'Cache-Control', 'no-cache, no-transform',
+    'Content-Length', String(message.data.length),
+  );
+  if (!byDefault) cache.set(message, (byDefault = new Map()));
+  byDefault.set(key, headers);
+  return headers;
+}
+
+export function sendMessage(res: ServerResponse, message: StoredMessage, defaultContentType: string | undefined): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(200, messageHeaders(message, defaultContentType));
+  res.end(message.data);
+}

@@ -1,0 +1,45 @@
+/**
+ * Reads a publisher's message body with a size limit (raw-body), or takes `req.body` when a body
+ * parser such as `express.raw()` or `express.text()` already read it.
+ */
+import type { IncomingMessage } from 'node:http';
+import getRawBody from 'raw-body';
+import { formatSize } from '../units.js';
+import { protocolError } from './protocol-error.js';
+
+type ParsedRequest = IncomingMessage & { body?: unknown; _body?: boolean };
+
+export async function readMessageBody(req: ParsedRequest, limit: number): Promise<Buffer> {
+  const tooLarge = () =>
+    protocolError(413, `push-relay: message body is larger than maxMessageSize (${formatSize(limit)}); nothing was stored`, 'entity.too.large', {
+      Connection: 'close',
+    });
+  const parsed = alreadyParsed(req);
+  if (parsed) {
+    if (parsed.length > limit) throw tooLarge();
+    return parsed;
+  }
+  try {
+    return await getRawBody(req, { limit, length: req.headers['content-length'] });
+  } catch (err) {
+    const type = (err as { type?: string }).type;
+    if (type === 'entity.too.large') throw tooLarge();
+    if (type === 'request.aborted') throw protocolError(400, 'push-relay: the request body was cut off', 'request.aborted');
+    if (type === 'request.size.invalid') throw protocolError(400, 'push-relay: request body length does not match Content-Length', 'request.size.invalid');
+    throw err;
+  }
+}
+
+/** The bytes a body parser left in `req.body`, or undefined if the body stream is still unread. */
+function alreadyParsed(req: ParsedRequest): Buffer | undefined {
+  const body = req.body;
+  if (Buffer.isBuffer(body)) return body;
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (!req._body && !req.readableEnded) return undefined;
+  if (body === undefined) return Buffer.alloc(0);
+  // express.json() leaves an object: re-serialise it (same JSON, not byte-for-byte the original).
+  if (/\bjson\b/i.test(req.headers['content-type'] ?? '')) return Buffer.from(JSON.stringify(body), 'utf8');
+  throw new TypeError(
+    'push-relay: the request body was already parsed into an object by another middleware; mount the publisher before it, or use express.raw() / express.text() on the publisher route',
+  );
+}

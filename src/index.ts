@@ -1,0 +1,32 @@
+export { createPushRelay, type PushRelay, type PublishOptions } from './relay.js';
+export type { Middleware } from './publisher.js';
+export {
+  channelIdFromQuery,
+  type AuthorizeHook,
+  type ChannelIdResolver,
+  type Concurrency,
+  type PublisherOptions,
+  type PushRelayOptions,
+  type Role,
+  type SubscriberMode,
+  type SubscriberOptions,
+} from './options.js';
+export { MemoryStore, type MemoryStoreOptions } from './store/memory/memory-store.js';
+export type {
+  BufferRules,
+  ChannelEvent,
+  ChannelListener,
+  ChannelStore,
+  JoinRequest,
+  JoinResult,
+  NewMessage,
+  NextResult,
+  PublishResult,
+  StoredMessage,
+} from './store/channel-store.js';
+export { DEFAULT_BUFFER_RULES, expiryOf, isExpired, overflow } from './store/buffer-rules.js';
+export { formatChannelInfo, type ChannelInfo, type ChannelInfoType } from './channel-info.js';
+export { compareIds, formatId, nextId, parseId, type Cursor, type MessageId } from './message-id.js';
+export { readCursor, httpDate } from './cursor.js';
+export { protocolError, isProtocolError } from './http/protocol-error.js';
+export { formatSize, parseDuration, parseSize, type Duration, type Size } from './units.js';

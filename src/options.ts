@@ -1,0 +1,285 @@
+/**
+ * Options: what users write, and the one place that validates them (TypeError naming the option, at
+ * factory time) and resolves inheritance: `createPushRelay` options are the defaults of every
+ * endpoint, `publisher()` / `subscriber()` options override them, as nginx's http/server/location do.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { BufferRules, ChannelStore } from './store/channel-store.js';
+import { describe, parseDuration, parseSize, type Duration, type Size } from './units.js';
+
+export type Concurrency = 'broadcast' | 'last' | 'first';
+export type SubscriberMode = 'long-poll' | 'interval-poll';
+export type Role = 'publisher' | 'subscriber';
+
+/** Turns a request into a channel id (nginx's `$push_channel_id`). Nothing or '' answers 400. */
+export type ChannelIdResolver = (req: IncomingMessage) => string | undefined | null | Promise<string | undefined | null>;
+
+/** Decides whether `req` may use the channel; false answers 403. Throwing goes to `next(err)`. */
+export type AuthorizeHook = (req: IncomingMessage, context: { channelId: string; role: Role }) => boolean | Promise<boolean>;
+
+/** Options that apply to both endpoints. */
+export interface CommonOptions {
+  /** The channel id of a request. @default the `id` query argument */
+  channelId?: ChannelIdResolver;
+  /** Access check per request, after the channel id is known. */
+  authorize?: AuthorizeHook;
+  /** push_channel_group: a namespace, so the same id names different channels on different endpoints. */
+  channelGroup?: string;
+  /** push_max_channel_id_length: longer ids answer 400 naming the limit. @default 512 */
+  maxChannelIdLength?: number;
+  /** push_channel_timeout: how long a channel with no messages and no subscribers lives. @default 0 (removed at once) */
+  channelTimeout?: Duration;
+}
+
+/** Options of `publisher()`. */
+export interface PublisherOptions extends CommonOptions {
+  /** push_store_messages: false only delivers to subscribers waiting now. @default true */
+  storeMessages?: boolean;
+  /** push_min_message_buffer_length: the newest N messages are kept even when expired. @default 1 */
+  minMessageBufferLength?: number;
+  /** push_max_message_buffer_length: at most N messages per channel, oldest dropped first. @default 10 */
+  maxMessageBufferLength?: number;
+  /** push_message_buffer_length: sets both the minimum and the maximum. */
+  messageBufferLength?: number;
+  /** push_message_timeout: how long a message is stored; 0 = forever. @default '1h' */
+  messageTimeout?: Duration;
+  /** Largest message body; bigger ones answer 413 and are not read. @default '1mb' */
+  maxMessageSize?: Size;
+}
+
+/** Options of `subscriber()`. */
+export interface SubscriberOptions extends CommonOptions {
+  /** push_subscriber: 'long-poll' holds requests until a message comes; 'interval-poll' answers 304 at once. @default 'long-poll' */
+  mode?: SubscriberMode;
+  /** push_subscriber_concurrency: 'last' answers 409 to older waiting requests, 'first' to newcomers. @default 'broadcast' */
+  concurrency?: Concurrency;
+  /** push_subscriber_timeout: a waiting request is answered 304 after this long; 0 = never. @default 0 */
+  subscriberTimeout?: Duration;
+  /** push_authorized_channels_only: subscribers get 403 until a publisher POSTs or PUTs the channel. @default false */
+  authorizedChannelsOnly?: boolean;
+  /** push_max_channel_subscribers: waiting requests per channel beyond this get 403; 0 = unlimited. @default 0 */
+  maxChannelSubscribers?: number;
+  /** nginx's default_type: Content-Type of messages published without one. @default none */
+  defaultContentType?: string;
+  /**
+   * push_delete_oldest_received_message: once a subscriber here receives the channel's oldest message,
+   * delete it, as long as more than minMessageBufferLength remain (breaks GET idempotence). @default false
+   */
+  deleteOldestReceivedMessage?: boolean;
+}
+
+/** Options of `createPushRelay()`: the store, plus defaults for every endpoint. */
+export interface PushRelayOptions extends PublisherOptions, SubscriberOptions {
+  /** Where channels live. @default new MemoryStore({ maxReservedMemory }) */
+  store?: ChannelStore;
+  /** push_max_reserved_memory of the default MemoryStore. @default '32mb' */
+  maxReservedMemory?: Size;
+}
+
+export interface ResolvedCommon {
+  channelId: ChannelIdResolver;
+  authorize: AuthorizeHook | undefined;
+  channelGroup: string | undefined;
+  maxChannelIdLength: number;
+  channelTimeout: number;
+}
+export interface ResolvedPublisher extends ResolvedCommon {
+  rules: BufferRules;
+  maxMessageSize: number;
+}
+export interface ResolvedSubscriber extends ResolvedCommon {
+  mode: SubscriberMode;
+  concurrency: Concurrency;
+  subscriberTimeout: number;
+  authorizedChannelsOnly: boolean;
+  maxChannelSubscribers: number;
+  defaultContentType: string | undefined;
+  deleteOldestReceivedMessage: boolean;
+}
+
+const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'channelTimeout'] as const;
+const PUBLISHER_KEYS = ['storeMessages', 'minMessageBufferLength', 'maxMessageBufferLength', 'messageBufferLength', 'messageTimeout', 'maxMessageSize'] as const;
+const SUBSCRIBER_KEYS = [
+  'mode',
+  'concurrency',
+  'subscriberTimeout',
+  'authorizedChannelsOnly',
+  'maxChannelSubscribers',
+  'defaultContentType',
+  'deleteOldestReceivedMessage',
+] as const;
+const RELAY_KEYS = ['store', 'maxReservedMemory'] as const;
+
+/** Validators: each throws a TypeError naming the option, or returns nothing. */
+const check: Record<string, (value: unknown, name: string) => void> = {
+  channelId: fn,
+  authorize: fn,
+  channelGroup: (v, name) => {
+    if (typeof v !== 'string' || v === '' || v.includes('/')) fail(name, 'a non-empty string without "/"', v);
+  },
+  maxChannelIdLength: positiveInt,
+  channelTimeout: parseDuration,
+  deleteOldestReceivedMessage: bool,
+  storeMessages: bool,
+  minMessageBufferLength: count,
+  maxMessageBufferLength: count,
+  messageBufferLength: count,
+  messageTimeout: parseDuration,
+  maxMessageSize: parseSize,
+  mode: oneOf('long-poll', 'interval-poll'),
+  concurrency: oneOf('broadcast', 'last', 'first'),
+  subscriberTimeout: parseDuration,
+  authorizedChannelsOnly: bool,
+  maxChannelSubscribers: count,
+  defaultContentType: (v, name) => {
+    if (typeof v !== 'string' || !/^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;.*)?$/.test(v)) fail(name, 'a media type such as "text/plain"', v);
+  },
+  store: (v, name) => {
+    const s = v as Record<string, unknown> | null;
+    const methods = ['publish', 'create', 'next', 'received', 'info', 'delete', 'join', 'leave', 'watch', 'close'];
+    if (!s || typeof s !== 'object' || methods.some((m) => typeof s[m] !== 'function')) fail(name, `a ChannelStore (with ${methods.join(', ')})`, v);
+  },
+  maxReservedMemory: parseSize,
+};
+
+type AnyOptions = Record<string, unknown>;
+
+/** Validates `options` given to `where`, allowing `keys`; unknown keys are typos and throw. */
+export function validateOptions(options: unknown, where: string, keys: readonly string[]): AnyOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`push-relay: ${where} options must be an object (got ${describe(options)})`);
+  }
+  const allowed = new Set(keys);
+  for (const [key, value] of Object.entries(options)) {
+    if (!allowed.has(key)) {
+      const elsewhere = ([...PUBLISHER_KEYS, ...SUBSCRIBER_KEYS, ...RELAY_KEYS] as readonly string[]).includes(key);
+      throw new TypeError(
+        elsewhere
+          ? `push-relay: option "${key}" does not apply to ${where}`
+          : `push-relay: unknown option "${key}" for ${where}${suggest(key, keys)}`,
+      );
+    }
+    if (value !== undefined) check[key]!(value, key);
+  }
+  return options as AnyOptions;
+}
+
+export const relayOptionKeys = [...COMMON_KEYS, ...PUBLISHER_KEYS, ...SUBSCRIBER_KEYS, ...RELAY_KEYS];
+export const publisherOptionKeys = [...COMMON_KEYS, ...PUBLISHER_KEYS];
+export const subscriberOptionKeys = [...COMMON_KEYS, ...SUBSCRIBER_KEYS];
+
+function resolveCommon(levels: AnyOptions[]): ResolvedCommon {
+  const get = <T>(key: string, fallback: T): T => pick(levels, key, fallback);
+  return {
+    channelId: get<ChannelIdResolver>('channelId', channelIdFromQuery),
+    authorize: get<AuthorizeHook | undefined>('authorize', undefined),
+    channelGroup: get<string | undefined>('channelGroup', undefined),
+    maxChannelIdLength: get('maxChannelIdLength', 512),
+    channelTimeout: parseDuration(get<Duration>('channelTimeout', 0), 'channelTimeout'),
+  };
+}
+
+/** Publisher settings from the relay's options and the endpoint's (later levels win). */
+export function resolvePublisher(levels: AnyOptions[]): ResolvedPublisher {
+  let min = 1;
+  let max = 10;
+  for (const level of levels) {
+    // push_message_buffer_length sets both; an explicit min or max on the same level refines it.
+    if (level.messageBufferLength !== undefined) min = max = level.messageBufferLength as number;
+    if (level.minMessageBufferLength !== undefined) min = level.minMessageBufferLength as number;
+    if (level.maxMessageBufferLength !== undefined) max = level.maxMessageBufferLength as number;
+  }
+  if (min > max) {
+    throw new TypeError(`push-relay: option "minMessageBufferLength" (${min}) is larger than "maxMessageBufferLength" (${max})`);
+  }
+  const common = resolveCommon(levels);
+  return {
+    ...common,
+    rules: {
+      storeMessages: pick(levels, 'storeMessages', true),
+      minMessages: min,
+      maxMessages: max,
+      messageTimeout: parseDuration(pick<Duration>(levels, 'messageTimeout', '1h'), 'messageTimeout'),
+      channelTimeout: common.channelTimeout,
+    },
+    maxMessageSize: parseSize(pick<Size>(levels, 'maxMessageSize', '1mb'), 'maxMessageSize'),
+  };
+}
+
+/** Subscriber settings from the relay's options and the endpoint's (later levels win). */
+export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
+  return {
+    ...resolveCommon(levels),
+    mode: pick(levels, 'mode', 'long-poll'),
+    concurrency: pick(levels, 'concurrency', 'broadcast'),
+    subscriberTimeout: parseDuration(pick<Duration>(levels, 'subscriberTimeout', 0), 'subscriberTimeout'),
+    authorizedChannelsOnly: pick(levels, 'authorizedChannelsOnly', false),
+    maxChannelSubscribers: pick(levels, 'maxChannelSubscribers', 0),
+    defaultContentType: pick<string | undefined>(levels, 'defaultContentType', undefined),
+    deleteOldestReceivedMessage: pick(levels, 'deleteOldestReceivedMessage', false),
+  };
+}
+
+/** The default resolver: the `id` query argument, read from `req.url` (works without Express). */
+export function channelIdFromQuery(req: IncomingMessage): string | undefined {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  return new URLSearchParams(url.slice(q + 1)).get('id') ?? undefined;
+}
+
+function pick<T>(levels: AnyOptions[], key: string, fallback: T): T {
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const v = levels[i]![key];
+    if (v !== undefined) return v as T;
+  }
+  return fallback;
+}
+
+function fail(name: string, expected: string, value: unknown): never {
+  throw new TypeError(`push-relay: option "${name}" must be ${expected} (got ${describe(value)})`);
+}
+function fn(v: unknown, name: string): void {
+  if (typeof v !== 'function') fail(name, 'a function', v);
+}
+function bool(v: unknown, name: string): void {
+  if (typeof v !== 'boolean') fail(name, 'true or false', v);
+}
+function count(v: unknown, name: string): void {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) fail(name, 'a whole number >= 0', v);
+}
+function positiveInt(v: unknown, name: string): void {
+  if (!Number.isSafeInteger(v) || (v as number) < 1) fail(name, 'a whole number >= 1', v);
+}
+function oneOf(...values: string[]) {
+  return (v: unknown, name: string) => {
+    if (!values.includes(v as string)) fail(name, `one of ${values.map((x) => `'${x}'`).join(', ')}`, v);
+  };
+}
+
+/** " (did you mean "x"?)" for a likely typo. */
+function suggest(key: string, keys: readonly string[]): string {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const k of keys) {
+    const d = distance(lower, k.toLowerCase());
+    if (d < bestScore) [best, bestScore] = [k, d];
+  }
+  return best && bestScore <= Math.max(2, Math.floor(key.length / 4)) ? ` (did you mean "${best}"?)` : '';
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}

@@ -1,0 +1,234 @@
+/**
+ * Subscribers waiting for a message, per channel, in this process.
+ *
+ * One store watch per channel (whatever the number of waiting subscribers), fan-out in one pass with
+ * the message's pre-built response, O(1) removal when a client leaves, one coarse timer wheel for
+ * every subscriber time-out. Transports (long-poll now, streams later) plug in as `ParkedSubscriber`.
+ */
+import { randomBytes } from 'node:crypto';
+import { protocolError } from './http/protocol-error.js';
+import { log } from './log.js';
+import { compareIds, type MessageId } from './message-id.js';
+import type { ChannelEvent, ChannelStore, JoinRequest, StoredMessage } from './store/channel-store.js';
+import { TimerWheel, type WheelEntry } from './timer-wheel.js';
+
+const debug = log('subscriber');
+
+/** Why a parked subscriber is answered without a message. */
+export type EndReason = 'deleted' | 'conflict' | 'timeout' | 'closing' | 'unavailable';
+
+export interface ParkedSubscriber extends WheelEntry {
+  readonly id: string;
+  /** Store name of the channel. */
+  readonly channel: string;
+  /** The last message it has; undefined when it wants the oldest. */
+  cursor: MessageId | undefined;
+  /** Set by the registry while it is parked. */
+  parked: boolean;
+  /** Set by the transport once the client has gone. */
+  gone: boolean;
+  /** Also delete the channel's oldest message once received (push_delete_oldest_received_message). */
+  readonly deletesReceived: boolean;
+  /** Writes `message`; true when that answered the request (long-poll), false to keep waiting (streams). */
+  deliver(message: StoredMessage): boolean;
+  /** Answers without a message. */
+  end(reason: EndReason): void;
+}
+
+interface ChannelWaiters {
+  readonly subscribers: Set<ParkedSubscriber>;
+  /** Resolves once the store delivers this channel's events. */
+  ready: Promise<void>;
+  unwatch: (() => void) | undefined;
+}
+
+export type JoinOptions = Omit<JoinRequest, 'subscriberId'>;
+
+export class ParkedSubscribers {
+  readonly #store: ChannelStore;
+  readonly #channels = new Map<string, ChannelWaiters>();
+  readonly #timeouts = new TimerWheel<ParkedSubscriber>(100, (s) => this.#finish(s, 'timeout'));
+  readonly #idPrefix = randomBytes(6).toString('base64url');
+  #idCounter = 0;
+
+  constructor(store: ChannelStore) {
+    this.#store = store;
+  }
+
+  /** Subscribers parked now, in every channel. */
+  get size(): number {
+    let n = 0;
+    for (const entry of this.#channels.values()) n += entry.subscribers.size;
+    return n;
+  }
+
+  /** An id unique across every process sharing the store. */
+  newId(): string {
+    return `${this.#idPrefix}.${(this.#idCounter++).toString(36)}`;
+  }
+
+  /**
+   * Parks `subscriber` until a message after its cursor comes, its time-out (ms, 0 = none) passes, or
+   * the channel goes. Throws a protocol error (403/409) when the store refuses it.
+   */
+  async park(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number): Promise<void> {
+    const joined = await this.#store.join(subscriber.channel, { ...join, subscriberId: subscriber.id });
+    if (!joined.ok) {
+      if (joined.reason === 'conflict') {
+        throw protocolError(409, 'push-relay: another subscriber is already waiting on this channel (concurrency "first")', 'subscriber.conflict');
+      }
+      if (joined.reason === 'full') {
+        throw protocolError(403, `push-relay: this channel already has ${join.maxSubscribers} waiting subscribers (maxChannelSubscribers)`, 'subscriber.limit');
+      }
+      throw protocolError(403, 'push-relay: channel does not exist (authorizedChannelsOnly)', 'channel.missing');
+    }
+    if (subscriber.gone) {
+      this.#leave(subscriber.channel, [subscriber.id]);
+      return;
+    }
+    const entry = this.#watch(subscriber.channel);
+    entry.subscribers.add(subscriber);
+    subscriber.parked = true;
+    if (timeout > 0) this.#timeouts.schedule(subscriber, Date.now() + timeout);
+    // Close the gap between the first read and the watch: read again now that wake-ups are live.
+    await entry.ready;
+    if (!subscriber.parked) return;
+    const again = await this.#store.next(subscriber.channel, subscriber.cursor);
+    if (!subscriber.parked) return;
+    if (!again.exists) this.#finish(subscriber, 'deleted');
+    else if (again.message) this.#deliverTo(entry, subscriber, again.message);
+  }
+
+  /** The client went away: forget it at once. */
+  remove(subscriber: ParkedSubscriber): void {
+    if (!subscriber.parked) return;
+    this.#detach(subscriber);
+    this.#leave(subscriber.channel, [subscriber.id]);
+  }
+
+  /** Answers every parked subscriber (503, shutting down) and stops watching. */
+  closeAll(): void {
+    for (const [channel, entry] of [...this.#channels]) {
+      const ids: string[] = [];
+      for (const s of [...entry.subscribers]) {
+        ids.push(s.id);
+        this.#detach(s);
+        s.end('closing');
+      }
+      this.#leave(channel, ids);
+    }
+    this.#timeouts.clear();
+  }
+
+  #watch(channel: string): ChannelWaiters {
+    const entry = this.#channels.get(channel);
+    if (entry) return entry;
+    const created: ChannelWaiters = { subscribers: new Set(), ready: Promise.resolve(), unwatch: undefined };
+    created.ready = this.#store.watch(channel, (name, event) => this.#onEvent(name, event)).then(
+      (unwatch) => {
+        if (this.#channels.get(channel) === created) created.unwatch = unwatch;
+        else unwatch();
+      },
+      (err: unknown) => {
+        debug('watch %s failed: %s', channel, err);
+        for (const s of [...created.subscribers]) this.#finish(s, 'unavailable');
+      },
+    );
+    this.#channels.set(channel, created);
+    return created;
+  }
+
+  #onEvent(channel: string, event: ChannelEvent): void {
+    const entry = this.#channels.get(channel);
+    if (!entry) return;
+    switch (event.type) {
+      case 'message':
+        this.#fanOut(channel, entry, event.message, event.previous);
+        break;
+      case 'deleted':
+        for (const s of [...entry.subscribers]) this.#finish(s, 'deleted', false);
+        break;
+      case 'conflict': {
+        const ids: string[] = [];
+        for (const s of [...entry.subscribers]) {
+          if (s.id === event.keep) continue;
+          ids.push(s.id);
+          this.#finish(s, 'conflict', false);
+        }
+        this.#leave(channel, ids);
+        break;
+      }
+    }
+  }
+
+  /** One pass over the channel's subscribers; the pre-built response is shared (see message-response). */
+  #fanOut(channel: string, entry: ChannelWaiters, message: StoredMessage, previous: MessageId | undefined): void {
+    const answered: string[] = [];
+    let deletesReceived = false;
+    for (const s of entry.subscribers) {
+      const cursor = s.cursor;
+      if (cursor && compareIds(cursor, message.id) >= 0) continue;
+      if (previous && (!cursor || compareIds(cursor, previous) < 0)) {
+        // It has not seen the message before this one: its next message comes from the store.
+        this.#catchUp(entry, s);
+        continue;
+      }
+      deletesReceived ||= s.deletesReceived;
+      if (s.deliver(message)) {
+        this.#detach(s, entry);
+        answered.push(s.id);
+      } else {
+        s.cursor = message.id;
+      }
+    }
+    if (answered.length > 0) this.#leave(channel, answered);
+    if (deletesReceived) this.#received(channel, message);
+  }
+
+  #catchUp(entry: ChannelWaiters, s: ParkedSubscriber): void {
+    this.#store.next(s.channel, s.cursor).then(
+      (r) => {
+        if (s.parked && r.message) this.#deliverTo(entry, s, r.message);
+      },
+      (err: unknown) => debug('catch-up read on %s failed: %s', s.channel, err),
+    );
+  }
+
+  #deliverTo(entry: ChannelWaiters, s: ParkedSubscriber, message: StoredMessage): void {
+    if (s.deliver(message)) {
+      this.#detach(s, entry);
+      this.#leave(s.channel, [s.id]);
+    } else {
+      s.cursor = message.id;
+    }
+    if (s.deletesReceived) this.#received(s.channel, message);
+  }
+
+  /** Ends a parked subscriber without a message. */
+  #finish(s: ParkedSubscriber, reason: EndReason, leave = true): void {
+    if (!s.parked) return;
+    this.#detach(s);
+    if (leave) this.#leave(s.channel, [s.id]);
+    s.end(reason);
+  }
+
+  #detach(s: ParkedSubscriber, entry = this.#channels.get(s.channel)): void {
+    s.parked = false;
+    this.#timeouts.cancel(s);
+    if (!entry) return;
+    entry.subscribers.delete(s);
+    if (entry.subscribers.size === 0 && this.#channels.get(s.channel) === entry) {
+      this.#channels.delete(s.channel);
+      entry.unwatch?.();
+    }
+  }
+
+  #leave(channel: string, ids: string[]): void {
+    if (ids.length === 0) return;
+    this.#store.leave(channel, ids).catch((err: unknown) => debug('leave %s failed: %s', channel, err));
+  }
+
+  #received(channel: string, message: StoredMessage): void {
+    this.#store.received(channel, message.id).catch((err: unknown) => debug('received %s failed: %s', channel, err));
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * `createPushRelay(options)`: one channel space (a store) and the middlewares that serve it.
+ */
+import type { ChannelInfo } from './channel-info.js';
+import { checkChannelId } from './channel-id.js';
+import { log } from './log.js';
+import {
+  publisherOptionKeys,
+  relayOptionKeys,
+  resolvePublisher,
+  subscriberOptionKeys,
+  validateOptions,
+  type PublisherOptions,
+  type PushRelayOptions,
+  type SubscriberOptions,
+} from './options.js';
+import { publisherMiddleware, type Middleware } from './publisher.js';
+import { RelayCore } from './relay-core.js';
+import type { ChannelStore } from './store/channel-store.js';
+import { MemoryStore } from './store/memory/memory-store.js';
+import { subscriberMiddleware } from './subscriber.js';
+import { resolveSubscriber } from './options.js';
+
+const debug = log('relay');
+
+export interface PublishOptions {
+  /** Content-Type the message's subscribers get. */
+  contentType?: string;
+  /** EventSource `event:` name. */
+  eventType?: string;
+  /** Channel group, if not the relay's. */
+  channelGroup?: string;
+}
+
+export interface PushRelay {
+  /** The publisher middleware: POST publishes, PUT creates, GET informs, DELETE deletes. */
+  publisher(options?: PublisherOptions): Middleware;
+  /** The subscriber middleware: GET waits for (or polls) the next message. */
+  subscriber(options?: SubscriberOptions): Middleware;
+  /** Publishes from inside the app, with the relay's publisher options; resolves to channel info. */
+  publish(channelId: string, data: string | Uint8Array, options?: PublishOptions): Promise<ChannelInfo>;
+  /** Channel info, or undefined when the channel does not exist. */
+  channelInfo(channelId: string, options?: { channelGroup?: string }): Promise<ChannelInfo | undefined>;
+  /** Deletes a channel (its waiting subscribers get 410); undefined when it did not exist. */
+  deleteChannel(channelId: string, options?: { channelGroup?: string }): Promise<ChannelInfo | undefined>;
+  /** Answers every waiting subscriber (503) and refuses new requests; closes the store if the relay made it. */
+  close(): Promise<void>;
+  /** The store in use. */
+  readonly store: ChannelStore;
+}
+
+export function createPushRelay(options: PushRelayOptions = {}): PushRelay {
+  const global = validateOptions(options, 'createPushRelay()', relayOptionKeys);
+  if (options.store && options.maxReservedMemory !== undefined) {
+    throw new TypeError('push-relay: option "maxReservedMemory" configures the default MemoryStore; give it to your store instead');
+  }
+  const ownsStore = !options.store;
+  const store = options.store ?? new MemoryStore({ maxReservedMemory: options.maxReservedMemory ?? '32mb' });
+  const core = new RelayCore(store);
+  // Resolve the relay-level settings now so that a bad combination fails here, not on first use.
+  const defaults = resolvePublisher([global]);
+  resolveSubscriber([global]);
+
+  const target = (channelId: string, group: string | undefined) =>
+    checkChannelId(channelId, { channelGroup: group ?? defaults.channelGroup, maxChannelIdLength: defaults.maxChannelIdLength }).key;
+
+  return {
+    store,
+    publisher(endpoint?: PublisherOptions) {
+      return publisherMiddleware(core, resolvePublisher([global, validateOptions(endpoint, 'publisher()', publisherOptionKeys)]));
+    },
+    subscriber(endpoint?: SubscriberOptions) {
+      return subscriberMiddleware(core, resolveSubscriber([global, validateOptions(endpoint, 'subscriber()', subscriberOptionKeys)]));
+    },
+    async publish(channelId, data, publishOptions = {}) {
+      core.assertOpen();
+      if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+        throw new TypeError('push-relay: publish() data must be a string, Buffer or Uint8Array');
+      }
+      const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const key = target(channelId, publishOptions.channelGroup);
+      const { info } = await store.publish(key, { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType }, defaults.rules);
+      return info;
+    },
+    async channelInfo(channelId, opts = {}) {
+      return store.info(target(channelId, opts.channelGroup));
+    },
+    async deleteChannel(channelId, opts = {}) {
+      return store.delete(target(channelId, opts.channelGroup));
+    },
+    async close() {
+      if (core.closed) return;
+      core.closed = true;
+      debug('closing: answering %d parked subscribers', core.parked.size);
+      core.parked.closeAll();
+      if (ownsStore) await store.close();
+    },
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The `ChannelStore` interface: everything the relay needs from where channels live. `MemoryStore`
+ * (one process) and `RedisStore` (many processes and hosts) implement it; docs/store.md explains how
+ * to write another. The store owns message ids and their order; the relay owns sockets and time-outs
+ * of waiting requests.
+ */
+import type { ChannelInfo } from '../channel-info.js';
+import type { MessageId } from '../message-id.js';
+
+/** What a publisher sends. */
+export interface NewMessage {
+  data: Buffer;
+  contentType: string | undefined;
+  /** EventSource `event:` name, if the publisher gave one. */
+  eventType?: string | undefined;
+}
+
+/** A message as stored, with the id the store gave it. Never mutated once published. */
+export interface StoredMessage extends NewMessage {
+  readonly id: MessageId;
+}
+
+/** The buffer directives of the publisher endpoint that published (or PUT) last. */
+export interface BufferRules {
+  /** push_store_messages: false delivers to waiting subscribers only. */
+  storeMessages: boolean;
+  /** push_min_message_buffer_length: the newest N messages are kept even when expired. */
+  minMessages: number;
+  /** push_max_message_buffer_length: older messages beyond N are dropped. */
+  maxMessages: number;
+  /** push_message_timeout in ms; 0 = never expire. */
+  messageTimeout: number;
+  /** push_channel_timeout in ms: how long a channel left with no messages and no subscribers lives. */
+  channelTimeout: number;
+}
+
+export interface PublishResult {
+  message: StoredMessage;
+  /** Channel info after the publish; `subscribers` is the count of waiting subscribers it goes to. */
+  info: ChannelInfo;
+}
+
+export interface NextResult {
+  /** Whether the channel exists (push_authorized_channels_only refuses subscribers otherwise). */
+  exists: boolean;
+  /** The first stored message after the cursor (the oldest when the cursor is undefined). */
+  message: StoredMessage | undefined;
+}
+
+/** What a waiting subscriber asks of the channel before it parks. */
+export interface JoinRequest {
+  /** Unique among every subscriber of every process sharing the store. */
+  subscriberId: string;
+  concurrency: 'broadcast' | 'last' | 'first';
+  /** 0 = unlimited. */
+  maxSubscribers: number;
+  /** False under push_authorized_channels_only: joining must not create the channel. */
+  create: boolean;
+  /** push_channel_timeout (ms) of the subscriber endpoint, for a channel this join creates. */
+  channelTimeout: number;
+}
+
+export type JoinResult =
+  | { ok: true }
+  /** `full`: maxSubscribers reached (403); `conflict`: concurrency `first` and one is waiting (409);
+   *  `missing`: the channel does not exist and `create` was false (403). */
+  | { ok: false; reason: 'full' | 'conflict' | 'missing' };
+
+/**
+ * Wake-ups the store sends to whoever watches a channel, in the order things happened.
+ * - `message`: a message was published. `previous` is the newest message the store held right before
+ *   it (undefined if it held none), so a waiting subscriber whose cursor is at or after `previous`
+ *   knows `message` is its next one; an older cursor must read from the store instead.
+ * - `deleted`: the channel was deleted: waiting subscribers get 410.
+ * - `conflict`: concurrency `last`: every waiting subscriber but `keep` gets 409.
+ */
+export type ChannelEvent =
+  | { type: 'message'; message: StoredMessage; previous: MessageId | undefined }
+  | { type: 'deleted' }
+  | { type: 'conflict'; keep: string };
+
+export type ChannelListener = (channel: string, event: ChannelEvent) => void;
+
+export interface ChannelStore {
+  /** Allocates the next id atomically, stores (per `rules`), trims, and wakes watchers. Creates the channel. */
+  publish(channel: string, message: NewMessage, rules: BufferRules): Promise<PublishResult>;
+  /** Creates the channel if missing (PUT); publishes nothing. */
+  create(channel: string, rules: BufferRules): Promise<ChannelInfo>;
+  /** The first stored message after `after` (oldest if undefined); records that a subscriber asked. */
+  next(channel: string, after: MessageId | undefined): Promise<NextResult>;
+  /** push_delete_oldest_received_message: drop `id` if it is the oldest and more than `minMessages` remain. */
+  received(channel: string, id: MessageId): Promise<void>;
+  /** Channel info, or undefined if the channel does not exist. */
+  info(channel: string): Promise<ChannelInfo | undefined>;
+  /** Deletes the channel and its messages and wakes watchers with `deleted`; undefined if it did not exist. */
+  delete(channel: string): Promise<ChannelInfo | undefined>;
+  /** Counts a waiting subscriber in, applying concurrency and the subscriber limit atomically. */
+  join(channel: string, request: JoinRequest): Promise<JoinResult>;
+  /** Counts waiting subscribers out (answered, timed out, or gone), one call per fan-out. Idempotent per id. */
+  leave(channel: string, subscriberIds: readonly string[]): Promise<void>;
+  /**
+   * Starts delivering the channel's events to `listener`; resolves once delivery is live, so that a
+   * read made afterwards cannot miss a message. The returned function stops it.
+   */
+  watch(channel: string, listener: ChannelListener): Promise<() => void>;
+  /** Releases timers and connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,313 @@
+/**
+ * MemoryStore: channels in this process's memory. The default store; enough for one process.
+ * For several processes or hosts, use RedisStore (`push-relay/redis`).
+ */
+import createError from 'http-errors';
+import type { ChannelInfo } from '../../channel-info.js';
+import { log } from '../../log.js';
+import { compareIds, nextId, type MessageId } from '../../message-id.js';
+import { TimerWheel } from '../../timer-wheel.js';
+import { formatSize, parseSize, type Size } from '../../units.js';
+import { DEFAULT_BUFFER_RULES, expiryOf } from '../buffer-rules.js';
+import type {
+  BufferRules,
+  ChannelEvent,
+  ChannelListener,
+  ChannelStore,
+  JoinRequest,
+  JoinResult,
+  NewMessage,
+  NextResult,
+  PublishResult,
+  StoredMessage,
+} from '../channel-store.js';
+import { MemoryChannel, type QueuedMessage } from './memory-channel.js';
+
+const debug = log('store');
+
+/** Bytes counted per stored message on top of its body and headers (object and queue overhead). */
+export const MESSAGE_OVERHEAD = 96;
+
+export interface MemoryStoreOptions {
+  /**
+   * push_max_reserved_memory: the most message bytes (bodies, content types and a small per-message
+   * overhead) stored at once across all channels. When a publish does not fit, expired messages are
+   * dropped first; if it still does not fit the publisher gets 507 Insufficient Storage.
+   * @default '32mb'
+   */
+  maxReservedMemory?: Size;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+const MEMORY_OPTIONS = new Set(['maxReservedMemory', 'now']);
+
+export class MemoryStore implements ChannelStore {
+  readonly maxReservedMemory: number;
+  readonly #now: () => number;
+  readonly #channels = new Map<string, MemoryChannel>();
+  readonly #listeners = new Map<string, Set<ChannelListener>>();
+  readonly #timers: TimerWheel<MemoryChannel>;
+  /** Channels that keep expired messages only because of minMessages: first to go under memory pressure. */
+  readonly #holdingExpired = new Set<MemoryChannel>();
+  #bytes = 0;
+  #pending: Array<[string, ChannelEvent]> = [];
+  #flushScheduled = false;
+  #closed = false;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('push-relay: MemoryStore options must be an object');
+    for (const key of Object.keys(options)) {
+      if (!MEMORY_OPTIONS.has(key)) throw new TypeError(`push-relay: unknown MemoryStore option "${key}" (known: ${[...MEMORY_OPTIONS].join(', ')})`);
+    }
+    this.maxReservedMemory = parseSize(options.maxReservedMemory ?? '32mb', 'maxReservedMemory');
+    this.#now = options.now ?? Date.now;
+    this.#timers = new TimerWheel(250, (channel) => this.#settle(channel), this.#now);
+  }
+
+  /** Message bytes stored now (what maxReservedMemory limits). */
+  get reservedBytes(): number {
+    return this.#bytes;
+  }
+
+  /** Channels that exist now. */
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  async publish(name: string, input: NewMessage, rules: BufferRules): Promise<PublishResult> {
+    const now = this.#now();
+    let channel = this.#channels.get(name);
+    if (channel) this.#settle(channel, now);
+    channel = this.#channels.get(name) ?? this.#create(name, rules);
+    channel.rules = rules;
+    const previous = channel.queue.at(-1)?.message.id;
+    const id = nextId(channel.lastMessageId, Math.floor(now / 1000));
+    const message: StoredMessage = { id, data: input.data, contentType: input.contentType, eventType: input.eventType };
+    if (rules.storeMessages && rules.maxMessages > 0) {
+      const size = sizeOf(message);
+      this.#reserve(channel, size, now);
+      this.#bytes += size;
+      this.#release(channel.append({ message, expiresAt: expiryOf(now, rules), size }));
+    }
+    channel.lastMessageId = id;
+    if (channel.isIdle) channel.idleSince ??= now;
+    const info = channel.info(now);
+    this.#emit(name, { type: 'message', message, previous });
+    this.#settle(channel, now);
+    debug('publish %s %d:%d (%d bytes) to %d waiting', name, id.time, id.tag, input.data.length, info.subscribers);
+    return { message, info };
+  }
+
+  async create(name: string, rules: BufferRules): Promise<ChannelInfo> {
+    const now = this.#now();
+    const existing = this.#channels.get(name);
+    if (existing) this.#settle(existing, now);
+    let channel = this.#channels.get(name);
+    if (!channel) {
+      channel = this.#create(name, rules);
+      // A channel created empty by PUT starts its idle clock only if it has one; with channelTimeout 0
+      // ("remove at once") it lives until it has been used and emptied, or PUT would be a no-op.
+      if (rules.channelTimeout > 0) {
+        channel.idleSince = now;
+        this.#settle(channel, now);
+      }
+    }
+    return channel.info(now);
+  }
+
+  async next(name: string, after: MessageId | undefined): Promise<NextResult> {
+    const channel = this.#live(name);
+    if (!channel) return { exists: false, message: undefined };
+    const now = this.#now();
+    channel.lastRequested = now;
+    return { exists: true, message: channel.next(after, now) };
+  }
+
+  async received(name: string, id: MessageId): Promise<void> {
+    const channel = this.#live(name);
+    const oldest = channel?.queue[0];
+    if (!channel || !oldest || compareIds(oldest.message.id, id) !== 0) return;
+    if (channel.queue.length <= channel.rules.minMessages) return;
+    this.#release(channel.queue.splice(0, 1));
+    this.#markIfIdle(channel);
+    this.#settle(channel);
+  }
+
+  async info(name: string): Promise<ChannelInfo | undefined> {
+    return this.#live(name)?.info(this.#now());
+  }
+
+  async delete(name: string): Promise<ChannelInfo | undefined> {
+    const channel = this.#live(name);
+    if (!channel) return undefined;
+    const info = channel.info(this.#now());
+    this.#remove(channel);
+    this.#emit(name, { type: 'deleted' });
+    debug('delete %s', name);
+    return info;
+  }
+
+  async join(name: string, request: JoinRequest): Promise<JoinResult> {
+    let channel = this.#live(name);
+    if (!channel) {
+      if (!request.create) return { ok: false, reason: 'missing' };
+      channel = this.#create(name, { ...DEFAULT_BUFFER_RULES, channelTimeout: request.channelTimeout });
+    }
+    const waiting = channel.subscribers.size;
+    if (request.concurrency === 'first' && waiting > 0) return { ok: false, reason: 'conflict' };
+    if (request.concurrency !== 'last' && request.maxSubscribers > 0 && waiting >= request.maxSubscribers) {
+      return { ok: false, reason: 'full' };
+    }
+    channel.subscribers.add(request.subscriberId);
+    channel.lastRequested = this.#now();
+    channel.idleSince = undefined;
+    this.#timers.cancel(channel);
+    this.#settle(channel);
+    if (request.concurrency === 'last' && waiting > 0) this.#emit(name, { type: 'conflict', keep: request.subscriberId });
+    return { ok: true };
+  }
+
+  async leave(name: string, subscriberIds: readonly string[]): Promise<void> {
+    const channel = this.#channels.get(name);
+    if (!channel) return;
+    let left = 0;
+    for (const id of subscriberIds) if (channel.subscribers.delete(id)) left++;
+    if (left === 0) return;
+    this.#markIfIdle(channel);
+    this.#settle(channel);
+  }
+
+  async watch(name: string, listener: ChannelListener): Promise<() => void> {
+    let set = this.#listeners.get(name);
+    if (!set) this.#listeners.set(name, (set = new Set()));
+    set.add(listener);
+    return () => {
+      const current = this.#listeners.get(name);
+      if (current?.delete(listener) && current.size === 0) this.#listeners.delete(name);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#timers.clear();
+    this.#channels.clear();
+    this.#holdingExpired.clear();
+    this.#listeners.clear();
+    this.#pending = [];
+    this.#bytes = 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #create(name: string, rules: BufferRules): MemoryChannel {
+    if (this.#closed) throw createError(503, 'push-relay: the store is closed', { type: 'store.closed' });
+    const channel = new MemoryChannel(name, rules);
+    this.#channels.set(name, channel);
+    return channel;
+  }
+
+  /** The channel if it exists once expiry and the channel time-out have been applied. */
+  #live(name: string): MemoryChannel | undefined {
+    const channel = this.#channels.get(name);
+    if (channel) this.#settle(channel);
+    return this.#channels.get(name);
+  }
+
+  /**
+   * Applies the clock to a channel: drops expired messages, starts the idle clock when it empties,
+   * removes it when idle for channelTimeout, and schedules its next wake-up.
+   */
+  #settle(channel: MemoryChannel, now = this.#now()): void {
+    if (this.#channels.get(channel.name) !== channel) return;
+    const expired = channel.expire(now);
+    if (expired.length > 0) {
+      this.#release(expired);
+      if (channel.isIdle && channel.idleSince === undefined) channel.idleSince = Math.min(now, expired.at(-1)!.expiresAt);
+    }
+    if (!channel.isIdle) channel.idleSince = undefined;
+    if (channel.holdsExpired(now)) this.#holdingExpired.add(channel);
+    else this.#holdingExpired.delete(channel);
+
+    if (channel.idleSince !== undefined) {
+      const removeAt = channel.idleSince + channel.rules.channelTimeout;
+      if (removeAt <= now) {
+        debug('channel %s idle for %dms: removed', channel.name, now - channel.idleSince);
+        this.#remove(channel);
+        return;
+      }
+      this.#timers.schedule(channel, removeAt);
+      return;
+    }
+    const expiry = channel.nextExpiry();
+    if (expiry !== Infinity) this.#timers.schedule(channel, expiry);
+    else this.#timers.cancel(channel);
+  }
+
+  /** Starts the idle clock of a channel that just lost its last message or subscriber. */
+  #markIfIdle(channel: MemoryChannel): void {
+    if (channel.isIdle) channel.idleSince ??= this.#now();
+  }
+
+  /** Makes room for `size` more bytes, dropping expired messages first; 507 if it still does not fit. */
+  #reserve(channel: MemoryChannel, size: number, now: number): void {
+    // The publish itself pushes out this channel's oldest message when the queue is full.
+    const pushedOut = channel.queue.length + 1 > channel.rules.maxMessages ? (channel.queue[0]?.size ?? 0) : 0;
+    const fits = () => this.#bytes + size - pushedOut <= this.maxReservedMemory;
+    if (fits()) return;
+    for (const holder of this.#holdingExpired) {
+      this.#release(holder.expireRetained(now));
+      this.#holdingExpired.delete(holder);
+      if (holder !== channel) this.#settle(holder, now);
+      if (fits()) return;
+    }
+    throw createError(
+      507,
+      `push-relay: message store full: a ${formatSize(size)} message does not fit in maxReservedMemory ` +
+        `(${formatSize(this.maxReservedMemory)}, ${formatSize(this.#bytes)} in use); nothing was stored`,
+      { type: 'store.full' },
+    );
+  }
+
+  #release(entries: QueuedMessage[]): void {
+    for (const entry of entries) this.#bytes -= entry.size;
+  }
+
+  #remove(channel: MemoryChannel): void {
+    this.#timers.cancel(channel);
+    this.#holdingExpired.delete(channel);
+    this.#release(channel.queue);
+    this.#channels.delete(channel.name);
+  }
+
+  /** Events are delivered after the current call returns, in order, so a publisher is answered first. */
+  #emit(name: string, event: ChannelEvent): void {
+    if (!this.#listeners.has(name)) return;
+    this.#pending.push([name, event]);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const [name, event] of pending) {
+      const listeners = this.#listeners.get(name);
+      if (!listeners) continue;
+      for (const listener of listeners) {
+        try {
+          listener(name, event);
+        } catch (err) {
+          process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'PushRelayListenerWarning');
+        }
+      }
+    }
+  }
+}
+
+function sizeOf(message: StoredMessage): number {
+  return message.data.length + (message.contentType?.length ?? 0) + (message.eventType?.length ?? 0) + MESSAGE_OVERHEAD;
+}

@@ -1,0 +1,68 @@
+/**
+ * The subscriber endpoint (rev 2.23 §3.1): GET only; answers the first message after the request's
+ * cursor at once, or waits for it (long-poll) or answers 304 (interval-poll).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolveChannel } from './channel-id.js';
+import { readCursor } from './cursor.js';
+import { sendMessage } from './http/message-response.js';
+import { methodNotAllowed, protocolError } from './http/protocol-error.js';
+import { answerError, sendNotModified } from './http/respond.js';
+import { log } from './log.js';
+import type { ResolvedSubscriber } from './options.js';
+import type { Middleware } from './publisher.js';
+import type { RelayCore } from './relay-core.js';
+import { LongPollSubscriber } from './transports/long-poll.js';
+
+const debug = log('subscriber');
+
+export function subscriberMiddleware(relay: RelayCore, options: ResolvedSubscriber): Middleware {
+  return function pushRelaySubscriber(req, res, next) {
+    // HEAD too: Express routes it to GET handlers, the protocol allows GET only.
+    if (req.method !== 'GET') {
+      answerError(methodNotAllowed('GET'), req, res, next);
+      return;
+    }
+    serveSubscriber(relay, options, req, res).catch((err: unknown) => {
+      debug('GET %s failed: %s', req.url, err);
+      answerError(err, req, res, next);
+    });
+  };
+}
+
+async function serveSubscriber(relay: RelayCore, options: ResolvedSubscriber, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  relay.assertOpen();
+  const { key } = await resolveChannel(req, options, 'subscriber');
+  const cursor = readCursor(req.headers['if-modified-since'], req.headers['if-none-match']);
+  const { exists, message } = await relay.store.next(key, cursor);
+  if (!exists && options.authorizedChannelsOnly) {
+    throw protocolError(403, 'push-relay: channel does not exist (authorizedChannelsOnly)', 'channel.missing');
+  }
+  if (message) {
+    sendMessage(res, message, options.defaultContentType);
+    if (options.deleteOldestReceivedMessage) await relay.store.received(key, message.id);
+    return;
+  }
+  if (options.mode === 'interval-poll') {
+    sendNotModified(res, cursor);
+    return;
+  }
+  if (res.destroyed || req.socket.destroyed) return;
+  const parked = relay.parked;
+  const subscriber = new LongPollSubscriber(parked.newId(), key, cursor, res, options.defaultContentType, options.deleteOldestReceivedMessage);
+  // res 'close', not req 'close': since Node 16 req closes when its body is read (SPEC "Pitfalls").
+  res.once('close', () => {
+    subscriber.gone = true;
+    parked.remove(subscriber);
+  });
+  await parked.park(
+    subscriber,
+    {
+      concurrency: options.concurrency,
+      maxSubscribers: options.maxChannelSubscribers,
+      create: !options.authorizedChannelsOnly,
+      channelTimeout: options.channelTimeout,
+    },
+    options.subscriberTimeout,
+  );
+}

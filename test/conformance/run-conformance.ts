@@ -1,0 +1,50 @@
+/**
+ * Runs the shared black-box conformance suite against the library:
+ *   npm run conformance [-- --store memory|redis] [-- any run.mjs argument]
+ * The suite is looked up in $CONFORMANCE_DIR, else ../shared/conformance beside the repository.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChannelStore } from '../../src/index.js';
+import { createProfileApp } from './profile-server.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const suite = resolve(process.env.CONFORMANCE_DIR ?? join(root, '../shared/conformance'));
+if (!existsSync(join(suite, 'run.mjs'))) {
+  console.error(`conformance suite not found at ${suite} (set CONFORMANCE_DIR)`);
+  process.exit(2);
+}
+
+const args = process.argv.slice(2);
+const storeAt = args.indexOf('--store');
+const storeKind = storeAt >= 0 ? args.splice(storeAt, 2)[1] : 'memory';
+
+let store: ChannelStore | undefined;
+let closeStore = async () => {};
+if (storeKind === 'redis') {
+  const redisEntry = '../../src/redis.js';
+  const { RedisStore } = (await import(redisEntry)) as { RedisStore: new (o: object) => ChannelStore & { close(): Promise<void> } };
+  const redis = new RedisStore({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: `conformance-${process.pid}` });
+  store = redis;
+  closeStore = () => redis.close();
+} else if (storeKind !== 'memory') {
+  console.error(`unknown --store ${storeKind} (memory or redis)`);
+  process.exit(2);
+}
+
+const { app, relay } = createProfileApp(join(suite, 'profiles.json'), store);
+const server = app.listen(0, '127.0.0.1');
+await new Promise((r) => server.once('listening', r));
+const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+console.log(`conformance: ${storeKind} store at ${base}`);
+
+const child = spawn(process.execPath, [join(suite, 'run.mjs'), '--base', base, ...args], { stdio: 'inherit' });
+const code: number = await new Promise((r) => child.on('exit', (c) => r(c ?? 1)));
+await relay.close();
+await closeStore();
+server.closeAllConnections();
+server.close();
+process.exit(code);
