@@ -136,7 +136,7 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   },
   store: (v, name) => {
     const s = v as Record<string, unknown> | null;
-    const methods = ['publish', 'create', 'next', 'received', 'info', 'delete', 'join', 'leave', 'watch', 'close'];
+    const methods = ['publish', 'create', 'next', 'startCursor', 'received', 'info', 'delete', 'join', 'leave', 'watch', 'close'];
     if (!s || typeof s !== 'object' || methods.some((m) => typeof s[m] !== 'function')) fail(name, `a ChannelStore (with ${methods.join(', ')})`, v);
   },
   maxReservedMemory: parseSize,

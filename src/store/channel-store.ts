@@ -18,6 +18,11 @@ export interface NewMessage {
 /** A message as stored, with the id the store gave it. Never mutated once published. */
 export interface StoredMessage extends NewMessage {
   readonly id: MessageId;
+  /**
+   * Id of the message published right before this one on the channel (stored or not); undefined for
+   * the channel's first. A subscriber whose cursor is older than this missed messages (loss signal).
+   */
+  readonly previousId: MessageId | undefined;
 }
 
 /** The buffer directives of the publisher endpoint that published (or PUT) last. */
@@ -88,6 +93,12 @@ export interface ChannelStore {
   create(channel: string, rules: BufferRules): Promise<ChannelInfo>;
   /** The first stored message after `after` (oldest if undefined); records that a subscriber asked. */
   next(channel: string, after: MessageId | undefined): Promise<NextResult>;
+  /**
+   * A cursor for a subscriber's first request under Nchan's first-message policy: `next()` from it
+   * answers the `newest`-th newest stored message (1 = the newest), or, for 0, waits for the next
+   * message published. undefined (= from the oldest) when fewer are stored or the channel is missing.
+   */
+  startCursor(channel: string, newest: number): Promise<MessageId | undefined>;
   /** push_delete_oldest_received_message: drop `id` if it is the oldest and more than `minMessages` remain. */
   received(channel: string, id: MessageId): Promise<void>;
   /** Channel info, or undefined if the channel does not exist. */

@@ -8,7 +8,7 @@ import { log } from '../../log.js';
 import { compareIds, nextId, type MessageId } from '../../message-id.js';
 import { TimerWheel } from '../../timer-wheel.js';
 import { formatSize, parseSize, type Size } from '../../units.js';
-import { DEFAULT_BUFFER_RULES, expiryOf } from '../buffer-rules.js';
+import { DEFAULT_BUFFER_RULES, expiryOf, isExpired } from '../buffer-rules.js';
 import type {
   BufferRules,
   ChannelEvent,
@@ -83,7 +83,13 @@ export class MemoryStore implements ChannelStore {
     channel.rules = rules;
     const previous = channel.queue.at(-1)?.message.id;
     const id = nextId(channel.lastMessageId, Math.floor(now / 1000));
-    const message: StoredMessage = { id, data: input.data, contentType: input.contentType, eventType: input.eventType };
+    const message: StoredMessage = {
+      id,
+      previousId: channel.lastMessageId,
+      data: input.data,
+      contentType: input.contentType,
+      eventType: input.eventType,
+    };
     if (rules.storeMessages && rules.maxMessages > 0) {
       const size = sizeOf(message);
       this.#reserve(channel, size, now);
@@ -122,6 +128,21 @@ export class MemoryStore implements ChannelStore {
     const now = this.#now();
     channel.lastRequested = now;
     return { exists: true, message: channel.next(after, now) };
+  }
+
+  async startCursor(name: string, newest: number): Promise<MessageId | undefined> {
+    const channel = this.#live(name);
+    if (!channel) return undefined;
+    if (newest <= 0) return channel.lastMessageId;
+    const now = this.#now();
+    // The n-th newest served message is answered first: start right before it.
+    let seen = 0;
+    for (let i = channel.queue.length - 1; i >= 0; i--) {
+      const entry = channel.queue[i]!;
+      if (isExpired(entry.expiresAt, i, channel.queue.length, channel.rules.minMessages, now)) break;
+      if (++seen === newest) return i > 0 ? channel.queue[i - 1]!.message.id : entry.message.previousId;
+    }
+    return undefined;
   }
 
   async received(name: string, id: MessageId): Promise<void> {
