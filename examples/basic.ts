@@ -7,6 +7,9 @@
  *
  * Run: npm start (PORT, default 8080). Then, in one terminal:  curl -v 'localhost:8080/activity?id=a'
  * and in another:                                             curl -v -d hello 'localhost:8080/publish?id=a'
+ * The first request waits until the POST, which answers 201 (a waiting subscriber got it; 202 when none
+ * waits). Messages keep the publisher's Content-Type (curl -d sends application/x-www-form-urlencoded);
+ * defaultContentType only applies to messages published without one. README.md walks through the rest.
  * Keep /publish private in a real deployment (see examples/auth.ts).
  */
 import express from 'express';

@@ -5,7 +5,8 @@
  * Deliberately not `etag`/`fresh`: those hash content and honour `Cache-Control`, while the protocol
  * uses the two headers as a position in the channel's queue and must ignore caching directives.
  */
-import { WHOLE_SECOND, type Cursor, type MessageId } from './message-id.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { compareIds, parseId, WHOLE_SECOND, type Cursor, type MessageId } from './message-id.js';
 
 /**
  * Reads the cursor of a subscriber request (SPEC "Subscriber endpoint"):
@@ -49,4 +50,24 @@ export function httpDate(time: number): string {
 /** The `Last-Modified` / `Etag` pair that names `id` (the Etag unquoted, as the module and Nchan send it). */
 export function cursorHeaders(id: MessageId): { lastModified: string; etag: string } {
   return { lastModified: httpDate(id.time), etag: String(id.tag) };
+}
+
+/**
+ * The loss signal: true when the subscriber's cursor is older than the message sent right before
+ * `message`, so it never got that one (expired, trimmed, or never stored). No cursor, no signal.
+ */
+export function missedBefore(cursor: MessageId | undefined, message: { previousId: MessageId | undefined }): boolean {
+  return cursor !== undefined && message.previousId !== undefined && compareIds(cursor, message.previousId) < 0;
+}
+
+/**
+ * The cursor of a streaming subscriber: an EventSource `Last-Event-ID` header or `last_event_id` query
+ * argument (`time:tag`, as `id:` lines carry it), else `If-Modified-Since` / `If-None-Match`.
+ */
+export function readStreamCursor(headers: IncomingHttpHeaders, url: string | undefined): Cursor | undefined {
+  const header = headers['last-event-id'];
+  const q = url?.indexOf('?') ?? -1;
+  const text = (typeof header === 'string' && header) || (q >= 0 ? new URLSearchParams(url!.slice(q + 1)).get('last_event_id') : null);
+  const id = text ? parseId(text.trim()) : undefined;
+  return id ?? readCursor(headers['if-modified-since'], headers['if-none-match']);
 }

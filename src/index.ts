@@ -1,10 +1,13 @@
 export { createPushRelay, type PushRelay, type PublishOptions } from './relay.js';
 export type { Middleware } from './publisher.js';
+export { WEBSOCKET_META_PROTOCOL, type UpgradeApp } from './upgrade.js';
+export { CLOSE_CODES as WEBSOCKET_CLOSE_CODES } from './transports/websocket.js';
 export {
   channelIdFromQuery,
   type AuthorizeHook,
   type ChannelIdResolver,
   type Concurrency,
+  type FirstMessagePolicy,
   type PublisherOptions,
   type PushRelayOptions,
   type Role,

@@ -8,7 +8,17 @@ import type { BufferRules, ChannelStore } from './store/channel-store.js';
 import { describe, parseDuration, parseSize, type Duration, type Size } from './units.js';
 
 export type Concurrency = 'broadcast' | 'last' | 'first';
-export type SubscriberMode = 'long-poll' | 'interval-poll';
+/**
+ * How a subscriber endpoint answers. Left unset, every request picks its own mechanism (SPEC "Which
+ * mechanism answers"): plain GET long-polls, `Accept: text/event-stream` gets EventSource,
+ * `Accept: multipart/mixed` multipart, `TE: chunked` chunked. Set, it pins the endpoint to one.
+ */
+export type SubscriberMode = 'long-poll' | 'interval-poll' | 'eventsource' | 'chunked' | 'multipart' | 'raw-stream' | 'websocket';
+/**
+ * nchan_subscriber_first_message: where a subscriber that sends no cursor starts. `'oldest'`: the oldest
+ * stored message; `'newest'`: the next message published; `-N`: the N newest stored; `N`: the N-th oldest.
+ */
+export type FirstMessagePolicy = 'oldest' | 'newest' | number;
 export type Role = 'publisher' | 'subscriber';
 
 /** Turns a request into a channel id (nginx's `$push_channel_id`). Nothing or '' answers 400. */
@@ -49,8 +59,19 @@ export interface PublisherOptions extends CommonOptions {
 
 /** Options of `subscriber()`. */
 export interface SubscriberOptions extends CommonOptions {
-  /** push_subscriber: 'long-poll' holds requests until a message comes; 'interval-poll' answers 304 at once. @default 'long-poll' */
+  /**
+   * push_subscriber: pins the endpoint to one mechanism. 'long-poll' holds requests until a message
+   * comes; 'interval-poll' answers 304 at once; the others stream (docs/transports.md).
+   * @default unset: chosen per request (plain GET long-polls)
+   */
   mode?: SubscriberMode;
+  /** nchan_subscriber_first_message: where a subscriber without a cursor starts. @default 'oldest' */
+  subscriberFirstMessage?: FirstMessagePolicy;
+  /**
+   * Keep-alive on open streams every this long, so proxies keep them: an EventSource comment, a
+   * WebSocket ping (a socket that missed the previous pong is cut); 0 = none. @default '25s'
+   */
+  pingInterval?: Duration;
   /** push_subscriber_concurrency: 'last' answers 409 to older waiting requests, 'first' to newcomers. @default 'broadcast' */
   concurrency?: Concurrency;
   /** push_subscriber_timeout: a waiting request is answered 304 after this long; 0 = never. @default 0 */
@@ -88,7 +109,10 @@ export interface ResolvedPublisher extends ResolvedCommon {
   maxMessageSize: number;
 }
 export interface ResolvedSubscriber extends ResolvedCommon {
-  mode: SubscriberMode;
+  /** undefined: chosen per request. */
+  mode: SubscriberMode | undefined;
+  subscriberFirstMessage: FirstMessagePolicy;
+  pingInterval: number;
   concurrency: Concurrency;
   subscriberTimeout: number;
   authorizedChannelsOnly: boolean;
@@ -101,6 +125,8 @@ const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLeng
 const PUBLISHER_KEYS = ['storeMessages', 'minMessageBufferLength', 'maxMessageBufferLength', 'messageBufferLength', 'messageTimeout', 'maxMessageSize'] as const;
 const SUBSCRIBER_KEYS = [
   'mode',
+  'subscriberFirstMessage',
+  'pingInterval',
   'concurrency',
   'subscriberTimeout',
   'authorizedChannelsOnly',
@@ -126,7 +152,11 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   messageBufferLength: count,
   messageTimeout: parseDuration,
   maxMessageSize: parseSize,
-  mode: oneOf('long-poll', 'interval-poll'),
+  mode: oneOf('long-poll', 'interval-poll', 'eventsource', 'chunked', 'multipart', 'raw-stream', 'websocket'),
+  subscriberFirstMessage: (v, name) => {
+    if (v !== 'oldest' && v !== 'newest' && !(Number.isSafeInteger(v) && v !== 0)) fail(name, "'oldest', 'newest' or a whole number other than 0", v);
+  },
+  pingInterval: parseDuration,
   concurrency: oneOf('broadcast', 'last', 'first'),
   subscriberTimeout: parseDuration,
   authorizedChannelsOnly: bool,
@@ -211,7 +241,9 @@ export function resolvePublisher(levels: AnyOptions[]): ResolvedPublisher {
 export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
   return {
     ...resolveCommon(levels),
-    mode: pick(levels, 'mode', 'long-poll'),
+    mode: pick<SubscriberMode | undefined>(levels, 'mode', undefined),
+    subscriberFirstMessage: pick<FirstMessagePolicy>(levels, 'subscriberFirstMessage', 'oldest'),
+    pingInterval: parseDuration(pick<Duration>(levels, 'pingInterval', '25s'), 'pingInterval'),
     concurrency: pick(levels, 'concurrency', 'broadcast'),
     subscriberTimeout: parseDuration(pick<Duration>(levels, 'subscriberTimeout', 0), 'subscriberTimeout'),
     authorizedChannelsOnly: pick(levels, 'authorizedChannelsOnly', false),
@@ -225,8 +257,27 @@ export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
 export function channelIdFromQuery(req: IncomingMessage): string | undefined {
   const url = req.url ?? '';
   const q = url.indexOf('?');
-  if (q < 0) return undefined;
-  return new URLSearchParams(url.slice(q + 1)).get('id') ?? undefined;
+  return q < 0 ? undefined : queryArgument(url, q + 1, 'id');
+}
+
+/** The first `name=` argument of the query starting at `from`, decoded like URLSearchParams; on every request, so no allocation but the result. */
+export function queryArgument(url: string, from: number, name: string): string | undefined {
+  // Encoded names or values: let URLSearchParams decode exactly as the WHATWG URL spec says.
+  if (url.includes('%', from)) return new URLSearchParams(url.slice(from).split('#', 1)[0]).get(name) ?? undefined;
+  let start = from;
+  while (start <= url.length) {
+    let end = url.indexOf('&', start);
+    if (end < 0) end = url.length;
+    const hash = url.indexOf('#', start);
+    if (hash >= 0 && hash < end) end = hash;
+    if (end - start > name.length && url.charCodeAt(start + name.length) === 61 /* = */ && url.startsWith(name, start)) {
+      const raw = url.slice(start + name.length + 1, end);
+      return raw.includes('+') ? raw.replaceAll('+', ' ') : raw;
+    }
+    if (end === url.length || url.charCodeAt(end) === 35 /* # */) return undefined;
+    start = end + 1;
+  }
+  return undefined;
 }
 
 function pick<T>(levels: AnyOptions[], key: string, fallback: T): T {

@@ -49,6 +49,8 @@ export class ParkedSubscribers {
   readonly #channels = new Map<string, ChannelWaiters>();
   readonly #timeouts = new TimerWheel<ParkedSubscriber>(100, (s) => this.#finish(s, 'timeout'));
   readonly #idPrefix = randomBytes(6).toString('base64url');
+  /** Subscribers reading from the store; `again`: a message came meanwhile, read once more at the end. */
+  readonly #catchingUp = new Map<ParkedSubscriber, { again: boolean }>();
   #idCounter = 0;
 
   constructor(store: ChannelStore) {
@@ -93,10 +95,7 @@ export class ParkedSubscribers {
     // Close the gap between the first read and the watch: read again now that wake-ups are live.
     await entry.ready;
     if (!subscriber.parked) return;
-    const again = await this.#store.next(subscriber.channel, subscriber.cursor);
-    if (!subscriber.parked) return;
-    if (!again.exists) this.#finish(subscriber, 'deleted');
-    else if (again.message) this.#deliverTo(entry, subscriber, again.message);
+    await this.#catchUp(subscriber);
   }
 
   /** The client went away: forget it at once. */
@@ -158,6 +157,9 @@ export class ParkedSubscribers {
         this.#leave(channel, ids);
         break;
       }
+      case 'resync':
+        for (const s of [...entry.subscribers]) void this.#catchUp(s);
+        break;
     }
   }
 
@@ -168,9 +170,15 @@ export class ParkedSubscribers {
     for (const s of entry.subscribers) {
       const cursor = s.cursor;
       if (cursor && compareIds(cursor, message.id) >= 0) continue;
+      const reading = this.#catchingUp.get(s);
+      if (reading) {
+        // Its store read may or may not include this message: let the read loop take it, in order.
+        reading.again = true;
+        continue;
+      }
       if (previous && (!cursor || compareIds(cursor, previous) < 0)) {
         // It has not seen the message before this one: its next message comes from the store.
-        this.#catchUp(entry, s);
+        void this.#catchUp(s);
         continue;
       }
       deletesReceived ||= s.deletesReceived;
@@ -185,18 +193,38 @@ export class ParkedSubscribers {
     if (deletesReceived) this.#received(channel, message);
   }
 
-  #catchUp(entry: ChannelWaiters, s: ParkedSubscriber): void {
-    this.#store.next(s.channel, s.cursor).then(
-      (r) => {
-        if (s.parked && r.message) this.#deliverTo(entry, s, r.message);
-      },
-      (err: unknown) => debug('catch-up read on %s failed: %s', s.channel, err),
-    );
+  /**
+   * Reads every stored message after `s`'s cursor, in order, until the store has nothing newer (a
+   * long-poll stops at the first, which answers it). Fan-out leaves `s` to this loop meanwhile.
+   */
+  async #catchUp(s: ParkedSubscriber): Promise<void> {
+    if (this.#catchingUp.has(s)) return;
+    const reading = { again: false };
+    this.#catchingUp.set(s, reading);
+    try {
+      for (;;) {
+        reading.again = false;
+        const r = await this.#store.next(s.channel, s.cursor);
+        if (!s.parked) return;
+        if (!r.exists) {
+          this.#finish(s, 'deleted');
+          return;
+        }
+        if (r.message) this.#deliverTo(s, r.message);
+        else if (!reading.again) return;
+        if (!s.parked) return;
+      }
+    } catch (err) {
+      debug('catch-up read on %s failed: %s', s.channel, err);
+      this.#finish(s, 'unavailable');
+    } finally {
+      this.#catchingUp.delete(s);
+    }
   }
 
-  #deliverTo(entry: ChannelWaiters, s: ParkedSubscriber, message: StoredMessage): void {
+  #deliverTo(s: ParkedSubscriber, message: StoredMessage): void {
     if (s.deliver(message)) {
-      this.#detach(s, entry);
+      this.#detach(s);
       this.#leave(s.channel, [s.id]);
     } else {
       s.cursor = message.id;

@@ -1,7 +1,10 @@
 /**
  * `createPushRelay(options)`: one channel space (a store) and the middlewares that serve it.
  */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { ChannelInfo } from './channel-info.js';
+import { sendText } from './http/respond.js';
 import { checkChannelId } from './channel-id.js';
 import { log } from './log.js';
 import {
@@ -19,6 +22,7 @@ import { RelayCore } from './relay-core.js';
 import type { ChannelStore } from './store/channel-store.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import { subscriberMiddleware } from './subscriber.js';
+import { handleUpgrade, type UpgradeApp } from './upgrade.js';
 import { resolveSubscriber } from './options.js';
 
 const debug = log('relay');
@@ -43,6 +47,19 @@ export interface PushRelay {
   channelInfo(channelId: string, options?: { channelGroup?: string }): Promise<ChannelInfo | undefined>;
   /** Deletes a channel (its waiting subscribers get 410); undefined when it did not exist. */
   deleteChannel(channelId: string, options?: { channelGroup?: string }): Promise<ChannelInfo | undefined>;
+  /**
+   * A request handler for a bare `node:http` server, without a framework: routes by exact path
+   * (`{ '/publish': relay.publisher(), '/activity': relay.subscriber() }`), 404 for any other path.
+   */
+  handler(routes: Record<string, Middleware>): (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Serves WebSocket subscribers: takes the `upgrade` events of `server` and dispatches each upgrade
+   * request through `app` (default: the server's own request handler), so that the subscriber route's
+   * resolver, authorize hook and options apply; upgrades no subscriber claims get an HTTP answer.
+   * Needs the optional `ws` package: resolves once it is loaded, rejects when it is not installed.
+   * Once per server. See docs/transports.md "WebSocket".
+   */
+  handleUpgrade(server: Server | HttpsServer, app?: UpgradeApp): Promise<void>;
   /** Answers every waiting subscriber (503) and refuses new requests; closes the store if the relay made it. */
   close(): Promise<void>;
   /** The store in use. */
@@ -87,6 +104,25 @@ export function createPushRelay(options: PushRelayOptions = {}): PushRelay {
     },
     async deleteChannel(channelId, opts = {}) {
       return store.delete(target(channelId, opts.channelGroup));
+    },
+    handler(routes) {
+      if (!routes || typeof routes !== 'object') throw new TypeError('push-relay: handler() takes { path: middleware }');
+      const table = new Map<string, Middleware>();
+      for (const [path, middleware] of Object.entries(routes)) {
+        if (!path.startsWith('/')) throw new TypeError(`push-relay: handler() path "${path}" must start with "/"`);
+        if (typeof middleware !== 'function') throw new TypeError(`push-relay: handler() route "${path}" must be a middleware`);
+        table.set(path, middleware);
+      }
+      return (req, res) => {
+        const url = req.url ?? '/';
+        const q = url.indexOf('?');
+        const route = table.get(q < 0 ? url : url.slice(0, q));
+        if (route) route(req, res);
+        else sendText(res, 404, 'push-relay: no such endpoint');
+      };
+    },
+    handleUpgrade(server, app) {
+      return handleUpgrade(server, app);
     },
     async close() {
       if (core.closed) return;

@@ -4,7 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolveChannel } from './channel-id.js';
-import { readCursor } from './cursor.js';
+import { missedBefore, readCursor } from './cursor.js';
+import { firstCursor } from './first-message.js';
 import { sendMessage } from './http/message-response.js';
 import { methodNotAllowed, protocolError } from './http/protocol-error.js';
 import { answerError, sendNotModified } from './http/respond.js';
@@ -13,6 +14,9 @@ import type { ResolvedSubscriber } from './options.js';
 import type { Middleware } from './publisher.js';
 import type { RelayCore } from './relay-core.js';
 import { LongPollSubscriber } from './transports/long-poll.js';
+import { isStream, selectTransport } from './transports/select-transport.js';
+import { serveStream } from './transports/serve-stream.js';
+import { serveWebSocket } from './transports/websocket.js';
 
 const debug = log('subscriber');
 
@@ -32,14 +36,18 @@ export function subscriberMiddleware(relay: RelayCore, options: ResolvedSubscrib
 
 async function serveSubscriber(relay: RelayCore, options: ResolvedSubscriber, req: IncomingMessage, res: ServerResponse): Promise<void> {
   relay.assertOpen();
+  const transport = selectTransport(req, options.mode);
+  if (transport === 'websocket') return serveWebSocket(relay, options, req, res);
   const { key } = await resolveChannel(req, options, 'subscriber');
-  const cursor = readCursor(req.headers['if-modified-since'], req.headers['if-none-match']);
+  if (isStream(transport)) return serveStream(relay, options, transport, key, req, res);
+  const resumeFrom = readCursor(req.headers['if-modified-since'], req.headers['if-none-match']);
+  const cursor = resumeFrom ?? (await firstCursor(relay.store, key, options.subscriberFirstMessage));
   const { exists, message } = await relay.store.next(key, cursor);
   if (!exists && options.authorizedChannelsOnly) {
     throw protocolError(403, 'push-relay: channel does not exist (authorizedChannelsOnly)', 'channel.missing');
   }
   if (message) {
-    sendMessage(res, message, options.defaultContentType);
+    sendMessage(res, message, options.defaultContentType, missedBefore(resumeFrom, message));
     if (options.deleteOldestReceivedMessage) await relay.store.received(key, message.id);
     return;
   }
@@ -49,7 +57,15 @@ async function serveSubscriber(relay: RelayCore, options: ResolvedSubscriber, re
   }
   if (res.destroyed || req.socket.destroyed) return;
   const parked = relay.parked;
-  const subscriber = new LongPollSubscriber(parked.newId(), key, cursor, res, options.defaultContentType, options.deleteOldestReceivedMessage);
+  const subscriber = new LongPollSubscriber(
+    parked.newId(),
+    key,
+    cursor,
+    res,
+    options.defaultContentType,
+    options.deleteOldestReceivedMessage,
+    resumeFrom !== undefined,
+  );
   // res 'close', not req 'close': since Node 16 req closes when its body is read (SPEC "Pitfalls").
   res.once('close', () => {
     subscriber.gone = true;

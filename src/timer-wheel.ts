@@ -32,8 +32,9 @@ export class TimerWheel<T extends WheelEntry> {
 
   /** (Re)schedules `entry` to fire at `at` (epoch ms), never earlier. */
   schedule(entry: T, at: number): void {
-    if (entry.slot >= 0) this.cancel(entry);
     const slot = Math.max(Math.ceil(at / this.#resolution), this.#lastSlot + 1);
+    if (entry.slot === slot) return;
+    if (entry.slot >= 0) this.cancel(entry);
     let bucket = this.#slots.get(slot);
     if (!bucket) this.#slots.set(slot, (bucket = new Set()));
     bucket.add(entry);

@@ -33,8 +33,14 @@ export function messageHeaders(message: StoredMessage, defaultContentType: strin
   return headers;
 }
 
-export function sendMessage(res: ServerResponse, message: StoredMessage, defaultContentType: string | undefined): void {
+/** The loss signal of a long-poll answer (docs/transports.md). */
+export const MISSED_HEADER = 'X-Push-Relay-Missed';
+
+/** `missed`: the client's cursor was older than the message before this one (it lost some). */
+export function sendMessage(res: ServerResponse, message: StoredMessage, defaultContentType: string | undefined, missed = false): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, messageHeaders(message, defaultContentType));
+  const shared = messageHeaders(message, defaultContentType);
+  // A copy for this one answer: the shared array goes to every other subscriber of the message.
+  res.writeHead(200, missed ? [...shared, MISSED_HEADER, '1'] : shared);
   res.end(message.data);
 }

@@ -6,7 +6,9 @@
  */
 import createError from 'http-errors';
 
-const PROTOCOL = Symbol('push-relay protocol answer');
+// Symbol.for, not Symbol(): the `push-relay/redis` entry point is a separate bundle with its own copy of
+// this module, and its stores' errors must still be recognised by the main entry's relay.
+const PROTOCOL = Symbol.for('push-relay.protocolError');
 
 export interface ProtocolError extends createError.HttpError {
   [PROTOCOL]: true;

@@ -78,11 +78,14 @@ export type JoinResult =
  *   knows `message` is its next one; an older cursor must read from the store instead.
  * - `deleted`: the channel was deleted: waiting subscribers get 410.
  * - `conflict`: concurrency `last`: every waiting subscriber but `keep` gets 409.
+ * - `resync`: wake-ups may have been missed (the store lost its connection and got it back): every
+ *   waiting subscriber re-reads from its cursor.
  */
 export type ChannelEvent =
   | { type: 'message'; message: StoredMessage; previous: MessageId | undefined }
   | { type: 'deleted' }
-  | { type: 'conflict'; keep: string };
+  | { type: 'conflict'; keep: string }
+  | { type: 'resync' };
 
 export type ChannelListener = (channel: string, event: ChannelEvent) => void;
 

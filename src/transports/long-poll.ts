@@ -3,6 +3,7 @@
  * the message exactly as if it had been stored already (rev 2.23 §3.1), or with 410 / 409 / 304.
  */
 import type { ServerResponse } from 'node:http';
+import { missedBefore } from '../cursor.js';
 import { sendMessage } from '../http/message-response.js';
 import { sendNotModified, sendText } from '../http/respond.js';
 import type { MessageId } from '../message-id.js';
@@ -21,10 +22,12 @@ export class LongPollSubscriber implements ParkedSubscriber {
     readonly res: ServerResponse,
     readonly defaultContentType: string | undefined,
     readonly deletesReceived: boolean,
+    /** False on a first request without a cursor: there is nothing it could have missed. */
+    readonly signalsLoss = true,
   ) {}
 
   deliver(message: StoredMessage): boolean {
-    sendMessage(this.res, message, this.defaultContentType);
+    sendMessage(this.res, message, this.defaultContentType, this.signalsLoss && missedBefore(this.cursor, message));
     return true;
   }
 

@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChannelStore } from '../../src/index.js';
+import { RedisStore } from '../../src/redis.js';
+import { createClient } from 'redis';
 import { createProfileApp } from './profile-server.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -25,11 +27,19 @@ const storeKind = storeAt >= 0 ? args.splice(storeAt, 2)[1] : 'memory';
 let store: ChannelStore | undefined;
 let closeStore = async () => {};
 if (storeKind === 'redis') {
-  const redisEntry = '../../src/redis.js';
-  const { RedisStore } = (await import(redisEntry)) as { RedisStore: new (o: object) => ChannelStore & { close(): Promise<void> } };
-  const redis = new RedisStore({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: `conformance-${process.pid}` });
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `conformance-${process.pid}`;
+  const redis = new RedisStore({ url, prefix });
   store = redis;
-  closeStore = () => redis.close();
+  closeStore = async () => {
+    await redis.close();
+    // Channels that keep their newest message never expire: remove this run's keys.
+    const client = createClient({ url });
+    client.on('error', () => {});
+    await client.connect();
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) if (keys.length > 0) await client.del(keys);
+    client.destroy();
+  };
 } else if (storeKind !== 'memory') {
   console.error(`unknown --store ${storeKind} (memory or redis)`);
   process.exit(2);

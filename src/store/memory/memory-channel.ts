@@ -87,10 +87,13 @@ export class MemoryChannel implements WheelEntry {
   }
 
   /** Epoch ms at which the next queued message may expire; Infinity if none will. */
-  nextExpiry(): number {
+  nextExpiry(now: number): number {
     const q = this.queue;
     const droppable = q.length - this.rules.minMessages;
-    return droppable > 0 ? q[0]!.expiresAt : Infinity;
+    if (droppable > 0) return q[0]!.expiresAt;
+    // Kept by minMessages: still wake when it expires, so that memory pressure can find it (holdsExpired).
+    const oldest = q[0];
+    return oldest && oldest.expiresAt > now ? oldest.expiresAt : Infinity;
   }
 
   info(now: number): ChannelInfo {

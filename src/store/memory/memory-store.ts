@@ -2,8 +2,8 @@
  * MemoryStore: channels in this process's memory. The default store; enough for one process.
  * For several processes or hosts, use RedisStore (`push-relay/redis`).
  */
-import createError from 'http-errors';
 import type { ChannelInfo } from '../../channel-info.js';
+import { protocolError } from '../../http/protocol-error.js';
 import { log } from '../../log.js';
 import { compareIds, nextId, type MessageId } from '../../message-id.js';
 import { TimerWheel } from '../../timer-wheel.js';
@@ -79,6 +79,7 @@ export class MemoryStore implements ChannelStore {
     const now = this.#now();
     let channel = this.#channels.get(name);
     if (channel) this.#settle(channel, now);
+    const created = !this.#channels.has(name);
     channel = this.#channels.get(name) ?? this.#create(name, rules);
     channel.rules = rules;
     const previous = channel.queue.at(-1)?.message.id;
@@ -92,7 +93,13 @@ export class MemoryStore implements ChannelStore {
     };
     if (rules.storeMessages && rules.maxMessages > 0) {
       const size = sizeOf(message);
-      this.#reserve(channel, size, now);
+      try {
+        this.#reserve(channel, size, now);
+      } catch (err) {
+        // A refused publish (507) must not leave behind the empty channel it created.
+        if (created) this.#remove(channel);
+        throw err;
+      }
       this.#bytes += size;
       this.#release(channel.append({ message, expiresAt: expiryOf(now, rules), size }));
     }
@@ -222,7 +229,7 @@ export class MemoryStore implements ChannelStore {
   // ---------------------------------------------------------------------------------------------
 
   #create(name: string, rules: BufferRules): MemoryChannel {
-    if (this.#closed) throw createError(503, 'push-relay: the store is closed', { type: 'store.closed' });
+    if (this.#closed) throw protocolError(503, 'push-relay: the store is closed', 'store.closed', { 'Retry-After': '1' });
     const channel = new MemoryChannel(name, rules);
     this.#channels.set(name, channel);
     return channel;
@@ -260,7 +267,7 @@ export class MemoryStore implements ChannelStore {
       this.#timers.schedule(channel, removeAt);
       return;
     }
-    const expiry = channel.nextExpiry();
+    const expiry = channel.nextExpiry(now);
     if (expiry !== Infinity) this.#timers.schedule(channel, expiry);
     else this.#timers.cancel(channel);
   }
@@ -282,11 +289,12 @@ export class MemoryStore implements ChannelStore {
       if (holder !== channel) this.#settle(holder, now);
       if (fits()) return;
     }
-    throw createError(
+    // A protocol answer (SPEC: 507 with a clear body), written directly rather than passed to next(err).
+    throw protocolError(
       507,
       `push-relay: message store full: a ${formatSize(size)} message does not fit in maxReservedMemory ` +
         `(${formatSize(this.maxReservedMemory)}, ${formatSize(this.#bytes)} in use); nothing was stored`,
-      { type: 'store.full' },
+      'store.full',
     );
   }
 

@@ -1,0 +1,286 @@
+/**
+ * The servers under test, each started in its own process pinned to CPU 0: Nchan (nginx, 1 worker,
+ * the push module's legacy directives) and push-relay under Express 5 and under bare node:http.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type TargetName = 'nchan' | 'express' | 'node-http' | 'express-redis';
+
+export interface RunningServer {
+  /** The processes that hold the connections (nginx: the worker). */
+  pids: number[];
+  /** Where subscribers connect, round-robin; publishers use the first. */
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+export interface Target {
+  name: TargetName;
+  label: string;
+  publishPath: string;
+  subscribePath: string;
+  eventSourcePath: string;
+  /** Why it cannot run here, or undefined. */
+  unavailable(): Promise<string | undefined>;
+  /** Scenarios it runs (default: all). */
+  scenarios?: readonly string[];
+  start(port: number, options: StartOptions): Promise<RunningServer>;
+}
+
+export interface StartOptions {
+  repoRoot: string;
+  /** Bundled server scripts (bench/build.ts). */
+  builtServers: Record<'express' | 'node-http', string>;
+  serverCpu: number;
+  nofile: number;
+  /** Write V8 CPU profiles of the server into this directory (Node servers only; one per thread). */
+  cpuProfileDir?: string;
+}
+
+export const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
+
+/**
+ * Scheduling priority of the benchmark's processes: other work on a shared machine (test suites)
+ * otherwise takes CPU time from the pinned server or load generator mid-measurement. Negative
+ * values need root; 0 leaves priorities alone.
+ */
+export const benchNice = { value: process.getuid?.() === 0 ? -10 : 0 };
+
+/** Runs `argv` pinned to one CPU with a raised open-files limit (the listen side holds 10,000+ sockets). */
+export function pinned(cpu: number, nofile: number, argv: string[], cwd: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const nice = benchNice.value !== 0 ? ['nice', '-n', String(benchNice.value)] : [];
+  return spawn('taskset', ['-c', String(cpu), ...nice, 'bash', '-c', `ulimit -n ${nofile} && exec "$@"`, 'bash', ...argv], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** The highest open-files limit this shell may set. */
+export function maxNofile(): number {
+  const hard = spawnSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim();
+  return hard === 'unlimited' ? 65536 : Math.min(65536, Number(hard) || 1024);
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  const killed = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited(child);
+  clearTimeout(killed);
+}
+
+async function startNode(script: string, port: number, options: StartOptions, label: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+  const flags = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
+  const child = pinned(options.serverCpu, options.nofile, [process.execPath, ...flags, script, String(port)], options.repoRoot, env);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`${label} exited (${code}) before listening: ${stderr}`)));
+  });
+  return child;
+}
+
+function nodeTarget(name: 'express' | 'node-http', label: string): Target {
+  return {
+    name,
+    label,
+    publishPath: '/publish',
+    subscribePath: '/activity',
+    eventSourcePath: '/activity',
+    unavailable: () => Promise.resolve(undefined),
+    async start(port, options) {
+      const child = await startNode(options.builtServers[name], port, options, label);
+      return { pids: [child.pid!], ports: [port], stop: () => stopChild(child) };
+    },
+  };
+}
+
+/** Two Express relay processes (both on the server CPU) sharing channels through Redis. */
+const expressRedis: Target = {
+  name: 'express-redis',
+  label: 'Express 5 push-relay, RedisStore, 2 processes',
+  publishPath: '/publish',
+  subscribePath: '/activity',
+  eventSourcePath: '/activity',
+  scenarios: ['fanout', 'channels', 'latency', 'publish', 'memory'],
+  async unavailable() {
+    const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const up = await portOpen(Number(url.port || 6379), url.hostname);
+    return up ? undefined : `no Redis at ${url.host} (set REDIS_URL)`;
+  },
+  async start(port, options) {
+    const prefix = `push-relay-bench-${process.pid}-${Date.now().toString(36)}`;
+    const env = { BENCH_REDIS_PREFIX: prefix };
+    const second = await freePort();
+    const children: ChildProcess[] = [];
+    try {
+      children.push(await startNode(options.builtServers.express, port, options, this.label, env));
+      children.push(await startNode(options.builtServers.express, second, options, this.label, env));
+    } catch (err) {
+      await Promise.all(children.map(stopChild));
+      throw err;
+    }
+    return {
+      pids: children.map((c) => c.pid!),
+      ports: [port, second],
+      async stop() {
+        await Promise.all(children.map(stopChild));
+        await deleteRedisKeys(prefix);
+      },
+    };
+  },
+};
+
+/** Leaves Redis as it was: every key the run wrote starts with its prefix. */
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const { createClient } = await import('redis');
+  const client = createClient({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+  await client.connect();
+  try {
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+      if (keys.length > 0) await client.unlink(keys);
+    }
+  } finally {
+    await client.quit();
+  }
+}
+
+/**
+ * The nginx config equivalent to bench/servers/*: examples/basic.ts's settings with the push module's
+ * directives, plus an EventSource location (Nchan serves EventSource on its own location).
+ */
+export function nchanConfig(prefix: string, port: number, nofile: number): string {
+  return `load_module ${NCHAN_MODULE};
+worker_processes 1;
+worker_rlimit_nofile ${nofile};
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events {
+  worker_connections ${nofile - 64};
+}
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  push_max_reserved_memory 32M;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location = /pub {
+      set $push_channel_id $arg_id;
+      push_publisher;
+      push_message_timeout 2h;
+      push_max_message_buffer_length 10;
+    }
+    location = /sub {
+      set $push_channel_id $arg_id;
+      push_subscriber long-poll;
+      push_subscriber_concurrency broadcast;
+      default_type text/plain;
+    }
+    location = /ev {
+      nchan_channel_id $arg_id;
+      nchan_subscriber eventsource;
+    }
+  }
+}
+`;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+const nchan: Target = {
+  name: 'nchan',
+  label: 'Nchan (nginx, 1 worker)',
+  publishPath: '/pub',
+  subscribePath: '/sub',
+  eventSourcePath: '/ev',
+  async unavailable() {
+    if (spawnSync('nginx', ['-v']).error) return 'nginx is not installed (apt-get install nginx-light libnginx-mod-nchan)';
+    if (!existsSync(NCHAN_MODULE)) return `the nchan module is not installed (${NCHAN_MODULE}; apt-get install libnginx-mod-nchan)`;
+    return undefined;
+  },
+  async start(port, options) {
+    const prefix = mkdtempSync(join(tmpdir(), 'push-relay-bench-nchan-'));
+    for (const dir of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(prefix, dir));
+    writeFileSync(join(prefix, 'nginx.conf'), nchanConfig(prefix, port, options.nofile));
+    const child = pinned(options.serverCpu, options.nofile, ['nginx', '-p', prefix, '-c', join(prefix, 'nginx.conf')], prefix);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const deadline = Date.now() + 10_000;
+    let worker: number | undefined;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${stderr}${safeRead(join(prefix, 'error.log'))}`);
+      const children = safeRead(`/proc/${child.pid}/task/${child.pid}/children`).trim().split(/\s+/).filter(Boolean);
+      if (children.length > 0 && (await portOpen(port))) {
+        worker = Number(children[0]);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (worker === undefined) {
+      child.kill('SIGKILL');
+      throw new Error(`nginx did not start: ${stderr}${safeRead(join(prefix, 'error.log'))}`);
+    }
+    return {
+      pids: [worker],
+      ports: [port],
+      async stop() {
+        await stopChild(child);
+        rmSync(prefix, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export const TARGETS: Target[] = [
+  nchan,
+  nodeTarget('express', 'Express 5 push-relay'),
+  nodeTarget('node-http', 'node:http push-relay'),
+  expressRedis,
+];

@@ -1,0 +1,10 @@
+/**
+ * `push-relay/redis`: the Redis store, for several processes or hosts sharing one channel space.
+ * Needs the optional peer dependency `redis` (node-redis v5). See docs/scaling.md.
+ *
+ *   import { createPushRelay } from 'push-relay';
+ *   import { RedisStore } from 'push-relay/redis';
+ *   const relay = createPushRelay({ store: new RedisStore({ url: process.env.REDIS_URL }) });
+ */
+export { RedisStore, type RedisStoreOptions } from './store/redis/redis-store.js';
+export type { RedisClient } from './store/redis/redis-client.js';

@@ -1,0 +1,380 @@
+/**
+ * RedisStore: one channel space shared by every process and host using the same Redis (and prefix).
+ * Same semantics as MemoryStore; each operation is one Lua script (scripts.ts), wake-ups go by pub/sub
+ * (subscriptions.ts), waiting subscribers are counted with per-process leases (presence.ts).
+ * See docs/scaling.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { createClient } from 'redis';
+import type { ChannelInfo } from '../../channel-info.js';
+import { protocolError } from '../../http/protocol-error.js';
+import { log } from '../../log.js';
+import type { MessageId } from '../../message-id.js';
+import { parseDuration, type Duration } from '../../units.js';
+import { DEFAULT_BUFFER_RULES } from '../buffer-rules.js';
+import type {
+  BufferRules,
+  ChannelListener,
+  ChannelStore,
+  JoinRequest,
+  JoinResult,
+  NewMessage,
+  NextResult,
+  PublishResult,
+  StoredMessage,
+} from '../channel-store.js';
+import { toStoreError, unavailable } from './errors.js';
+import { channelKeys, type ChannelKeys } from './keys.js';
+import { Presence } from './presence.js';
+import { int, list, runScript, text, type RedisClient, type Reply } from './redis-client.js';
+import { SCRIPTS, type LuaScript } from './scripts.js';
+import { fromStreamId, toStreamId } from './stream-ids.js';
+import { ChannelSubscriptions } from './subscriptions.js';
+
+const debug = log('redis');
+
+export interface RedisStoreOptions {
+  /**
+   * Redis URL (`redis://[[user]:password@]host[:port][/db]`, `rediss://` for TLS). RedisStore makes and
+   * closes its own two connections. Give `url` or `client`, not both.
+   * @default 'redis://127.0.0.1:6379'
+   */
+  url?: string;
+  /**
+   * Your node-redis v5 client (`createClient()` from `redis`), for commands; RedisStore uses
+   * `client.duplicate()` for pub/sub, connects what is not connected, and closes only the duplicate.
+   */
+  client?: RedisClient;
+  /**
+   * Prefix of every key and pub/sub channel; processes sharing a prefix share channels. No braces.
+   * @default 'push-relay'
+   */
+  prefix?: string;
+  /**
+   * How long a command may take before the request gets 503 (Redis hung, or the network dropped
+   * without closing the connection). While Redis is disconnected, requests get 503 at once.
+   * @default '5s'
+   */
+  commandTimeout?: Duration;
+  /**
+   * How often this process renews the leases that keep its waiting subscribers counted. A process
+   * that dies stops counting after 3 intervals (its lease).
+   * @default '5s'
+   */
+  heartbeatInterval?: Duration;
+}
+
+const OPTIONS = new Set(['url', 'client', 'prefix', 'commandTimeout', 'heartbeatInterval']);
+
+export class RedisStore implements ChannelStore {
+  readonly prefix: string;
+  /** This store's id among the processes sharing Redis (in the `subscribers` and `leases` keys). */
+  readonly processId = randomBytes(9).toString('base64url');
+  readonly #client: RedisClient;
+  readonly #subscriber: RedisClient;
+  readonly #ownsClient: boolean;
+  readonly #timeout: number;
+  readonly #lease: number;
+  readonly #subscriptions: ChannelSubscriptions;
+  readonly #presence: Presence;
+  readonly #connecting: Promise<void>;
+  readonly #onError = (err: unknown) => debug('redis connection error: %s', err);
+  #closed = false;
+  #recovering: Promise<void> | undefined;
+
+  constructor(options: RedisStoreOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('push-relay: RedisStore options must be an object');
+    for (const key of Object.keys(options)) {
+      if (!OPTIONS.has(key)) throw new TypeError(`push-relay: unknown RedisStore option "${key}" (known: ${[...OPTIONS].join(', ')})`);
+    }
+    const { url, client, prefix = 'push-relay' } = options;
+    if (url !== undefined && client !== undefined) throw new TypeError('push-relay: RedisStore option "url" and option "client" exclude each other: give one');
+    if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
+      throw new TypeError(`push-relay: RedisStore option "url" must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
+    }
+    if (client !== undefined && (client === null || typeof client !== 'object' || typeof client.duplicate !== 'function' || typeof client.sendCommand !== 'function')) {
+      throw new TypeError('push-relay: RedisStore option "client" must be a node-redis v5 client (createClient() from "redis")');
+    }
+    if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
+      throw new TypeError(`push-relay: RedisStore option "prefix" must be a non-empty string without braces, got ${JSON.stringify(prefix)}`);
+    }
+    this.prefix = prefix;
+    this.#timeout = positive(parseDuration(options.commandTimeout ?? '5s', 'commandTimeout'), 'commandTimeout');
+    const interval = positive(parseDuration(options.heartbeatInterval ?? '5s', 'heartbeatInterval'), 'heartbeatInterval');
+    this.#lease = 3 * interval;
+
+    // Commands fail at once while disconnected (503) rather than queue up behind an outage.
+    this.#client = client ?? (createClient({ url: url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true }) as RedisClient);
+    this.#ownsClient = !client;
+    this.#subscriber = this.#client.duplicate();
+    // An 'error' event nobody listens to would crash the host: node-redis reconnects by itself.
+    this.#client.on('error', this.#onError);
+    this.#subscriber.on('error', this.#onError);
+    this.#onReconnect(this.#client);
+    this.#onReconnect(this.#subscriber);
+
+    this.#subscriptions = new ChannelSubscriptions(this.#subscriber, this.#timeout);
+    this.#presence = new Presence(
+      async (channel, recovery, ids) => {
+        const mode = !recovery ? '0' : recovery.create ? '2' : '1';
+        const rules = ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: recovery?.channelTimeout ?? 0 });
+        const floor = recovery?.floor ? toStreamId(recovery.floor) : '';
+        return int(await this.#run(channel, SCRIPTS.refresh, [this.processId, String(this.#lease), mode, ...rules, floor, ...ids]));
+      },
+      async (channel, ids) => {
+        await this.#run(channel, SCRIPTS.leave, [this.processId, ...ids]);
+      },
+    );
+    this.#presence.start(interval);
+    this.#connecting = this.#connect();
+    this.#connecting.catch((err: unknown) => debug('connecting to Redis failed: %s', err));
+  }
+
+  /** Resolves once connected to Redis (operations wait for this by themselves, up to commandTimeout). */
+  ready(): Promise<void> {
+    return this.#connecting;
+  }
+
+  async publish(channel: string, input: NewMessage, rules: BufferRules): Promise<PublishResult> {
+    const keys = this.#keys(channel);
+    const { contentType, eventType } = input;
+    const r = list(
+      await this.#run(channel, SCRIPTS.publish, [
+        keys.events,
+        input.data,
+        contentType === undefined ? '0' : '1',
+        contentType ?? '',
+        eventType === undefined ? '0' : '1',
+        eventType ?? '',
+        ...ruleArgs(rules),
+      ]),
+    );
+    const id = fromStreamId(text(r[0]))!;
+    this.#presence.saw(channel, id);
+    const message: StoredMessage = { id, previousId: fromStreamId(text(r[1])), data: input.data, contentType, eventType };
+    debug('publish %s %s (%d bytes) to %d waiting', channel, text(r[0]), input.data.length, int(r[5]));
+    return { message, info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: id } };
+  }
+
+  async create(channel: string, rules: BufferRules): Promise<ChannelInfo> {
+    return infoOf(list(await this.#run(channel, SCRIPTS.create, ruleArgs(rules))), 0);
+  }
+
+  async next(channel: string, after: MessageId | undefined): Promise<NextResult> {
+    const r = list(await this.#run(channel, SCRIPTS.next, [after ? toStreamId(after) : '']));
+    if (int(r[0]) === 0) return { exists: false, message: undefined };
+    // Cursors of this channel's subscribers are at most its last id: never to be given again (presence.ts).
+    this.#presence.saw(channel, fromStreamId(text(r[1])));
+    return { exists: true, message: r.length < 4 ? undefined : messageOf(text(r[2]), list(r[3])) };
+  }
+
+  async startCursor(channel: string, newest: number): Promise<MessageId | undefined> {
+    const r = list(await this.#run(channel, SCRIPTS.startCursor, [String(Math.max(0, Math.floor(newest)))]));
+    return int(r[0]) === 0 ? undefined : fromStreamId(text(r[1]));
+  }
+
+  async received(channel: string, id: MessageId): Promise<void> {
+    await this.#run(channel, SCRIPTS.received, [toStreamId(id)]);
+  }
+
+  async info(channel: string): Promise<ChannelInfo | undefined> {
+    const r = list(await this.#run(channel, SCRIPTS.info, []));
+    return int(r[0]) === 0 ? undefined : infoOf(r, 1);
+  }
+
+  async delete(channel: string): Promise<ChannelInfo | undefined> {
+    const r = list(await this.#run(channel, SCRIPTS.delete, [this.#keys(channel).events]));
+    if (int(r[0]) === 0) return undefined;
+    debug('delete %s', channel);
+    return infoOf(r, 1);
+  }
+
+  async join(channel: string, request: JoinRequest): Promise<JoinResult> {
+    const result = text(
+      await this.#run(channel, SCRIPTS.join, [
+        this.#keys(channel).events,
+        this.processId,
+        request.subscriberId,
+        request.concurrency,
+        String(request.maxSubscribers),
+        request.create ? '1' : '0',
+        String(this.#lease),
+        ...ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: request.channelTimeout }),
+      ]),
+    );
+    if (result !== 'ok') return { ok: false, reason: result as 'full' | 'conflict' | 'missing' };
+    this.#presence.joined(channel, request.subscriberId, request.create, request.channelTimeout);
+    return { ok: true };
+  }
+
+  async leave(channel: string, subscriberIds: readonly string[]): Promise<void> {
+    if (subscriberIds.length === 0) return;
+    this.#presence.left(channel, subscriberIds);
+    try {
+      await this.#run(channel, SCRIPTS.leave, [this.processId, ...subscriberIds]);
+    } catch (err) {
+      // Retried by the heartbeat; until then the lease keeps them counted (no drift either way).
+      if (!this.#closed) this.#presence.leaveFailed(channel, subscriberIds);
+      throw err;
+    }
+  }
+
+  async watch(channel: string, listener: ChannelListener): Promise<() => void> {
+    await this.#ensureConnected();
+    return this.#subscriptions.watch(this.#keys(channel).events, channel, (name, event) => {
+      if (event.type === 'message') this.#presence.saw(name, event.message.id);
+      listener(name, event);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#presence.stop();
+    // Count out what this process still holds, so others need not wait for its leases to pass.
+    if (this.#client.isReady) {
+      await Promise.all(
+        this.#presence.channels.map((channel) =>
+          runScript(this.#client, SCRIPTS.leave, this.#keys(channel), [this.processId, ...this.#presence.idsOf(channel)], this.#timeout).catch(() => {}),
+        ),
+      );
+    }
+    this.#subscriptions.clear();
+    if (this.#subscriber.isOpen) this.#subscriber.destroy();
+    if (this.#ownsClient) {
+      if (this.#client.isOpen) this.#client.destroy();
+    } else {
+      this.#client.off('error', this.#onError);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #keys(channel: string): ChannelKeys {
+    return channelKeys(this.prefix, channel);
+  }
+
+  async #connect(): Promise<void> {
+    const pending: Promise<unknown>[] = [this.#subscriber.connect()];
+    if (!this.#client.isOpen) pending.push(this.#client.connect());
+    await Promise.all(pending);
+  }
+
+  /** Waits for the first connection (bounded); afterwards, fails at once while disconnected. */
+  async #ensureConnected(): Promise<void> {
+    if (this.#closed) throw protocolError(503, 'push-relay: the Redis store is closed', 'store.closed', { 'Retry-After': '1' });
+    if (this.#client.isReady && this.#subscriber.isReady) return;
+    if (!this.#client.isOpen && !this.#ownsClient) throw unavailable('the client given to RedisStore is closed');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#connecting,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(unavailable(`not connected within ${this.#timeout}ms`)), this.#timeout);
+        }),
+      ]);
+    } catch (err) {
+      throw toStoreError(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!this.#client.isReady) throw unavailable('not connected (reconnecting)');
+  }
+
+  async #run(channel: string, script: LuaScript, args: ReadonlyArray<string | Buffer>): Promise<Reply> {
+    await this.#ensureConnected();
+    try {
+      return await runScript(this.#client, script, this.#keys(channel), args, this.#timeout);
+    } catch (err) {
+      throw toStoreError(err);
+    }
+  }
+
+  /** Every 'ready' after the first is a reconnect: wake-ups may have been lost meanwhile. */
+  #onReconnect(client: RedisClient): void {
+    let connectedBefore = client.isReady;
+    client.on('ready', () => {
+      if (!connectedBefore) {
+        connectedBefore = true;
+        return;
+      }
+      debug('reconnected to Redis');
+      this.#recover();
+    });
+  }
+
+  /**
+   * After a reconnect (node-redis has re-subscribed by then): count this process's subscribers in
+   * again (Redis may have restarted empty), then have every parked subscriber re-read from its cursor.
+   */
+  #recover(): void {
+    if (this.#recovering) return;
+    this.#recovering = (async () => {
+      while (!this.#closed && !(this.#client.isReady && this.#subscriber.isReady)) await waitForReady(this.#client, this.#subscriber);
+      if (this.#closed) return;
+      await this.#presence.beat(true);
+      debug('recovered: %d channels held, re-reading %d watched channels', this.#presence.channels.length, this.#subscriptions.size);
+      this.#subscriptions.resyncAll();
+    })()
+      .catch((err: unknown) => debug('recovery failed: %s', err))
+      .finally(() => {
+        this.#recovering = undefined;
+      });
+  }
+}
+
+function waitForReady(...clients: RedisClient[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const c of clients) c.off('ready', done);
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, 1000);
+    for (const c of clients) c.on('ready', done);
+  });
+}
+
+function positive(ms: number, option: string): number {
+  if (!(ms > 0)) throw new TypeError(`push-relay: RedisStore option "${option}" must be more than 0`);
+  return ms;
+}
+
+function ruleArgs(rules: BufferRules): string[] {
+  return [
+    rules.storeMessages ? '1' : '0',
+    String(Math.max(0, Math.floor(rules.minMessages))),
+    String(Math.max(0, Math.floor(rules.maxMessages))),
+    String(Math.ceil(rules.messageTimeout)),
+    String(Math.ceil(rules.channelTimeout)),
+  ];
+}
+
+function infoOf(r: Reply[], from: number): ChannelInfo {
+  return { messages: int(r[from]), requested: int(r[from + 1]), subscribers: int(r[from + 2]), lastMessageId: fromStreamId(text(r[from + 3])) };
+}
+
+function messageOf(id: string, fields: Reply[]): StoredMessage {
+  let data: Buffer = Buffer.alloc(0);
+  let contentType: string | undefined;
+  let eventType: string | undefined;
+  let previousId: MessageId | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1];
+    switch (text(fields[i])) {
+      case 'd':
+        data = Buffer.isBuffer(value) ? value : Buffer.from(text(value));
+        break;
+      case 'c':
+        contentType = text(value);
+        break;
+      case 'e':
+        eventType = text(value);
+        break;
+      case 'p':
+        previousId = fromStreamId(text(value));
+        break;
+    }
+  }
+  return { id: fromStreamId(id)!, previousId, data, contentType, eventType };
+}

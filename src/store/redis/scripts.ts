@@ -1,0 +1,408 @@
+/**
+ * The Lua scripts of RedisStore: every operation that reads and writes a channel is one script, so it
+ * is atomic across every process sharing the store. Each script gets the channel's keys through KEYS
+ * (meta, messages, subscribers, leases: see keys.ts) and reads the time from Redis' own clock, so app
+ * hosts need no synchronised clocks. The shared prelude applies the buffer rules of buffer-rules.ts
+ * and the idle clock of MemoryStore (`settle`), then sets the keys' own expiry so that an idle channel
+ * vanishes by itself with nobody touching it.
+ */
+import { createHash } from 'node:crypto';
+
+const PRELUDE = `
+local C, M, S, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local clock = redis.call('TIME')
+local sec = tonumber(clock[1])
+local now = sec * 1000 + math.floor(tonumber(clock[2]) / 1000)
+
+local function meta(name)
+  local v = redis.call('HGET', C, name)
+  if v then return tonumber(v) end
+  return nil
+end
+
+local function field(entry, name)
+  local f = entry[2]
+  for i = 1, #f, 2 do
+    if f[i] == name then return f[i + 1] end
+  end
+  return ''
+end
+
+local function parseId(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+
+local function before(a, b)
+  local at, ag = parseId(a)
+  local bt, bg = parseId(b)
+  return at < bt or (at == bt and ag < bg)
+end
+
+-- The oldest of the newest min messages, which are served even when expired (push_min_message_buffer_length):
+-- nil when none is kept that way, '-' when every stored message is.
+local function keptFrom(min)
+  if min <= 0 then return nil end
+  local newest = redis.call('XREVRANGE', M, '+', '-', 'COUNT', min)
+  if #newest < min then return '-' end
+  return newest[#newest][1]
+end
+
+-- isExpired() of buffer-rules.ts, with the newest-min test done by id.
+local function expired(entry, kept)
+  local x = tonumber(field(entry, 'x'))
+  if x == 0 or x > now then return false end
+  if kept == nil then return true end
+  if kept == '-' then return false end
+  return before(entry[1], kept)
+end
+
+-- Counts out the subscribers of processes whose lease has passed (the process died or lost Redis).
+-- Returns the latest such lease when that removed someone.
+local function prune()
+  local leases = redis.call('HGETALL', L)
+  local latest = nil
+  for i = 1, #leases, 2 do
+    local deadline = tonumber(leases[i + 1])
+    if deadline <= now then
+      local process = leases[i]
+      local gone = redis.call('ZREMRANGEBYLEX', S, '[' .. process .. '|', '(' .. process .. '}')
+      redis.call('HDEL', L, process)
+      if gone > 0 and (latest == nil or deadline > latest) then latest = deadline end
+    end
+  end
+  return latest
+end
+
+-- Drops expired messages from the head of the stream; returns how many and the last one's expiry.
+local function expire(min)
+  local length = redis.call('XLEN', M)
+  local dropped, lastExpiry = 0, nil
+  while length - dropped > min do
+    local batch = redis.call('XRANGE', M, '-', '+', 'COUNT', math.min(32, length - dropped - min))
+    local ids = {}
+    local stop = #batch == 0
+    for _, entry in ipairs(batch) do
+      local x = tonumber(field(entry, 'x'))
+      if x == 0 or x > now then
+        stop = true
+        break
+      end
+      ids[#ids + 1] = entry[1]
+      lastExpiry = x
+    end
+    if #ids > 0 then
+      redis.call('XDEL', M, unpack(ids))
+      dropped = dropped + #ids
+    end
+    if stop then break end
+  end
+  return dropped, lastExpiry
+end
+
+local function markIfIdle()
+  if redis.call('XLEN', M) == 0 and redis.call('ZCARD', S) == 0 and redis.call('HEXISTS', C, 'idle') == 0 then
+    redis.call('HSET', C, 'idle', now)
+  end
+end
+
+-- MemoryStore's settle(): applies the clock, removes the channel once idle for channelTimeout, and
+-- sets the keys' expiry to the moment it would become removable if nobody touched it. False if gone.
+local function settle(oldMin, oldCto)
+  if redis.call('EXISTS', C) == 0 then return false end
+  local min, cto = oldMin or meta('min') or 0, oldCto or meta('cto') or 0
+  local lostSubscribersAt = prune()
+  local dropped, lastExpiry = expire(min)
+  local stored, waiting = redis.call('XLEN', M), redis.call('ZCARD', S)
+  local idle = meta('idle')
+  if stored == 0 and waiting == 0 then
+    if idle == nil then
+      local since = nil
+      if dropped > 0 then since = math.min(now, lastExpiry) end
+      if lostSubscribersAt and (since == nil or lostSubscribersAt > since) then since = math.min(now, lostSubscribersAt) end
+      if since then
+        idle = since
+        -- pcall: under Redis OOM (HSET is refused) the channel still serves; its clock starts next time.
+        redis.pcall('HSET', C, 'idle', idle)
+      end
+    end
+  elseif idle ~= nil then
+    redis.call('HDEL', C, 'idle')
+    idle = nil
+  end
+  if stored == 0 then redis.call('HDEL', C, 'xmax') end
+
+  local at = nil
+  if idle ~= nil then
+    at = idle + cto
+    if at <= now then
+      redis.call('DEL', C, M, S, L)
+      return false
+    end
+  else
+    local never = false
+    if stored > 0 then
+      local xmax = meta('xmax') or 0
+      if min > 0 or xmax == 0 then never = true else at = xmax end
+    end
+    if waiting > 0 and not never then
+      -- Live subscribers keep it until their leases pass; heartbeats push that back.
+      for _, v in ipairs(redis.call('HVALS', L)) do
+        local deadline = tonumber(v)
+        if at == nil or deadline > at then at = deadline end
+      end
+    end
+    if never then at = nil elseif at ~= nil then at = at + cto end
+  end
+  for _, key in ipairs({C, M, S, L}) do
+    if at == nil then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, at) end
+  end
+  return true
+end
+
+local function setRules(from)
+  redis.call('HSET', C, 'store', ARGV[from], 'min', ARGV[from + 1], 'max', ARGV[from + 2], 'mto', ARGV[from + 3], 'cto', ARGV[from + 4])
+end
+
+local function info()
+  local req = meta('req')
+  local requested = -1
+  if req then requested = math.max(0, math.floor((now - req) / 1000)) end
+  return {redis.call('XLEN', M), requested, redis.call('ZCARD', S), redis.call('HGET', C, 'last') or ''}
+end
+`;
+
+/**
+ * ARGV: events channel, data, has content type ('1'/'0'), content type, has event type, event type,
+ * rules (store, min, max, messageTimeout, channelTimeout).
+ * Returns {id, previousId, previous stored id, messages, requested, subscribers} ('' = none).
+ */
+const PUBLISH = `
+-- The script's first write must be one that Redis refuses when out of memory (507): once a script has
+-- written, Redis lets its later writes through. So the new rules go in first; the channel is settled
+-- with the rules it had (as MemoryStore does), then with the new ones at the end.
+local oldMin, oldCto = meta('min'), meta('cto')
+local existed = redis.call('EXISTS', C) == 1
+setRules(7)
+if existed and not settle(oldMin or 0, oldCto or 0) then setRules(7) end
+local store, max, mto = ARGV[7], tonumber(ARGV[9]), tonumber(ARGV[10])
+local last = redis.call('HGET', C, 'last')
+local time, tag, previousId = sec, 0, ''
+if last then
+  previousId = last
+  local lastTime, lastTag = parseId(last)
+  -- Never back, even if Redis' clock goes back (failover to a host whose clock is behind).
+  if lastTime >= sec then
+    time = lastTime
+    tag = lastTag + 1
+  end
+end
+local id = string.format('%d-%d', time, tag)
+local newest = redis.call('XREVRANGE', M, '+', '-', 'COUNT', 1)
+local previous = ''
+if newest[1] then previous = newest[1][1] end
+if store == '1' and max > 0 then
+  local x = 0
+  if mto > 0 then x = now + mto end
+  local xmax = x
+  if redis.call('XLEN', M) > 0 then
+    local current = meta('xmax') or 0
+    if current == 0 or x == 0 then xmax = 0 else xmax = math.max(current, x) end
+  end
+  local fields = {'d', ARGV[2], 'x', x, 'p', previousId}
+  if ARGV[3] == '1' then fields[#fields + 1] = 'c'; fields[#fields + 1] = ARGV[4] end
+  if ARGV[5] == '1' then fields[#fields + 1] = 'e'; fields[#fields + 1] = ARGV[6] end
+  redis.call('XADD', M, id, unpack(fields))
+  redis.call('XTRIM', M, 'MAXLEN', max)
+  redis.call('HSET', C, 'xmax', xmax)
+end
+redis.call('HSET', C, 'last', id)
+markIfIdle()
+local result = info()
+local ctLength, etLength = -1, -1
+if ARGV[3] == '1' then ctLength = #ARGV[4] end
+if ARGV[5] == '1' then etLength = #ARGV[6] end
+redis.call('PUBLISH', ARGV[1], 'M\\n' .. id .. '\\n' .. previous .. '\\n' .. previousId .. '\\n' .. ctLength .. '\\n' .. etLength .. '\\n'
+  .. ARGV[4] .. ARGV[6] .. ARGV[2])
+settle()
+return {id, previousId, previous, result[1], result[2], result[3]}
+`;
+
+/** ARGV: rules (store, min, max, messageTimeout, channelTimeout). Returns info. */
+const CREATE = `
+settle()
+if redis.call('EXISTS', C) == 0 then
+  setRules(1)
+  -- Created empty by PUT: its idle clock starts only if it has one (see MemoryStore.create).
+  if tonumber(ARGV[5]) > 0 then redis.call('HSET', C, 'idle', now) end
+  settle()
+end
+return info()
+`;
+
+/**
+ * ARGV: cursor ('' = from the oldest). Returns {0} if missing, else {1, last id, [id, fields]}
+ * (the message only if there is one).
+ */
+const NEXT = `
+if not settle() then return {0} end
+-- pcall: reads still work when Redis is out of memory (HSET is refused then, expiry changes are not).
+redis.pcall('HSET', C, 'req', now)
+local last = redis.call('HGET', C, 'last') or ''
+local kept = keptFrom(meta('min') or 0)
+local start = '-'
+if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
+while true do
+  local batch = redis.call('XRANGE', M, start, '+', 'COUNT', 16)
+  for _, entry in ipairs(batch) do
+    if not expired(entry, kept) then return {1, last, entry[1], entry[2]} end
+  end
+  if #batch < 16 then return {1, last} end
+  start = '(' .. batch[#batch][1]
+end
+`;
+
+/** ARGV: newest. Returns {0} if missing, else {1, cursor} ('' = from the oldest). */
+const START_CURSOR = `
+if not settle() then return {0} end
+local newest = tonumber(ARGV[1])
+if newest <= 0 then return {1, redis.call('HGET', C, 'last') or ''} end
+local kept = keptFrom(meta('min') or 0)
+local entries = redis.call('XREVRANGE', M, '+', '-', 'COUNT', newest + 1)
+local seen = 0
+for i, entry in ipairs(entries) do
+  if expired(entry, kept) then break end
+  seen = seen + 1
+  if seen == newest then
+    if entries[i + 1] then return {1, entries[i + 1][1]} end
+    return {1, field(entry, 'p')}
+  end
+end
+return {1, ''}
+`;
+
+/** ARGV: message id. Returns 1 if it was dropped. */
+const RECEIVED = `
+if not settle() then return 0 end
+local oldest = redis.call('XRANGE', M, '-', '+', 'COUNT', 1)
+if not oldest[1] or oldest[1][1] ~= ARGV[1] then return 0 end
+if redis.call('XLEN', M) <= (meta('min') or 0) then return 0 end
+redis.call('XDEL', M, ARGV[1])
+markIfIdle()
+settle()
+return 1
+`;
+
+/** Returns {0} if missing, else {1, messages, requested, subscribers, last}. */
+const INFO = `
+if not settle() then return {0} end
+local i = info()
+return {1, i[1], i[2], i[3], i[4]}
+`;
+
+/** ARGV: events channel. Returns {0} if missing, else {1, messages, requested, subscribers, last}. */
+const DELETE = `
+if not settle() then return {0} end
+local i = info()
+redis.call('DEL', C, M, S, L)
+redis.call('PUBLISH', ARGV[1], 'D')
+return {1, i[1], i[2], i[3], i[4]}
+`;
+
+/**
+ * ARGV: events channel, process, subscriber id, concurrency, max subscribers, create ('1'/'0'),
+ * lease ms, rules for a channel this join creates (store, min, max, messageTimeout, channelTimeout).
+ * Returns 'ok', 'missing', 'conflict' or 'full'.
+ */
+const JOIN = `
+settle()
+if redis.call('EXISTS', C) == 0 then
+  if ARGV[6] ~= '1' then return 'missing' end
+  setRules(8)
+end
+local waiting = redis.call('ZCARD', S)
+local concurrency, max = ARGV[4], tonumber(ARGV[5])
+if concurrency == 'first' and waiting > 0 then return 'conflict' end
+if concurrency ~= 'last' and max > 0 and waiting >= max then return 'full' end
+if concurrency == 'last' and waiting > 0 then
+  -- Their processes answer them 409 on this event; count them out now so no publish counts them meanwhile.
+  redis.call('DEL', S)
+  redis.call('PUBLISH', ARGV[1], 'C\\n' .. ARGV[3])
+end
+redis.call('ZADD', S, 0, ARGV[2] .. '|' .. ARGV[3])
+redis.call('HSET', L, ARGV[2], now + tonumber(ARGV[7]))
+redis.call('HSET', C, 'req', now)
+redis.call('HDEL', C, 'idle')
+settle()
+return 'ok'
+`;
+
+/** ARGV: process, subscriber ids... Returns how many were counted out. */
+const LEAVE = `
+if redis.call('EXISTS', C) == 0 then return 0 end
+local left = 0
+for i = 2, #ARGV, 256 do
+  local members = {}
+  for j = i, math.min(i + 255, #ARGV) do members[#members + 1] = ARGV[1] .. '|' .. ARGV[j] end
+  left = left + redis.call('ZREM', S, unpack(members))
+end
+if left == 0 then return 0 end
+if redis.call('ZLEXCOUNT', S, '[' .. ARGV[1] .. '|', '(' .. ARGV[1] .. '}') == 0 then redis.call('HDEL', L, ARGV[1]) end
+markIfIdle()
+settle()
+return left
+`;
+
+/**
+ * The heartbeat of one process on one channel. ARGV: process, lease ms, mode ('0' heartbeat, '1'
+ * recover, '2' recover and recreate if missing), rules
+ * (store, min, max, messageTimeout, channelTimeout), floor id ('' = none), then the subscriber ids to
+ * count in again: sent when a first call answered 1 (the lease had lapsed and its subscribers were
+ * pruned, or Redis lost them) and after a reconnect. Recovering also recreates a channel Redis lost
+ * (as its joins did, when they could) and moves its last id up to `floor`, the newest id this process
+ * has seen on it, so that ids never repeat after Redis restarts empty or fails over to a lagging
+ * replica (a subscriber's cursor would skip a message with a reused id).
+ * Returns -1 if the channel is gone, 1 if the lease was new, 0 if renewed.
+ */
+const REFRESH = `
+local recover = ARGV[3] ~= '0'
+if not settle() then
+  if ARGV[3] ~= '2' then return -1 end
+  setRules(4)
+end
+if recover and ARGV[9] ~= '' then
+  local last = redis.call('HGET', C, 'last')
+  if not last or before(last, ARGV[9]) then redis.call('HSET', C, 'last', ARGV[9]) end
+end
+local added = redis.call('HSET', L, ARGV[1], now + tonumber(ARGV[2]))
+if #ARGV > 9 then
+  for i = 10, #ARGV do redis.call('ZADD', S, 0, ARGV[1] .. '|' .. ARGV[i]) end
+  redis.call('HDEL', C, 'idle')
+end
+settle()
+return added
+`;
+
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(name: string, body: string): LuaScript {
+  const source = PRELUDE + body;
+  return { name, source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+export const SCRIPTS = {
+  publish: script('publish', PUBLISH),
+  create: script('create', CREATE),
+  next: script('next', NEXT),
+  startCursor: script('startCursor', START_CURSOR),
+  received: script('received', RECEIVED),
+  info: script('info', INFO),
+  delete: script('delete', DELETE),
+  join: script('join', JOIN),
+  leave: script('leave', LEAVE),
+  refresh: script('refresh', REFRESH),
+} as const;

@@ -1,0 +1,49 @@
+/**
+ * The pub/sub payloads the Lua scripts publish, decoded into ChannelEvents. A message wake-up carries
+ * the whole message (binary-safe, length-prefixed), so fan-out on every process needs no read:
+ *   M\n<id>\n<previous stored id>\n<previousId>\n<content-type bytes|-1>\n<event-type bytes|-1>\n<ct><et><data>
+ *   D                       (deleted)
+ *   C\n<subscriber id>      (concurrency "last": all but this one get 409)
+ */
+import type { ChannelEvent } from '../channel-store.js';
+import { fromStreamId } from './stream-ids.js';
+
+const NEWLINE = 0x0a;
+
+export function decodeWakeUp(payload: Buffer): ChannelEvent | undefined {
+  switch (payload[0]) {
+    case 0x44: // D
+      return { type: 'deleted' };
+    case 0x43: // C
+      return { type: 'conflict', keep: payload.subarray(2).toString('utf8') };
+    case 0x4d: // M
+      return decodeMessage(payload);
+    default:
+      return undefined;
+  }
+}
+
+function decodeMessage(payload: Buffer): ChannelEvent | undefined {
+  const lines: string[] = [];
+  let at = 2;
+  for (let i = 0; i < 5; i++) {
+    const end = payload.indexOf(NEWLINE, at);
+    if (end < 0) return undefined;
+    lines.push(payload.toString('latin1', at, end));
+    at = end + 1;
+  }
+  const [id, previous, previousId, ctLength, etLength] = lines as [string, string, string, string, string];
+  const messageId = fromStreamId(id);
+  if (!messageId) return undefined;
+  const ct = Number(ctLength);
+  const et = Number(etLength);
+  const contentType = ct >= 0 ? payload.toString('utf8', at, at + ct) : undefined;
+  at += Math.max(ct, 0);
+  const eventType = et >= 0 ? payload.toString('utf8', at, at + et) : undefined;
+  at += Math.max(et, 0);
+  return {
+    type: 'message',
+    message: { id: messageId, previousId: fromStreamId(previousId), data: payload.subarray(at), contentType, eventType },
+    previous: fromStreamId(previous),
+  };
+}

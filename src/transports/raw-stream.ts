@@ -1,0 +1,25 @@
+/**
+ * Raw stream (Nchan's http-raw-stream, served only when pinned with `mode: 'raw-stream'`): each
+ * message's body followed by a newline, nothing else; meant for `curl -N` and line readers. A body
+ * holding newlines reads as several lines. The end reason goes in an `X-Push-Relay-End` trailer.
+ */
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { EndReason } from '../parked-subscribers.js';
+import type { StoredMessage } from '../store/channel-store.js';
+import { endTrailer, streamHeaders } from './chunked.js';
+import { StreamSubscriber } from './stream-subscriber.js';
+
+export class RawStreamSubscriber extends StreamSubscriber {
+  protected headers(): OutgoingHttpHeaders {
+    return streamHeaders(this.res.useChunkedEncodingByDefault, this.settings.defaultContentType ?? 'text/plain; charset=utf-8');
+  }
+
+  protected frame(message: StoredMessage): Array<Buffer | string> {
+    return [message.data, '\n'];
+  }
+
+  protected epilogue(reason: EndReason): string {
+    endTrailer(this.res, reason);
+    return '';
+  }
+}

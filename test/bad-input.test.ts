@@ -1,0 +1,273 @@
+/**
+ * Bad input: a clear answer, nothing lost, the app keeps running (issue 2, "Bad input").
+ */
+import assert from 'node:assert/strict';
+import express from 'express';
+import type { IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import { afterEach, describe, it } from 'node:test';
+import { createPushRelay, MemoryStore, type ChannelStore, type PushRelay, type PushRelayOptions } from '../src/index.js';
+import { rawExchange, rawGet, request } from './helpers/http-client.js';
+import { serveExpress5, serveNodeHttp, type Routes, type TestServer } from './helpers/servers.js';
+import { waitFor, within } from './helpers/wait.js';
+import type { Middleware } from '../src/index.js';
+
+const open: Array<{ relay: PushRelay; server: TestServer }> = [];
+afterEach(async () => {
+  for (const { relay, server } of open.splice(0)) {
+    await relay.close();
+    await server.close();
+  }
+});
+
+async function start(options: PushRelayOptions = {}, serveWith: (routes: Routes, before?: Middleware[]) => Promise<TestServer> = serveExpress5, before?: Middleware[]) {
+  const relay = createPushRelay(options);
+  const server = await serveWith({ '/pub': relay.publisher(), '/sub': relay.subscriber({ mode: 'interval-poll' }) }, before);
+  open.push({ relay, server });
+  return { relay, server };
+}
+
+const idOf = (req: IncomingMessage) => new URL(req.url ?? '', 'http://x').searchParams.get('id') ?? undefined;
+
+describe('throwing hooks go to next(err); other channels keep working', () => {
+  it('a throwing resolver: 500 from the app error handler, which saw the error', async () => {
+    const { server } = await start({
+      channelId: (req) => {
+        const id = idOf(req);
+        if (id === 'boom') throw new Error('resolver exploded');
+        return id;
+      },
+    });
+    for (const [method, path] of [['POST', '/pub'], ['GET', '/sub']] as const) {
+      const res = await request(server.url(`${path}?id=boom`), { method, body: method === 'POST' ? 'x' : undefined });
+      assert.equal(res.status, 500);
+      assert.equal(res.text, 'app error handler: resolver exploded');
+    }
+    assert.equal(server.errors.length, 2);
+    assert.equal((server.errors[0] as Error).message, 'resolver exploded');
+    assert.equal((await request(server.url('/pub?id=fine'), { method: 'POST', body: 'ok' })).status, 202);
+    assert.equal((await request(server.url('/sub?id=fine'))).text, 'ok');
+  });
+
+  it('a rejecting async resolver goes to next(err) too', async () => {
+    const { server } = await start({ channelId: async () => Promise.reject(new Error('async resolver failed')) });
+    const res = await request(server.url('/sub?id=a'));
+    assert.equal(res.status, 500);
+    assert.equal((server.errors[0] as Error).message, 'async resolver failed');
+  });
+
+  it('a throwing authorize hook: 500 via next(err); false: 403; true: served; it sees the id and role', async () => {
+    const seen: string[] = [];
+    const { server } = await start({
+      authorize: async (_req, { channelId, role }) => {
+        seen.push(`${role}:${channelId}`);
+        if (channelId === 'boom') throw new Error('authorize exploded');
+        return channelId !== 'secret';
+      },
+    });
+    const boom = await request(server.url('/pub?id=boom'), { method: 'POST', body: 'x' });
+    assert.equal(boom.status, 500);
+    assert.equal((server.errors[0] as Error).message, 'authorize exploded');
+    const secret = await request(server.url('/sub?id=secret'));
+    assert.equal(secret.status, 403);
+    assert.ok(secret.text.length > 0);
+    assert.equal((await request(server.url('/pub?id=secret'), { method: 'POST', body: 'x' })).status, 403);
+    assert.equal((await request(server.url('/pub?id=open'), { method: 'POST', body: 'x' })).status, 202);
+    assert.equal((await request(server.url('/sub?id=open'))).text, 'x');
+    assert.deepEqual(seen, ['publisher:boom', 'subscriber:secret', 'publisher:secret', 'publisher:open', 'subscriber:open']);
+    assert.equal(server.errors.length, 1);
+  });
+
+  it('without a framework (no next), a throwing hook answers a plain 500 and the server lives', async () => {
+    const { server } = await start(
+      {
+        authorize: (_req, { channelId }) => {
+          if (channelId === 'boom') throw new Error('secret internals');
+          return true;
+        },
+      },
+      serveNodeHttp,
+    );
+    const res = await request(server.url('/sub?id=boom'));
+    assert.equal(res.status, 500);
+    assert.doesNotMatch(res.text, /secret internals/, 'internal messages are not exposed');
+    assert.equal((await request(server.url('/pub?id=ok'), { method: 'POST', body: 'x' })).status, 202);
+  });
+
+  it('a throwing store method goes to next(err), other channels keep working', async () => {
+    const memory = new MemoryStore();
+    const broken = (channel: string) => channel.endsWith('/broken');
+    const store: ChannelStore = Object.assign(Object.create(memory) as MemoryStore, {
+      next: (channel: string, after: Parameters<MemoryStore['next']>[1]) =>
+        broken(channel) ? Promise.reject(new Error('store read failed')) : memory.next(channel, after),
+      publish: (channel: string, ...rest: [Parameters<MemoryStore['publish']>[1], Parameters<MemoryStore['publish']>[2]]) =>
+        broken(channel) ? Promise.reject(new Error('store write failed')) : memory.publish(channel, ...rest),
+    });
+    const { server } = await start({ store });
+    assert.equal((await request(server.url('/sub?id=broken'))).status, 500);
+    assert.equal((await request(server.url('/pub?id=broken'), { method: 'POST', body: 'x' })).status, 500);
+    assert.deepEqual(server.errors.map((e) => (e as Error).message), ['store read failed', 'store write failed']);
+    assert.equal((await request(server.url('/pub?id=ok'), { method: 'POST', body: 'x' })).status, 202);
+    assert.equal((await request(server.url('/sub?id=ok'))).text, 'x');
+    await memory.close();
+  });
+});
+
+describe('request bodies', () => {
+  it('413 arrives before the client has finished sending a body declared too large, and nothing is stored', async () => {
+    const { relay, server } = await start();
+    const declared = 8 * 1024 * 1024;
+    const head = `POST /pub?id=big HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${declared}\r\n\r\n`;
+    // Send 64 KiB of the 8 MiB and keep the socket open: the answer must come anyway.
+    const res = await within(rawExchange(server.port, head, Buffer.alloc(64 * 1024, 'x')), 5000, '413 before the body ends');
+    res.socket.destroy();
+    assert.equal(res.status, 413);
+    assert.match(res.body.toString(), /maxMessageSize \(1MB\)/);
+    assert.equal(await relay.channelInfo('big'), undefined);
+    assert.equal((await request(server.url('/pub?id=small'), { method: 'POST', body: 'fine' })).status, 202);
+  });
+
+  it('413 also for a chunked body that grows past the limit, without waiting for its end', async () => {
+    const relay = createPushRelay();
+    const server = await serveNodeHttp({ '/pub': relay.publisher({ maxMessageSize: '64kb' }) });
+    open.push({ relay, server });
+    const chunk = Buffer.alloc(16 * 1024, 'y');
+    const chunked = Buffer.concat(Array.from({ length: 6 }, () => Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])));
+    const head = 'POST /pub?id=chunky HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const res = await within(rawExchange(server.port, head, chunked), 5000, '413 on a chunked body');
+    res.socket.destroy();
+    assert.equal(res.status, 413);
+    assert.equal(await relay.channelInfo('chunky'), undefined);
+  });
+
+  it('a body cut off by the client stores nothing and the server keeps serving', async () => {
+    const resolved: string[] = [];
+    const { relay, server } = await start({
+      channelId: (req) => {
+        const id = idOf(req);
+        if (id) resolved.push(id);
+        return id;
+      },
+    });
+    const head = 'POST /pub?id=cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n';
+    const socket = connect(server.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(head + 'x'.repeat(10));
+    // The body is read right after the resolver ran: cut the connection while it is being read.
+    await waitFor('the publisher to resolve the channel', () => resolved.includes('cut'));
+    socket.destroy();
+    assert.equal((await request(server.url('/pub?id=after'), { method: 'POST', body: 'ok' })).status, 202);
+    assert.equal(await relay.channelInfo('cut'), undefined);
+  });
+
+  for (const [name, parser, body, expected] of [
+    ['express.raw()', express.raw({ type: '*/*' }), Buffer.from([0, 255, 1, 254]), Buffer.from([0, 255, 1, 254])],
+    ['express.text()', express.text({ type: '*/*' }), 'plain words', Buffer.from('plain words')],
+  ] as const) {
+    it(`uses req.body when ${name} read the body first`, async () => {
+      const { relay, server } = await start({}, serveExpress5, [parser as unknown as Middleware]);
+      const res = await request(server.url('/pub?id=parsed'), { method: 'POST', body, headers: { 'Content-Type': 'application/x-thing' } });
+      assert.equal(res.status, 202);
+      const got = await request(server.url('/sub?id=parsed'));
+      assert.ok(got.body.equals(expected), `${got.body.toString('hex')} != ${expected.toString('hex')}`);
+      assert.equal(got.headers['content-type'], 'application/x-thing');
+      assert.equal((await relay.channelInfo('parsed'))!.messages, 1);
+    });
+  }
+
+  it('maxMessageSize also applies to a body express.raw() already read', async () => {
+    const relay = createPushRelay();
+    const server = await serveExpress5({ '/pub': relay.publisher({ maxMessageSize: 10 }) }, [express.raw({ type: '*/*' }) as unknown as Middleware]);
+    open.push({ relay, server });
+    const res = await request(server.url('/pub?id=r'), { method: 'POST', body: Buffer.alloc(11) });
+    assert.equal(res.status, 413);
+    assert.equal(await relay.channelInfo('r'), undefined);
+  });
+
+  it('express.json() before the publisher: the JSON is stored re-serialised', async () => {
+    const { server } = await start({}, serveExpress5, [express.json() as unknown as Middleware]);
+    const res = await request(server.url('/pub?id=j'), { method: 'POST', body: '{ "a" : [1, 2] }', headers: { 'Content-Type': 'application/json' } });
+    assert.equal(res.status, 202);
+    const got = await request(server.url('/sub?id=j'));
+    assert.deepEqual(JSON.parse(got.text), { a: [1, 2] });
+    assert.equal(got.headers['content-type'], 'application/json');
+  });
+});
+
+describe('hostile cursor headers', () => {
+  const cases: Array<[string, Record<string, string>]> = [
+    ['garbage date', { 'If-Modified-Since': 'garbage', 'If-None-Match': '1' }],
+    ['huge tag', { 'If-Modified-Since': 'Thu, 01 Jan 2015 00:00:00 GMT', 'If-None-Match': '9'.repeat(10_000) }],
+    ['negative tag', { 'If-Modified-Since': 'Thu, 01 Jan 2015 00:00:00 GMT', 'If-None-Match': '-1' }],
+    ['star', { 'If-Modified-Since': 'Thu, 01 Jan 2015 00:00:00 GMT', 'If-None-Match': '*' }],
+    ['list of tags', { 'If-Modified-Since': 'Thu, 01 Jan 2015 00:00:00 GMT', 'If-None-Match': 'W/"1", "2", garbage' }],
+    ['far future date', { 'If-Modified-Since': 'Fri, 31 Dec 9999 23:59:59 GMT', 'If-None-Match': '0' }],
+    ['date before the epoch', { 'If-Modified-Since': 'Mon, 01 Jan 1900 00:00:00 GMT' }],
+    ['only If-None-Match', { 'If-None-Match': '"3"' }],
+    ['long garbage date', { 'If-Modified-Since': 'x'.repeat(7000) }],
+    ['empty values', { 'If-Modified-Since': '', 'If-None-Match': '' }],
+    ['unquoted quote', { 'If-Modified-Since': 'Thu, 01 Jan 2015 00:00:00 GMT', 'If-None-Match': '"' }],
+  ];
+  it('are read as SPEC.md says and never crash: 200 with a message or 304', async () => {
+    const { relay, server } = await start();
+    await relay.publish('h', 'stored');
+    for (const [name, headers] of cases) {
+      const res = await rawGet(server.port, '/sub?id=h', headers);
+      // Everything but the future date reads as "before the stored message" (or no cursor at all).
+      if (name === 'far future date') assert.equal(res.status, 304, name);
+      else {
+        assert.equal(res.status, 200, name);
+        assert.equal(res.body.toString(), 'stored', name);
+      }
+    }
+    assert.deepEqual(server.errors, []);
+    // The same header twice.
+    const twice = await rawExchange(
+      server.port,
+      'GET /sub?id=h HTTP/1.1\r\nHost: x\r\nConnection: close\r\nIf-Modified-Since: Thu, 01 Jan 2015 00:00:00 GMT\r\nIf-None-Match: 1\r\nIf-None-Match: 2\r\n\r\n',
+    );
+    twice.socket.destroy();
+    assert.equal(twice.status, 200);
+  });
+});
+
+describe('clients that leave', () => {
+  it('a parked subscriber whose client goes is removed at once', async () => {
+    const relay = createPushRelay();
+    const server = await serveExpress5({ '/sub': relay.subscriber() });
+    open.push({ relay, server });
+    const controller = new AbortController();
+    const held = request(server.url('/sub?id=gone'), { signal: controller.signal }).catch((err: Error) => err);
+    await waitFor('a waiting subscriber', async () => (await relay.channelInfo('gone'))?.subscribers === 1);
+    controller.abort();
+    assert.ok((await held) instanceof Error);
+    await waitFor('the subscriber to be counted out and the unused channel to go', async () => (await relay.channelInfo('gone')) === undefined);
+    // A message published now is stored for the next subscriber, not sent to the departed one.
+    assert.equal((await relay.publish('gone', 'later')).subscribers, 0);
+  });
+});
+
+describe('store full', () => {
+  it('507 with a clear body, nothing stored, existing messages intact', async () => {
+    const relay = createPushRelay({ maxReservedMemory: 4096, maxMessageSize: '1mb' });
+    for (const serveWith of [serveNodeHttp, serveExpress5]) {
+      const server = await serveWith({ '/pub': relay.publisher(), '/sub': relay.subscriber() });
+      try {
+        const id = `full-${serveWith.name}`;
+        assert.equal((await request(server.url(`/pub?id=${id}`), { method: 'POST', body: Buffer.alloc(2000, 'a') })).status, 202);
+        const res = await request(server.url(`/pub?id=${id}`), { method: 'POST', body: Buffer.alloc(3000, 'b') });
+        assert.equal(res.status, 507);
+        assert.match(res.text, /store full/);
+        assert.match(res.text, /nothing was stored/);
+        assert.deepEqual(server.errors, [], 'a protocol answer, not an app error');
+        assert.equal((await relay.channelInfo(id))!.messages, 1);
+        const kept = await request(server.url(`/sub?id=${id}`));
+        assert.ok(kept.body.equals(Buffer.alloc(2000, 'a')));
+        await relay.deleteChannel(id);
+      } finally {
+        await server.close();
+      }
+    }
+    await relay.close();
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * Redis going away and coming back, on a redis-server of our own (never the shared one): publishers
+ * get 503 with a clear body (not a hang, not a crash), parked subscribers stay parked, delivery resumes
+ * without restarting the app; a wake-up lost while pub/sub was cut is still delivered; OOM is 507.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { after, before, describe, it, test } from 'node:test';
+import { createClient } from 'redis';
+import { createPushRelay, type PushRelay } from '../../src/index.js';
+import { RedisStore } from '../../src/redis.js';
+import { channelKeys, keyList } from '../../src/store/redis/keys.js';
+import { SCRIPTS } from '../../src/store/redis/scripts.js';
+import { request, type HttpResponse } from '../helpers/http-client.js';
+import { serveNodeHttp, type TestServer } from '../helpers/servers.js';
+import { waitFor, within } from '../helpers/wait.js';
+import { redisSkipReason } from './redis-env.js';
+
+const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+const skip = hasRedisServer ? await redisSkipReason() : 'redis-server is not installed: Redis fault tests skipped';
+if (skip && process.env.CI) throw new Error(`CI is set and ${skip}`);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Our own redis-server on `port`, without persistence: a restart comes back empty. */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const probe = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false, connectTimeout: 500 } });
+  probe.on('error', () => {});
+  await waitFor(`redis-server on ${port}`, async () => {
+    try {
+      await probe.connect();
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  probe.destroy();
+  return child;
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGKILL');
+  return exited;
+}
+
+const settledWithin = async <T>(p: Promise<T>, ms: number): Promise<{ value: T } | undefined> =>
+  Promise.race([p.then((value) => ({ value })), new Promise<undefined>((r) => setTimeout(() => r(undefined), ms))]);
+
+if (skip) test('RedisStore faults', { skip }, () => {});
+else
+  describe('RedisStore faults', () => {
+    let port: number;
+    let redis: ChildProcess;
+    let store: RedisStore;
+    let relay: PushRelay;
+    let server: TestServer;
+    let raw: ReturnType<typeof createClient>;
+    let counter = 0;
+    const channel = () => `fault-${++counter}`;
+    const post = (id: string, body: string) => request(server.url(`/pub?id=${id}`), { method: 'POST', body });
+    const sub = (id: string) => request(server.url(`/sub?id=${id}`));
+    const waiting = (id: string, n: number) => waitFor(`${n} waiting on ${id}`, async () => (await relay.channelInfo(id))?.subscribers === n);
+
+    before(async () => {
+      port = await freePort();
+      redis = await startRedis(port);
+      store = new RedisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'faults', commandTimeout: 1000, heartbeatInterval: 200 });
+      await store.ready();
+      relay = createPushRelay({ store });
+      server = await serveNodeHttp({ '/pub': relay.publisher(), '/sub': relay.subscriber({ subscriberTimeout: '30s' }) });
+      raw = createClient({ url: `redis://127.0.0.1:${port}` });
+      raw.on('error', () => {});
+      await raw.connect();
+    });
+    after(async () => {
+      await relay.close();
+      await store.close();
+      await server.close();
+      if (raw.isOpen) raw.destroy();
+      await kill(redis);
+    });
+
+    it('Redis killed: 503 with a clear body; parked subscribers stay parked; after a restart, delivery resumes in the same app', async () => {
+      const id = channel();
+      assert.equal((await post(id, 'before')).status, 202);
+      const parked = sub(id);
+      const first = await within(parked, 5000, 'first read');
+      assert.equal(first.text, 'before');
+      const waiter = request(server.url(`/sub?id=${id}`), {
+        headers: { 'If-Modified-Since': first.headers['last-modified']!, 'If-None-Match': first.headers.etag! },
+      });
+      await waiting(id, 1);
+
+      raw.destroy();
+      await kill(redis);
+      try {
+        await outageAndBack(id, waiter);
+      } finally {
+        raw = createClient({ url: `redis://127.0.0.1:${port}` });
+        raw.on('error', () => {});
+        await raw.connect();
+      }
+    });
+
+    async function outageAndBack(id: string, waiter: Promise<HttpResponse>): Promise<void> {
+      const down: HttpResponse = await within(
+        waitFor('a 503', async () => {
+          const res = await post(id, 'while down');
+          return res.status === 503 && res;
+        }),
+        5000,
+        'POST while Redis is down',
+      );
+      assert.match(down.text, /^push-relay: Redis is unavailable: /);
+      assert.equal(down.headers['retry-after'], '1');
+      const info = await within(request(server.url(`/pub?id=${id}`)), 3000, 'GET info while Redis is down');
+      assert.equal(info.status, 503);
+      assert.equal(await settledWithin(waiter, 100), undefined, 'the parked subscriber is still parked');
+
+      redis = await startRedis(port);
+      // Back, empty: the store reconnects by itself, counts its parked subscriber in again, re-reads.
+      await waitFor('the store to serve again', async () => (await relay.channelInfo(id).catch(() => undefined))?.subscribers === 1, 10000);
+      const published = await post(id, 'after');
+      assert.equal(published.status, 201, 'the parked subscriber is counted again');
+      const got = await within(waiter, 5000, 'parked subscriber after the restart');
+      assert.equal(got.status, 200);
+      assert.equal(got.text, 'after');
+    }
+
+    it('a wake-up lost while pub/sub was cut is delivered once it reconnects (re-read from the cursor)', async () => {
+      const id = channel();
+      const waiter = sub(id);
+      await waiting(id, 1);
+      const keys = channelKeys('faults', `/${id}`); // the store key of a channel without a group
+      // Cut the pub/sub connection and publish in one transaction: that wake-up reaches nobody.
+      const [, numsub, published] = (await raw
+        .multi()
+        .addCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
+        .addCommand(['PUBSUB', 'NUMSUB', keys.events])
+        .addCommand(['EVAL', SCRIPTS.publish.source, '4', ...keyList(keys), keys.events, 'lost wake-up', '0', '', '0', '', '1', '1', '10', '0', '0'])
+        .exec()) as [unknown, [string, number], unknown[]];
+      assert.equal(Number(numsub[1]), 0, 'nobody heard the wake-up');
+      assert.ok(Array.isArray(published));
+      const got = await within(waiter, 5000, 'subscriber after the pub/sub reconnect');
+      assert.equal(got.status, 200);
+      assert.equal(got.text, 'lost wake-up');
+    });
+
+    it('Redis out of memory: 507 for publishers, stored messages still served, and fine again once there is room', async () => {
+      const id = channel();
+      assert.equal((await post(id, 'stored')).status, 202);
+      await raw.configSet('maxmemory', '1');
+      try {
+        const full = await post(id, 'no room');
+        assert.equal(full.status, 507);
+        assert.match(full.text, /^push-relay: Redis is out of memory/);
+        const read = await sub(id);
+        assert.equal(read.status, 200);
+        assert.equal(read.text, 'stored');
+      } finally {
+        await raw.configSet('maxmemory', '0');
+      }
+      assert.equal((await post(id, 'room again')).status, 202);
+    });
+  });

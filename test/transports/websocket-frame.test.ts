@@ -1,0 +1,56 @@
+/** The WebSocket frame of a message, as plain values: text or binary, and the metadata header. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { StoredMessage } from '../../src/index.js';
+import { messageFrame } from '../../src/transports/websocket.js';
+
+const message = (data: string | Buffer, contentType?: string, eventType?: string): StoredMessage => ({
+  id: { time: 1795340901, tag: 2 },
+  previousId: { time: 1795340901, tag: 1 },
+  data: Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8'),
+  contentType,
+  eventType,
+});
+
+test('text frames for textual types and untyped UTF-8; binary for everything else', () => {
+  const kinds: Array<[StoredMessage, boolean]> = [
+    [message('plain'), false],
+    [message('plain', 'text/plain; charset=utf-8'), false],
+    [message('{"a":1}', 'application/json'), false],
+    [message('{"a":1}', 'application/ld+json'), false],
+    [message('<a/>', 'image/svg+xml'), false],
+    [message('a=1', 'application/x-www-form-urlencoded'), false],
+    [message('bytes', 'application/octet-stream'), true],
+    [message('bytes', 'image/png'), true],
+    [message(Buffer.from([0xff, 0xfe])), true],
+    [message(Buffer.from([0xc3, 0x28]), 'text/plain'), true],
+  ];
+  for (const [m, binary] of kinds) assert.equal(messageFrame(m, undefined, false).binary, binary, `${m.contentType} ${m.data.toString('hex')}`);
+});
+
+test('the default content type applies to untyped messages only', () => {
+  assert.equal(messageFrame(message('x'), 'application/octet-stream', false).binary, true);
+  assert.equal(messageFrame(message('x', 'text/plain'), 'application/octet-stream', false).binary, false);
+  const meta = messageFrame(message('x'), 'text/csv', true).data.toString();
+  assert.equal(meta, 'id: 1795340901:2\ncontent-type: text/csv\n\nx');
+});
+
+test('metadata frame: id, content type, event, loss signal, blank line, body byte for byte', () => {
+  const body = Buffer.from([0, 1, 2, 0xff]);
+  const frame = messageFrame(message(body, 'application/octet-stream', 'blob'), undefined, true, true);
+  assert.equal(frame.binary, true);
+  const head = 'id: 1795340901:2\ncontent-type: application/octet-stream\nevent: blob\nmissed: 1\n\n';
+  assert.deepEqual(frame.data, Buffer.concat([Buffer.from(head), body]));
+});
+
+test('a line break in an event name cannot forge a metadata line', () => {
+  const frame = messageFrame(message('x', 'text/plain', 'evil\nid: 1:0'), undefined, true).data.toString();
+  assert.equal(frame, 'id: 1795340901:2\ncontent-type: text/plain\nevent: evil id: 1:0\n\nx');
+});
+
+test('a frame is built once per message and variant, then shared', () => {
+  const m = message('shared');
+  assert.equal(messageFrame(m, undefined, true), messageFrame(m, undefined, true));
+  assert.notEqual(messageFrame(m, undefined, true), messageFrame(m, undefined, true, true));
+  assert.notEqual(messageFrame(m, undefined, true), messageFrame(m, undefined, false));
+});

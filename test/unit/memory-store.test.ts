@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { DEFAULT_BUFFER_RULES, MemoryStore, type BufferRules, type ChannelEvent, type JoinRequest } from '../../src/index.js';
+import { MESSAGE_OVERHEAD } from '../../src/store/memory/memory-store.js';
+import { waitFor } from '../helpers/wait.js';
+
+const T0 = 1_795_340_901_000;
+const stores: MemoryStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+});
+
+function fakeStore(maxReservedMemory: string | number = '32mb') {
+  const clock = { now: T0 };
+  const store = new MemoryStore({ now: () => clock.now, maxReservedMemory });
+  stores.push(store);
+  return { clock, store };
+}
+const rules = (over: Partial<BufferRules> = {}): BufferRules => ({ ...DEFAULT_BUFFER_RULES, ...over });
+const msg = (text: string, contentType?: string) => ({ data: Buffer.from(text), contentType });
+const join = (subscriberId: string, over: Partial<JoinRequest> = {}): JoinRequest => ({
+  subscriberId,
+  concurrency: 'broadcast',
+  maxSubscribers: 0,
+  create: true,
+  channelTimeout: 0,
+  ...over,
+});
+const flush = () => new Promise((r) => setImmediate(r));
+
+async function bodies(store: MemoryStore, channel: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor;
+  for (;;) {
+    const { message } = await store.next(channel, cursor);
+    if (!message) return out;
+    out.push(message.data.toString());
+    cursor = message.id;
+  }
+}
+
+describe('MemoryStore (fake clock)', () => {
+  it('gives distinct, growing ids within a second, tag 0 in a new second', async () => {
+    const { clock, store } = fakeStore();
+    const a = await store.publish('/c', msg('a'), rules());
+    const b = await store.publish('/c', msg('b'), rules());
+    clock.now += 999 - (clock.now % 1000);
+    const c = await store.publish('/c', msg('c'), rules());
+    clock.now += 1;
+    const d = await store.publish('/c', msg('d'), rules());
+    const t = Math.floor(T0 / 1000);
+    assert.deepEqual([a, b, c, d].map((r) => r.message.id), [
+      { time: t, tag: 0 },
+      { time: t, tag: 1 },
+      { time: t, tag: 2 },
+      { time: t + 1, tag: 0 },
+    ]);
+  });
+
+  it('keeps ids monotonic when the clock goes back', async () => {
+    const { clock, store } = fakeStore();
+    const a = await store.publish('/c', msg('a'), rules());
+    clock.now -= 5000;
+    const b = await store.publish('/c', msg('b'), rules());
+    assert.deepEqual(b.message.id, { time: a.message.id.time, tag: 1 });
+    assert.deepEqual(await bodies(store, '/c'), ['a', 'b']);
+  });
+
+  it('links each message to the one before it (previousId), stored or not', async () => {
+    const { store } = fakeStore();
+    // channelTimeout keeps the channel that storeMessages: false leaves empty.
+    const a = await store.publish('/c', msg('a'), rules({ storeMessages: false, channelTimeout: 60_000 }));
+    const b = await store.publish('/c', msg('b'), rules({ channelTimeout: 60_000 }));
+    assert.equal(a.message.previousId, undefined);
+    assert.deepEqual(b.message.previousId, a.message.id);
+    assert.equal((await store.info('/c'))!.messages, 1);
+    assert.deepEqual((await store.info('/c'))!.lastMessageId, b.message.id);
+  });
+
+  it('trims the oldest beyond maxMessages and keeps the content type', async () => {
+    const { store } = fakeStore();
+    for (const t of ['1', '2', '3', '4', '5']) await store.publish('/c', msg(t, 'text/x-n'), rules({ maxMessages: 3 }));
+    assert.deepEqual(await bodies(store, '/c'), ['3', '4', '5']);
+    assert.equal((await store.next('/c', undefined)).message!.contentType, 'text/x-n');
+    assert.equal((await store.info('/c'))!.messages, 3);
+  });
+
+  it('expires messages after messageTimeout but keeps the newest minMessages', async () => {
+    const { clock, store } = fakeStore();
+    const r = rules({ minMessages: 2, maxMessages: 10, messageTimeout: 1000 });
+    for (const t of ['1', '2', '3', '4']) await store.publish('/c', msg(t), r);
+    clock.now += 999;
+    assert.deepEqual(await bodies(store, '/c'), ['1', '2', '3', '4']);
+    clock.now += 1;
+    assert.deepEqual(await bodies(store, '/c'), ['3', '4']);
+    assert.equal((await store.info('/c'))!.messages, 2);
+    clock.now += 3_600_000;
+    assert.deepEqual(await bodies(store, '/c'), ['3', '4'], 'the minimum stays however old');
+  });
+
+  it('with minMessages 0 and channelTimeout 0, an expired channel is gone', async () => {
+    const { clock, store } = fakeStore();
+    await store.publish('/c', msg('x'), rules({ minMessages: 0, messageTimeout: 1000 }));
+    clock.now += 1000;
+    assert.equal(await store.info('/c'), undefined);
+    assert.equal(store.channelCount, 0);
+  });
+
+  it('answers 507 when full even after dropping expired messages, keeping what is stored', async () => {
+    const size = 100;
+    const { clock, store } = fakeStore(3 * (size + MESSAGE_OVERHEAD));
+    const body = (c: string) => ({ data: Buffer.alloc(size, c), contentType: undefined });
+    await store.publish('/a', body('a'), rules({ messageTimeout: 0 }));
+    await store.publish('/b', body('b'), rules({ messageTimeout: 0 }));
+    await store.publish('/c', body('c'), rules({ messageTimeout: 1000 }));
+    await assert.rejects(store.publish('/d', body('d'), rules()), (err: Error & { status?: number }) => {
+      assert.equal(err.status, 507);
+      assert.match(err.message, /maxReservedMemory/);
+      assert.match(err.message, /nothing was stored/);
+      return true;
+    });
+    assert.equal(await store.info('/d'), undefined, 'the refused publish created nothing');
+    assert.equal((await store.next('/a', undefined)).message!.data.toString(), 'a'.repeat(size));
+    assert.equal((await store.next('/c', undefined)).message!.data.toString(), 'c'.repeat(size));
+    // Once /c's message expires (kept only by minMessages), it makes room first. Nothing reads /c: the
+    // store's own expiry timer (a real interval over the fake clock) must notice it.
+    clock.now += 1000;
+    await waitFor('room made by the expired message', () => store.publish('/d', body('d'), rules()).then(() => true));
+    assert.equal((await store.next('/d', undefined)).message!.data.toString(), 'd'.repeat(size));
+    assert.equal((await store.next('/c', undefined)).message, undefined);
+    assert.equal((await store.next('/a', undefined)).message!.data.toString(), 'a'.repeat(size));
+    assert.equal(store.reservedBytes, 3 * (size + MESSAGE_OVERHEAD));
+  });
+
+  it('counts a message pushed out by maxMessages as room for the new one', async () => {
+    const { store } = fakeStore(2 * (10 + MESSAGE_OVERHEAD));
+    const r = rules({ maxMessages: 2 });
+    for (let i = 0; i < 5; i++) await store.publish('/c', { data: Buffer.alloc(10, String(i)), contentType: undefined }, r);
+    assert.deepEqual(await bodies(store, '/c'), ['3'.repeat(10), '4'.repeat(10)]);
+  });
+
+  it('channel timeout: the idle clock starts when the last message goes', async () => {
+    const { clock, store } = fakeStore();
+    const r = rules({ minMessages: 0, messageTimeout: 1000, channelTimeout: 5000 });
+    await store.publish('/c', msg('x'), r);
+    clock.now += 4000; // expired at +1000: idle since then
+    assert.equal((await store.info('/c'))!.messages, 0);
+    clock.now += 1999;
+    assert.ok(await store.info('/c'), 'still there 5999 ms after publish (4999 ms idle)');
+    clock.now += 1;
+    assert.equal(await store.info('/c'), undefined, 'removed after 5000 ms idle');
+  });
+
+  it('channel timeout: the idle clock starts when the last subscriber leaves', async () => {
+    const { clock, store } = fakeStore();
+    assert.deepEqual(await store.join('/c', join('s1', { channelTimeout: 2000 })), { ok: true });
+    clock.now += 10_000;
+    assert.ok(await store.info('/c'), 'a channel with a waiting subscriber is never idle');
+    await store.leave('/c', ['s1']);
+    clock.now += 1999;
+    assert.ok(await store.info('/c'));
+    clock.now += 1;
+    assert.equal(await store.info('/c'), undefined);
+  });
+
+  it('channel timeout 0 removes a channel as soon as it is unused', async () => {
+    const { store } = fakeStore();
+    await store.join('/c', join('s1'));
+    await store.leave('/c', ['s1']);
+    assert.equal(await store.info('/c'), undefined);
+  });
+
+  it('PUT (create) keeps an empty channel when channelTimeout is 0, and times it out otherwise', async () => {
+    const { clock, store } = fakeStore();
+    assert.deepEqual(await store.create('/kept', rules({ channelTimeout: 0 })), { messages: 0, requested: -1, subscribers: 0, lastMessageId: undefined });
+    await store.create('/timed', rules({ channelTimeout: 3000 }));
+    clock.now += 2999;
+    assert.ok(await store.info('/kept'));
+    assert.ok(await store.info('/timed'));
+    clock.now += 1;
+    assert.equal(await store.info('/timed'), undefined);
+    clock.now += 3_600_000;
+    assert.ok(await store.info('/kept'));
+  });
+
+  it('join: broadcast, maxSubscribers (full), first (conflict), missing channel without create', async () => {
+    const { store } = fakeStore();
+    assert.deepEqual(await store.join('/c', join('a', { maxSubscribers: 2 })), { ok: true });
+    assert.deepEqual(await store.join('/c', join('b', { maxSubscribers: 2 })), { ok: true });
+    assert.deepEqual(await store.join('/c', join('c', { maxSubscribers: 2 })), { ok: false, reason: 'full' });
+    assert.equal((await store.info('/c'))!.subscribers, 2);
+    assert.deepEqual(await store.join('/c', join('d', { concurrency: 'first' })), { ok: false, reason: 'conflict' });
+    assert.deepEqual(await store.join('/nope', join('e', { create: false })), { ok: false, reason: 'missing' });
+    assert.equal(await store.info('/nope'), undefined);
+    await store.leave('/c', ['a', 'a', 'unknown']);
+    assert.equal((await store.info('/c'))!.subscribers, 1, 'leave is idempotent per id');
+    assert.deepEqual(await store.join('/c', join('f', { maxSubscribers: 2 })), { ok: true });
+  });
+
+  it('join with concurrency last tells watchers to end every other waiting subscriber', async () => {
+    const { store } = fakeStore();
+    const events: ChannelEvent[] = [];
+    await store.watch('/c', (_name, e) => events.push(e));
+    await store.join('/c', join('old', { concurrency: 'last' }));
+    await store.join('/c', join('new', { concurrency: 'last' }));
+    await flush();
+    assert.deepEqual(events, [{ type: 'conflict', keep: 'new' }]);
+  });
+
+  it('records when a subscriber last asked (requested)', async () => {
+    const { clock, store } = fakeStore();
+    await store.create('/c', rules());
+    assert.equal((await store.info('/c'))!.requested, -1);
+    await store.next('/c', undefined);
+    clock.now += 3500;
+    assert.equal((await store.info('/c'))!.requested, 3);
+  });
+
+  it('delivers events in order, after the publish has returned', async () => {
+    const { store } = fakeStore();
+    const events: string[] = [];
+    const stop = await store.watch('/c', (name, e) => events.push(`${name} ${e.type}${e.type === 'message' ? ` ${e.message.data}` : ''}`));
+    const first = await store.publish('/c', msg('1'), rules());
+    assert.deepEqual(events, [], 'not synchronously inside publish');
+    await store.publish('/c', msg('2'), rules());
+    await store.delete('/c');
+    await flush();
+    assert.deepEqual(events, ['/c message 1', '/c message 2', '/c deleted']);
+    stop();
+    await store.publish('/c', msg('3'), rules());
+    await flush();
+    assert.equal(events.length, 3, 'nothing after unwatch');
+    assert.equal(first.info.messages, 1);
+  });
+
+  it('tells watchers which message came before (previous)', async () => {
+    const { store } = fakeStore();
+    const previous: unknown[] = [];
+    await store.watch('/c', (_n, e) => e.type === 'message' && previous.push(e.previous));
+    const a = await store.publish('/c', msg('a'), rules());
+    await store.publish('/c', msg('b'), rules());
+    await flush();
+    assert.deepEqual(previous, [undefined, a.message.id]);
+  });
+
+  it('delete answers the info it had, then the channel is gone', async () => {
+    const { store } = fakeStore();
+    await store.publish('/c', msg('a'), rules());
+    const info = await store.delete('/c');
+    assert.equal(info!.messages, 1);
+    assert.equal(await store.delete('/c'), undefined);
+    assert.equal(await store.info('/c'), undefined);
+    assert.deepEqual(await store.next('/c', undefined), { exists: false, message: undefined });
+    assert.equal(store.reservedBytes, 0);
+  });
+
+  it('startCursor: the n-th newest message comes next; 0 waits for the next publish', async () => {
+    const { store } = fakeStore();
+    assert.equal(await store.startCursor('/c', 1), undefined, 'missing channel');
+    const ids = [];
+    for (const t of ['1', '2', '3']) ids.push((await store.publish('/c', msg(t), rules())).message.id);
+    const nextAfter = async (n: number) => (await store.next('/c', await store.startCursor('/c', n))).message?.data.toString();
+    assert.equal(await nextAfter(1), '3');
+    assert.equal(await nextAfter(2), '2');
+    assert.equal(await nextAfter(3), '1');
+    assert.equal(await store.startCursor('/c', 4), undefined, 'fewer stored: from the oldest');
+    assert.deepEqual(await store.startCursor('/c', 0), ids[2]);
+    assert.equal(await nextAfter(0), undefined);
+  });
+
+  it('received() drops the oldest only while more than minMessages remain', async () => {
+    const { store } = fakeStore();
+    const r = rules({ minMessages: 1 });
+    const a = await store.publish('/c', msg('a'), r);
+    const b = await store.publish('/c', msg('b'), r);
+    await store.received('/c', b.message.id);
+    assert.deepEqual(await bodies(store, '/c'), ['a', 'b'], 'only the oldest goes');
+    await store.received('/c', a.message.id);
+    assert.deepEqual(await bodies(store, '/c'), ['b']);
+    await store.received('/c', b.message.id);
+    assert.deepEqual(await bodies(store, '/c'), ['b'], 'the minimum stays');
+  });
+
+  it('rejects unknown options', () => {
+    assert.throws(() => new MemoryStore({ maxReservedMemry: 1 } as never), /unknown MemoryStore option "maxReservedMemry"/);
+    assert.throws(() => new MemoryStore({ maxReservedMemory: 'big' }), /"maxReservedMemory"/);
+  });
+});
