@@ -1,8 +1,8 @@
 /**
- * `npm run bench [-- --quick] [-- --only fanout,latency] [-- --runs 3] [-- --targets express,nchan] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only fanout,latency] [-- --runs 3] [-- --targets express,nchan] [-- --redis] [-- --profile]`
  *
  * For each scenario and each server (Nchan when installed, push-relay under Express 5 and under bare
- * node:http), one at a time: starts the server pinned to CPU 0, runs the load generator pinned to
+ * node:http; with --redis also two Express processes sharing a RedisStore), one at a time: starts the server pinned to CPU 0, runs the load generator pinned to
  * CPU 1, stops the server. Prints one table (medians when --runs > 1) and writes the raw results to
  * bench/results/<timestamp>.json.
  */
@@ -41,7 +41,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, only: [...SCENARIOS], targets: TARGETS.map((t) => t.name), runs: 1, profile: false, noisyAbove: 25 };
+  const args: Args = { quick: false, only: [...SCENARIOS], targets: TARGETS.filter((t) => !t.optIn).map((t) => t.name), runs: 1, profile: false, noisyAbove: 25 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -52,6 +52,7 @@ function parseArgs(argv: string[]): Args {
     if (arg === '--quick') args.quick = true;
     else if (arg === '--profile') args.profile = true;
     else if (arg === '--no-nice') benchNice.value = 0;
+    else if (arg === '--redis') args.targets.push(...TARGETS.filter((t) => t.optIn).map((t) => t.name));
     else if (arg === '--noisy-above') args.noisyAbove = Number(value());
     else if (arg === '--runs') args.runs = Math.max(1, Number(value()) || 1);
     else if (arg === '--only') {
@@ -62,7 +63,7 @@ function parseArgs(argv: string[]): Args {
       const names = value().split(',');
       for (const n of names) if (!TARGETS.some((t) => t.name === n)) throw new Error(`unknown target "${n}" (known: ${TARGETS.map((t) => t.name).join(', ')})`);
       args.targets = names as TargetName[];
-    } else throw new Error(`unknown argument "${arg}" (use --quick, --only <scenarios>, --targets <names>, --runs <n>, --profile, --no-nice, --noisy-above <cpu %>)`);
+    } else throw new Error(`unknown argument "${arg}" (use --quick, --only <scenarios>, --targets <names>, --runs <n>, --redis, --profile, --no-nice, --noisy-above <cpu %>)`);
   }
   return args;
 }
@@ -108,7 +109,7 @@ async function runOne(target: Target, scenario: ScenarioName, args: Args, nofile
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const server = await target.start(port, { repoRoot, builtServers: built.servers, serverCpu: SERVER_CPU, nofile, ...(profileDir ? { cpuProfileDir: profileDir } : {}) });
   try {
-    return await runLoad(
+    const result = await runLoad(
       {
         scenario,
         port,
@@ -117,15 +118,19 @@ async function runOne(target: Target, scenario: ScenarioName, args: Args, nofile
         eventSourcePath: target.eventSourcePath,
         serverPids: server.pids,
         subscribePorts: server.ports,
+        auxPids: server.auxPids ?? [],
         channelPrefix: `b${run}${scenario}${Date.now().toString(36)}`,
         warmupMs: args.quick ? 500 : 1000,
-        durationMs: args.quick ? 1500 : 4000,
+        durationMs: args.quick ? 1500 : 3000,
         rounds: args.quick ? 8 : 20,
         manySubscribers: args.quick ? 5000 : 10_000,
       },
       nofile,
       built.loadGenerator,
     );
+    const trouble = server.trouble();
+    if (trouble) result.problems.push(trouble);
+    return result;
   } finally {
     await server.stop();
   }
@@ -236,7 +241,7 @@ async function main(): Promise<void> {
         ].filter(Boolean);
         console.log(
           `  run ${run + 1} ${scenario.padEnd(11)} ${target.name.padEnd(9)} ${formatValue(scenario, result.value).padStart(9)}` +
-            `  server cpu ${result.serverCpu}%  loadgen cpu ${result.loadgenCpu}%  other ${result.otherCpu}%  lost/dup/reorder ${result.lost}/${result.duplicated}/${result.reordered}` +
+            `  server cpu ${result.serverCpu}%  loadgen cpu ${result.loadgenCpu}%${result.auxCpu ? `  redis cpu ${result.auxCpu}%` : ''}  other ${result.otherCpu}%${result.stealCpu ? `  steal ${result.stealCpu}%` : ''}  lost/dup/reorder ${result.lost}/${result.duplicated}/${result.reordered}` +
             (result.latency ? `  p50 ${result.latency.p50} p99 ${result.latency.p99} ms` : '') +
             (flags.length ? `  [${flags.join(' | ')}]` : ''),
         );

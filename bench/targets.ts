@@ -15,6 +15,10 @@ export interface RunningServer {
   pids: number[];
   /** Where subscribers connect, round-robin; publishers use the first. */
   ports: number[];
+  /** Helper processes whose CPU is the server side's too (a local redis-server). */
+  auxPids?: number[];
+  /** What went wrong in the server meanwhile (it exited, it wrote to stderr), if anything. */
+  trouble(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -28,6 +32,8 @@ export interface Target {
   unavailable(): Promise<string | undefined>;
   /** Scenarios it runs (default: all). */
   scenarios?: readonly string[];
+  /** Only run when asked for (--redis or --targets). */
+  optIn?: boolean;
   start(port: number, options: StartOptions): Promise<RunningServer>;
 }
 
@@ -77,11 +83,16 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(killed);
 }
 
-async function startNode(script: string, port: number, options: StartOptions, label: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+interface NodeServer {
+  child: ChildProcess;
+  trouble(): string | undefined;
+}
+
+async function startNode(script: string, port: number, options: StartOptions, label: string, env: NodeJS.ProcessEnv = {}): Promise<NodeServer> {
   const flags = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
   const child = pinned(options.serverCpu, options.nofile, [process.execPath, ...flags, script, String(port)], options.repoRoot, env);
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   await new Promise<void>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -90,7 +101,14 @@ async function startNode(script: string, port: number, options: StartOptions, la
     });
     child.once('exit', (code) => reject(new Error(`${label} exited (${code}) before listening: ${stderr}`)));
   });
-  return child;
+  return {
+    child,
+    trouble() {
+      const exited = child.exitCode !== null || child.signalCode !== null;
+      if (!exited && !stderr) return undefined;
+      return `${label}${exited ? ` exited (${child.exitCode ?? child.signalCode})` : ''}${stderr ? `, stderr: ${stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}`;
+    },
+  };
 }
 
 function nodeTarget(name: 'express' | 'node-http', label: string): Target {
@@ -102,8 +120,8 @@ function nodeTarget(name: 'express' | 'node-http', label: string): Target {
     eventSourcePath: '/activity',
     unavailable: () => Promise.resolve(undefined),
     async start(port, options) {
-      const child = await startNode(options.builtServers[name], port, options, label);
-      return { pids: [child.pid!], ports: [port], stop: () => stopChild(child) };
+      const server = await startNode(options.builtServers[name], port, options, label);
+      return { pids: [server.child.pid!], ports: [port], trouble: server.trouble, stop: () => stopChild(server.child) };
     },
   };
 }
@@ -116,6 +134,7 @@ const expressRedis: Target = {
   subscribePath: '/activity',
   eventSourcePath: '/activity',
   scenarios: ['fanout', 'channels', 'latency', 'publish', 'memory'],
+  optIn: true,
   async unavailable() {
     const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
     const up = await portOpen(Number(url.port || 6379), url.hostname);
@@ -125,19 +144,22 @@ const expressRedis: Target = {
     const prefix = `push-relay-bench-${process.pid}-${Date.now().toString(36)}`;
     const env = { BENCH_REDIS_PREFIX: prefix };
     const second = await freePort();
-    const children: ChildProcess[] = [];
+    const children: NodeServer[] = [];
     try {
       children.push(await startNode(options.builtServers.express, port, options, this.label, env));
       children.push(await startNode(options.builtServers.express, second, options, this.label, env));
     } catch (err) {
-      await Promise.all(children.map(stopChild));
+      await Promise.all(children.map((c) => stopChild(c.child)));
       throw err;
     }
+    const redis = spawnSync('pgrep', ['-x', 'redis-server'], { encoding: 'utf8' }).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
     return {
-      pids: children.map((c) => c.pid!),
+      pids: children.map((c) => c.child.pid!),
       ports: [port, second],
+      auxPids: redis,
+      trouble: () => children.map((c) => c.trouble()).filter(Boolean).join('; ') || undefined,
       async stop() {
-        await Promise.all(children.map(stopChild));
+        await Promise.all(children.map((c) => stopChild(c.child)));
         await deleteRedisKeys(prefix);
       },
     };
@@ -262,6 +284,7 @@ const nchan: Target = {
     return {
       pids: [worker],
       ports: [port],
+      trouble: () => (child.exitCode !== null ? `nginx exited (${child.exitCode}): ${safeRead(join(prefix, 'error.log')).slice(-500)}` : undefined),
       async stop() {
         await stopChild(child);
         rmSync(prefix, { recursive: true, force: true });

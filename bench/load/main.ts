@@ -23,9 +23,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // Measuring window: CPU of this process and of the server.
 
-function serverCpuTicks(): number {
+function cpuTicks(pids: number[]): number {
   let ticks = 0;
-  for (const pid of config.serverPids) {
+  for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -46,14 +46,17 @@ function serverRssBytes(): number {
   return bytes;
 }
 
-/** user + nice + system ticks of every CPU (softirq left out: loopback traffic lands there). */
-function machineBusyTicks(): number {
+/**
+ * Busy ticks of every CPU: user + nice + system (softirq left out: loopback traffic lands there),
+ * and steal (time the hypervisor gave to other guests).
+ */
+function machineTicks(): { busy: number; steal: number } {
   try {
     const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
-    const [user, nice, system] = line.split(/\s+/).slice(1, 4).map(Number) as [number, number, number];
-    return user + nice + system;
+    const f = line.split(/\s+/).slice(1, 9).map(Number);
+    return { busy: f[0]! + f[1]! + f[2]!, steal: f[7]! };
   } catch {
-    return NaN;
+    return { busy: NaN, steal: NaN };
   }
 }
 
@@ -61,29 +64,38 @@ class Window {
   #t0 = 0;
   #cpu0 = process.cpuUsage();
   #server0 = 0;
-  #machine0 = 0;
+  #aux0 = 0;
+  #machine0 = { busy: 0, steal: 0 };
   elapsedMs = 0;
   loadgenCpu = 0;
   serverCpu = 0;
+  auxCpu = 0;
   /** CPU used by other processes of the machine meanwhile (noise), % of one core. */
   otherCpu = 0;
+  /** CPU time stolen by the hypervisor meanwhile, % of one core. */
+  stealCpu = 0;
 
   start(): void {
     this.#t0 = now();
     this.#cpu0 = process.cpuUsage();
-    this.#server0 = serverCpuTicks();
-    this.#machine0 = machineBusyTicks();
+    this.#server0 = cpuTicks(config.serverPids);
+    this.#aux0 = cpuTicks(config.auxPids);
+    this.#machine0 = machineTicks();
   }
 
   stop(): void {
     this.elapsedMs = now() - this.#t0;
     const cpu = process.cpuUsage(this.#cpu0);
     const loadgenMs = (cpu.user + cpu.system) / 1000;
-    const serverMs = (serverCpuTicks() - this.#server0) * 10;
+    const serverMs = (cpuTicks(config.serverPids) - this.#server0) * 10;
+    const auxMs = (cpuTicks(config.auxPids) - this.#aux0) * 10;
+    this.auxCpu = pct(auxMs / this.elapsedMs);
     this.loadgenCpu = pct(loadgenMs / this.elapsedMs);
     this.serverCpu = pct(serverMs / this.elapsedMs);
-    const machineMs = (machineBusyTicks() - this.#machine0) * 10;
-    this.otherCpu = Math.max(0, pct((machineMs - loadgenMs - serverMs) / this.elapsedMs));
+    const machine = machineTicks();
+    const machineMs = (machine.busy - this.#machine0.busy) * 10;
+    this.stealCpu = pct(((machine.steal - this.#machine0.steal) * 10) / this.elapsedMs);
+    this.otherCpu = Math.max(0, pct((machineMs - loadgenMs - serverMs - auxMs) / this.elapsedMs));
   }
 }
 const pct = (share: number) => Math.round(share * 1000) / 10;
@@ -143,6 +155,11 @@ const counting = () => stats.phase === 'measure';
 
 class LongPollSubscriber {
   last = -1;
+  /**
+   * Ask again only when told (`request()`), not on receipt: the latency scenario re-subscribes
+   * after a round, so that reading a burst of 10,000 answers is not slowed by 10,000 writes.
+   */
+  deferRequests = false;
   #lastModified: string | undefined;
   #etag: string | undefined;
 
@@ -174,7 +191,7 @@ class LongPollSubscriber {
     this.last = check.check(before, seq);
     this.#lastModified = res.lastModified;
     this.#etag = res.etag;
-    if (!stats.stopped) this.request();
+    if (!stats.stopped && !this.deferRequests) this.request();
     if (this.last !== before) this.channel.got(this.last, at, counting());
   }
 }
@@ -362,7 +379,10 @@ async function latency(): Promise<LoadResult> {
   const publishers = new Publishers([conns[n]!]);
   const probe = new InfoProbe(conns[n + 1]!);
   const subscribers = conns.slice(0, n).map((conn) => new LongPollSubscriber(conn, channel));
-  for (const s of subscribers) s.request();
+  for (const s of subscribers) {
+    s.deferRequests = true;
+    s.request();
+  }
   let roundDone: () => void = () => {};
   channel.onRoundComplete = () => roundDone();
   const round = async (measured: boolean) => {
@@ -373,6 +393,7 @@ async function latency(): Promise<LoadResult> {
     const ok = await Promise.race([complete.then(() => true), sleep(10_000).then(() => false)]);
     stats.phase = 'drain';
     if (!ok) problem('a round did not complete within 10 s');
+    for (const s of subscribers) s.request();
     return ok;
   };
   for (let i = 0; i < 2; i++) await round(false);
@@ -467,7 +488,9 @@ function finish(conns: RawConnection[], window: Window, value: number | undefine
     elapsedMs: Math.round(window.elapsedMs),
     loadgenCpu: window.loadgenCpu,
     serverCpu: window.serverCpu,
+    auxCpu: window.auxCpu,
     otherCpu: window.otherCpu,
+    stealCpu: window.stealCpu,
     lost: check.lost,
     duplicated: check.duplicated,
     reordered: check.reordered,

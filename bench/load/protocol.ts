@@ -12,6 +12,8 @@ export interface LoadConfig {
   eventSourcePath: string;
   /** Processes that hold the subscribers (nginx: its worker), for RSS and CPU figures. */
   serverPids: number[];
+  /** Helper processes of the server side (redis-server): their CPU is reported, not counted as noise. */
+  auxPids: number[];
   /** Subscribers connect to these round-robin (several app processes); publishers use `port`. */
   subscribePorts: number[];
   /** Channel names start with this, so runs never collide. */
@@ -47,8 +49,12 @@ export interface LoadResult {
   loadgenCpu: number;
   /** Server process CPU over the measured window, % of one core. */
   serverCpu: number;
+  /** CPU of the server side's helper processes (redis-server), % of one core. */
+  auxCpu: number;
   /** CPU other processes of the machine used meanwhile, % of one core (tick-granular: +-10% is noise). */
   otherCpu: number;
+  /** CPU time the hypervisor stole meanwhile, % of one core. */
+  stealCpu: number;
   lost: number;
   duplicated: number;
   reordered: number;

@@ -18,6 +18,8 @@ export interface RequestOptions {
   headers?: Record<string, string | string[]>;
   body?: string | Buffer;
   signal?: AbortSignal;
+  /** Fails the request when no complete answer came within this many ms (a test must not hang). @default 15000 */
+  timeout?: number;
 }
 
 /** One request on its own connection (no agent: a parked request must not hold up the next one). */
@@ -32,6 +34,7 @@ export function request(url: string, options: RequestOptions = {}): Promise<Http
       });
       res.on('error', reject);
     });
+    req.setTimeout(options.timeout ?? 15_000, () => req.destroy(new Error(`${options.method ?? 'GET'} ${url}: no answer within ${options.timeout ?? 15_000} ms`)));
     req.on('error', reject);
     req.end(options.body);
   });
@@ -108,6 +111,8 @@ export function rawExchange(port: number, head: string, body?: Buffer): Promise<
       } else fail(err);
     });
     socket.on('close', () => fail(new Error(`connection closed before a complete response: ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`)));
+    // A test must not hang on an answer that never comes.
+    socket.setTimeout(15_000, () => socket.destroy(new Error('no complete answer within 15000 ms')));
     socket.write(head);
     if (body) socket.write(body);
   });

@@ -22,6 +22,8 @@ export class MemoryChannel implements WheelEntry {
   /** Waiting subscriber ids, in arrival order. */
   readonly subscribers = new Set<string>();
   lastMessageId: MessageId | undefined;
+  /** Ids must come after this one: the last id of a same-named channel removed this very second. */
+  idFloor: MessageId | undefined;
   /** Epoch ms of the last subscriber request; -1 if never. */
   lastRequested = -1;
   /** Epoch ms since when the channel has had no messages and no subscribers; undefined while in use. */

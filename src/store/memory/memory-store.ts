@@ -50,6 +50,8 @@ export class MemoryStore implements ChannelStore {
   readonly #timers: TimerWheel<MemoryChannel>;
   /** Channels that keep expired messages only because of minMessages: first to go under memory pressure. */
   readonly #holdingExpired = new Set<MemoryChannel>();
+  /** Last ids of channels removed during the current second (see #remove). */
+  readonly #removedIds = new Map<string, MessageId>();
   #bytes = 0;
   #pending: Array<[string, ChannelEvent]> = [];
   #flushScheduled = false;
@@ -83,7 +85,7 @@ export class MemoryStore implements ChannelStore {
     channel = this.#channels.get(name) ?? this.#create(name, rules);
     channel.rules = rules;
     const previous = channel.queue.at(-1)?.message.id;
-    const id = nextId(channel.lastMessageId, Math.floor(now / 1000));
+    const id = nextId(channel.lastMessageId ?? channel.idFloor, Math.floor(now / 1000));
     const message: StoredMessage = {
       id,
       previousId: channel.lastMessageId,
@@ -220,6 +222,7 @@ export class MemoryStore implements ChannelStore {
     this.#closed = true;
     this.#timers.clear();
     this.#channels.clear();
+    this.#removedIds.clear();
     this.#holdingExpired.clear();
     this.#listeners.clear();
     this.#pending = [];
@@ -231,6 +234,11 @@ export class MemoryStore implements ChannelStore {
   #create(name: string, rules: BufferRules): MemoryChannel {
     if (this.#closed) throw protocolError(503, 'push-relay: the store is closed', 'store.closed', { 'Retry-After': '1' });
     const channel = new MemoryChannel(name, rules);
+    const removed = this.#removedIds.get(name);
+    if (removed) {
+      this.#removedIds.delete(name);
+      if (removed.time >= Math.floor(this.#now() / 1000)) channel.idFloor = removed;
+    }
     this.#channels.set(name, channel);
     return channel;
   }
@@ -307,6 +315,14 @@ export class MemoryStore implements ChannelStore {
     this.#holdingExpired.delete(channel);
     this.#release(channel.queue);
     this.#channels.delete(channel.name);
+    // A channel recreated within the same second must not hand out its old ids again: a subscriber
+    // holding `T:0` would skip the new `T:0`. Remember the last id until its second is over.
+    const last = channel.lastMessageId ?? channel.idFloor;
+    const second = Math.floor(this.#now() / 1000);
+    if (last && last.time >= second) {
+      if (this.#removedIds.size >= 1024) for (const [k, id] of this.#removedIds) if (id.time < second) this.#removedIds.delete(k);
+      this.#removedIds.set(channel.name, last);
+    }
   }
 
   /** Events are delivered after the current call returns, in order, so a publisher is answered first. */

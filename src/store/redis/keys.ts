@@ -13,13 +13,18 @@ export interface ChannelKeys {
   readonly subscribers: string;
   /** Hash: process -> epoch ms until which its subscribers count (its lease, renewed by heartbeats). */
   readonly leases: string;
+  /**
+   * String: the last message id of a channel removed during the current second, so that the channel,
+   * created again within that second, never hands out an id twice. Expires with its second.
+   */
+  readonly floor: string;
   /** Pub/sub channel carrying the channel's wake-ups. */
   readonly events: string;
 }
 
 /** The keys in the order the Lua scripts read them from KEYS. */
 export function keyList(keys: ChannelKeys): string[] {
-  return [keys.meta, keys.messages, keys.subscribers, keys.leases];
+  return [keys.meta, keys.messages, keys.subscribers, keys.leases, keys.floor];
 }
 
 export function channelKeys(prefix: string, channel: string): ChannelKeys {
@@ -29,6 +34,7 @@ export function channelKeys(prefix: string, channel: string): ChannelKeys {
     messages: `${tag}:messages`,
     subscribers: `${tag}:subscribers`,
     leases: `${tag}:leases`,
+    floor: `${tag}:floor`,
     events: `${tag}:events`,
   };
 }

@@ -79,6 +79,8 @@ export class RedisStore implements ChannelStore {
   readonly #presence: Presence;
   readonly #connecting: Promise<void>;
   readonly #onError = (err: unknown) => debug('redis connection error: %s', err);
+  /** Our 'ready' listeners, removed on close (the command client may be yours). */
+  readonly #readyListeners = new Map<RedisClient, () => void>();
   #closed = false;
   #recovering: Promise<void> | undefined;
 
@@ -245,6 +247,7 @@ export class RedisStore implements ChannelStore {
       if (this.#client.isOpen) this.#client.destroy();
     } else {
       this.#client.off('error', this.#onError);
+      this.#client.off('ready', this.#readyListeners.get(this.#client)!);
     }
   }
 
@@ -293,14 +296,16 @@ export class RedisStore implements ChannelStore {
   /** Every 'ready' after the first is a reconnect: wake-ups may have been lost meanwhile. */
   #onReconnect(client: RedisClient): void {
     let connectedBefore = client.isReady;
-    client.on('ready', () => {
+    const onReady = () => {
       if (!connectedBefore) {
         connectedBefore = true;
         return;
       }
       debug('reconnected to Redis');
       this.#recover();
-    });
+    };
+    client.on('ready', onReady);
+    this.#readyListeners.set(client, onReady);
   }
 
   /**

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 
 const PRELUDE = `
-local C, M, S, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local C, M, S, L, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local clock = redis.call('TIME')
 local sec = tonumber(clock[1])
 local now = sec * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -100,6 +100,17 @@ local function expire(min)
   return dropped, lastExpiry
 end
 
+-- Removes the channel. A channel created again within this second must not hand out its old ids (a
+-- subscriber holding T:0 would skip a new T:0), so its last id stays in F until the second is over.
+local function removeChannel()
+  local last = redis.call('HGET', C, 'last')
+  redis.call('DEL', C, M, S, L)
+  if last then
+    local lastTime = parseId(last)
+    if lastTime >= sec then redis.call('SET', F, last, 'PXAT', (lastTime + 1) * 1000) end
+  end
+end
+
 local function markIfIdle()
   if redis.call('XLEN', M) == 0 and redis.call('ZCARD', S) == 0 and redis.call('HEXISTS', C, 'idle') == 0 then
     redis.call('HSET', C, 'idle', now)
@@ -136,7 +147,7 @@ local function settle(oldMin, oldCto)
   if idle ~= nil then
     at = idle + cto
     if at <= now then
-      redis.call('DEL', C, M, S, L)
+      removeChannel()
       return false
     end
   else
@@ -188,8 +199,8 @@ if existed and not settle(oldMin or 0, oldCto or 0) then setRules(7) end
 local store, max, mto = ARGV[7], tonumber(ARGV[9]), tonumber(ARGV[10])
 local last = redis.call('HGET', C, 'last')
 local time, tag, previousId = sec, 0, ''
+if last then previousId = last else last = redis.call('GET', F) end
 if last then
-  previousId = last
   local lastTime, lastTag = parseId(last)
   -- Never back, even if Redis' clock goes back (failover to a host whose clock is behind).
   if lastTime >= sec then
@@ -304,7 +315,7 @@ return {1, i[1], i[2], i[3], i[4]}
 const DELETE = `
 if not settle() then return {0} end
 local i = info()
-redis.call('DEL', C, M, S, L)
+removeChannel()
 redis.call('PUBLISH', ARGV[1], 'D')
 return {1, i[1], i[2], i[3], i[4]}
 `;

@@ -1,0 +1,74 @@
+/**
+ * A channel removed (idle with channelTimeout 0, or DELETEd) and created again within the same second
+ * must not hand out ids it already gave: a subscriber holding `T:0` would skip the new `T:0`.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemoryStore } from '../src/index.js';
+import { DEFAULT_BUFFER_RULES } from '../src/store/buffer-rules.js';
+
+const unstored = { ...DEFAULT_BUFFER_RULES, storeMessages: false, channelTimeout: 0 };
+const msg = (text: string) => ({ data: Buffer.from(text), contentType: undefined });
+
+describe('MemoryStore: ids of a channel recreated in the same second', () => {
+  it('continue after the removed channel\'s last id', async () => {
+    let now = 1_795_000_000_250;
+    const store = new MemoryStore({ now: () => now });
+    const first = await store.publish('/c', msg('m1'), unstored);
+    assert.equal(await store.info('/c'), undefined, 'an unstored publish leaves an idle channel, removed at once');
+    now += 100;
+    const second = await store.publish('/c', msg('m2'), unstored);
+    assert.equal(second.message.id.time, first.message.id.time);
+    assert.ok(second.message.id.tag > first.message.id.tag, `second id ${JSON.stringify(second.message.id)} must follow ${JSON.stringify(first.message.id)}`);
+    await store.close();
+  });
+
+  it('also after DELETE, and the new channel still reads as new', async () => {
+    const now = 1_795_000_000_100;
+    const store = new MemoryStore({ now: () => now });
+    const a = await store.publish('/d', msg('a'), DEFAULT_BUFFER_RULES);
+    assert.ok(await store.delete('/d'));
+    const b = await store.publish('/d', msg('b'), DEFAULT_BUFFER_RULES);
+    assert.ok(b.message.id.tag > a.message.id.tag);
+    assert.equal(b.message.previousId, undefined, 'no previous message in the new channel');
+    assert.equal(b.info.messages, 1);
+    await store.close();
+  });
+
+  it('start from tag 0 again once the second is over', async () => {
+    let now = 1_795_000_000_900;
+    const store = new MemoryStore({ now: () => now });
+    await store.publish('/e', msg('a'), unstored);
+    now += 1_000;
+    const next = await store.publish('/e', msg('b'), unstored);
+    assert.deepEqual(next.message.id, { time: 1_795_000_001, tag: 0 });
+    await store.close();
+  });
+});
+
+describe('RedisStore: ids of a channel recreated in the same second', async () => {
+  const { RedisStore } = await import('../src/redis.js');
+  const { deleteKeys, REDIS_URL, redisSkipReason, testPrefix } = await import('./redis/redis-env.js');
+  const skip = await redisSkipReason();
+  const prefix = testPrefix('recreated-ids');
+
+  it('continue after the removed channel\'s last id (idle removal and DELETE)', { skip }, async () => {
+    const store = new RedisStore({ url: REDIS_URL, prefix });
+    try {
+      // Redis' clock decides the second: start early in one so that both publishes share it.
+      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
+      const first = await store.publish('/r', msg('m1'), unstored);
+      assert.equal(await store.info('/r'), undefined, 'an unstored publish leaves an idle channel, removed at once');
+      const second = await store.publish('/r', msg('m2'), DEFAULT_BUFFER_RULES);
+      assert.ok(await store.delete('/r'));
+      const third = await store.publish('/r', msg('m3'), DEFAULT_BUFFER_RULES);
+      const ids = [first, second, third].map((p) => p.message.id);
+      assert.equal(ids[2]!.time, ids[0]!.time, `all three in one second (${JSON.stringify(ids)}); a slow machine may cross a second`);
+      assert.deepEqual(ids.map((id) => id.tag), [0, 1, 2]);
+      assert.equal(third.message.previousId, undefined, 'no previous message in the new channel');
+    } finally {
+      await store.close();
+      await deleteKeys(prefix);
+    }
+  });
+});

@@ -1,0 +1,150 @@
+/**
+ * RedisStore against the reference, MemoryStore: the same random sequence of operations (publish with
+ * varying buffer rules, reads from random cursors, startCursor, received, joins with every concurrency
+ * mode, leaves, create, delete) must give the same answers from both. Ids differ between the stores
+ * (different clocks), so answers are compared by which publish an id belongs to. No message timeouts:
+ * the answers must not depend on timing.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it, test } from 'node:test';
+import { MemoryStore, type BufferRules, type ChannelInfo, type ChannelStore, type MessageId } from '../../src/index.js';
+import { RedisStore } from '../../src/redis.js';
+import { deleteKeys, REDIS_URL, redisSkipReason, testPrefix } from './redis-env.js';
+
+const skip = await redisSkipReason();
+
+/** mulberry32: a small seeded PRNG, so that a failure can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Side {
+  store: ChannelStore;
+  /** Ids this store gave, by publish number. */
+  ids: MessageId[];
+}
+
+const CHANNELS = ['/d1', '/d2', 'g/d3'];
+
+if (skip) test('RedisStore answers like MemoryStore', { skip }, () => {});
+else
+  describe('RedisStore answers like MemoryStore', () => {
+    const prefix = testPrefix('differential');
+    let redis: RedisStore;
+
+    before(async () => {
+      redis = new RedisStore({ url: REDIS_URL, prefix });
+      await redis.ready();
+    });
+    after(async () => {
+      await redis.close();
+      await deleteKeys(prefix);
+    });
+
+    for (const seed of (process.env.SEEDS ? Array.from({ length: Number(process.env.SEEDS) }, (_, i) => i + 1) : [1, 2, 3, 4])) {
+      it(`random operation sequence, seed ${seed}`, async () => {
+        const rand = random(seed);
+        const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+        const int = (n: number) => Math.floor(rand() * n);
+        const memory: Side = { store: new MemoryStore(), ids: [] };
+        const shared: Side = { store: redis, ids: [] };
+        const sides = [memory, shared];
+        // Channel names unique to this seed on the shared Redis.
+        const name = (c: string) => `${c}-${seed}`;
+        const joined = new Map<string, Set<string>>();
+
+        const indexOf = (side: Side, id: MessageId | undefined) =>
+          id === undefined ? 'none' : side.ids.findIndex((x) => x.time === id.time && x.tag === id.tag);
+        const infoOf = (side: Side, info: ChannelInfo | undefined) =>
+          info && { messages: info.messages, subscribers: info.subscribers, last: indexOf(side, info.lastMessageId), requested: info.requested >= 0 };
+        const cursor = (side: Side, k: number | undefined) => (k === undefined ? undefined : side.ids[k]);
+
+        for (let step = 0; step < 150; step++) {
+          const channel = name(pick(CHANNELS));
+          const rules: BufferRules = {
+            storeMessages: rand() < 0.85,
+            minMessages: int(3),
+            maxMessages: 1 + int(4),
+            messageTimeout: 0,
+            channelTimeout: pick([0, 3_600_000]),
+          };
+          const published = memory.ids.length;
+          const k = published > 0 && rand() < 0.8 ? int(published) : undefined;
+          const op = pick(['publish', 'publish', 'publish', 'next', 'next', 'start', 'received', 'info', 'join', 'join', 'leave', 'create', 'delete']);
+          // Every random choice is made once, before either store runs the step.
+          const newest = int(4);
+          const waiting = joined.get(channel) ?? new Set<string>();
+          joined.set(channel, waiting);
+          const join = {
+            subscriberId: `s${step}`,
+            concurrency: pick(['broadcast', 'broadcast', 'last', 'first'] as const),
+            maxSubscribers: int(3),
+            create: rand() < 0.8,
+            channelTimeout: rules.channelTimeout,
+          };
+          const leaving = [...waiting].filter(() => rand() < 0.5);
+          const answers: unknown[] = [];
+          for (const side of sides) {
+            const s = side.store;
+            switch (op) {
+              case 'publish': {
+                const { message, info } = await s.publish(channel, { data: Buffer.from(`m${published}`), contentType: undefined }, rules);
+                side.ids.push(message.id);
+                answers.push({ previous: indexOf(side, message.previousId), info: infoOf(side, info) });
+                break;
+              }
+              case 'next': {
+                const r = await s.next(channel, cursor(side, k));
+                answers.push({ exists: r.exists, message: r.message?.data.toString() });
+                break;
+              }
+              case 'start':
+                answers.push(indexOf(side, await s.startCursor(channel, newest)));
+                break;
+              case 'received':
+                if (k !== undefined) await s.received(channel, side.ids[k]!);
+                answers.push(infoOf(side, await s.info(channel)));
+                break;
+              case 'info':
+                answers.push(infoOf(side, await s.info(channel)));
+                break;
+              case 'create':
+                answers.push(infoOf(side, await s.create(channel, rules)));
+                break;
+              case 'delete':
+                answers.push(infoOf(side, await s.delete(channel)));
+                break;
+              case 'join': {
+                const r = await s.join(channel, join);
+                // As the relay does on the conflict event: the older subscribers get 409 and leave.
+                if (r.ok && join.concurrency === 'last') await s.leave(channel, [...waiting]);
+                answers.push({ join: r, info: infoOf(side, await s.info(channel)) });
+                break;
+              }
+              case 'leave':
+                await s.leave(channel, leaving);
+                answers.push(infoOf(side, await s.info(channel)));
+                break;
+            }
+          }
+          assert.deepEqual(answers[1], answers[0], `seed ${seed}, step ${step}: ${op} on ${channel} (rules ${JSON.stringify(rules)}, k ${k})`);
+          // The model of who waits, as the relay would see it.
+          const answer = answers[0] as { join?: { ok: boolean } } | undefined;
+          if (op === 'join' && answer?.join?.ok) {
+            if (join.concurrency === 'last') waiting.clear();
+            waiting.add(join.subscriberId);
+          }
+          if (op === 'leave') for (const id of leaving) waiting.delete(id);
+          if (op === 'delete') waiting.clear();
+        }
+        await memory.store.close();
+      });
+    }
+  });
