@@ -21,8 +21,14 @@ export type SubscriberMode = 'long-poll' | 'interval-poll' | 'eventsource' | 'ch
 export type FirstMessagePolicy = 'oldest' | 'newest' | number;
 export type Role = 'publisher' | 'subscriber';
 
-/** Turns a request into a channel id (nginx's `$push_channel_id`). Nothing or '' answers 400. */
-export type ChannelIdResolver = (req: IncomingMessage) => string | undefined | null | Promise<string | undefined | null>;
+/**
+ * Turns a request into a channel id (nginx's `$push_channel_id`). Nothing or '' answers 400. A
+ * subscriber's resolver may return up to 255 ids: the subscriber receives the messages of all of them
+ * (multiplexing, docs/transports.md); a publisher's must name one.
+ */
+export type ChannelIdResolver = (
+  req: IncomingMessage,
+) => string | readonly string[] | undefined | null | Promise<string | readonly string[] | undefined | null>;
 
 /** Decides whether `req` may use the channel; false answers 403. Throwing goes to `next(err)`. */
 export type AuthorizeHook = (req: IncomingMessage, context: { channelId: string; role: Role }) => boolean | Promise<boolean>;

@@ -39,7 +39,11 @@ interface ChannelWaiters {
   readonly subscribers: Set<ParkedSubscriber>;
   /** Resolves once the store delivers this channel's events. */
   ready: Promise<void>;
+  /** True once `ready` has resolved. */
+  live: boolean;
   unwatch: (() => void) | undefined;
+  /** Serial (see ParkedSubscribers.#serial) of its last event, or of its creation. */
+  lastEvent: number;
 }
 
 export type JoinOptions = Omit<JoinRequest, 'subscriberId'>;
@@ -52,6 +56,8 @@ export class ParkedSubscribers {
   /** Subscribers reading from the store; `again`: a message came meanwhile, read once more at the end. */
   readonly #catchingUp = new Map<ParkedSubscriber, { again: boolean }>();
   #idCounter = 0;
+  /** Counts every event received and every watch started, so `mark()` can tell whether any came since. */
+  #serial = 0;
 
   constructor(store: ChannelStore) {
     this.#store = store;
@@ -70,10 +76,19 @@ export class ParkedSubscribers {
   }
 
   /**
-   * Parks `subscriber` until a message after its cursor comes, its time-out (ms, 0 = none) passes, or
-   * the channel goes. Throws a protocol error (403/409) when the store refuses it.
+   * Taken right before a subscriber's first store read: if the channel's wake-ups were already live
+   * then and none arrives before the subscriber is parked, that read saw everything and `park` can
+   * skip its re-read. -1 when the channel is not watched yet.
    */
-  async park(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number): Promise<void> {
+  mark(channel: string): number {
+    return this.#channels.get(channel)?.live ? this.#serial : -1;
+  }
+
+  /**
+   * Parks `subscriber` until a message after its cursor comes, its time-out (ms, 0 = none) passes, or
+   * the channel goes. Throws a protocol error (403/409) when the store refuses it. `mark`: see mark().
+   */
+  async park(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark = -1): Promise<void> {
     const joined = await this.#store.join(subscriber.channel, { ...join, subscriberId: subscriber.id });
     if (!joined.ok) {
       if (joined.reason === 'conflict') {
@@ -92,9 +107,11 @@ export class ParkedSubscribers {
     entry.subscribers.add(subscriber);
     subscriber.parked = true;
     if (timeout > 0) this.#timeouts.schedule(subscriber, Date.now() + timeout);
-    // Close the gap between the first read and the watch: read again now that wake-ups are live.
-    await entry.ready;
+    // Close the gap between the first read and the watch: read again now that wake-ups are live,
+    // unless they already were before that read and nothing has come since (the common case).
+    if (!entry.live) await entry.ready;
     if (!subscriber.parked) return;
+    if (mark >= 0 && entry.lastEvent <= mark) return;
     await this.#catchUp(subscriber);
   }
 
@@ -122,9 +139,11 @@ export class ParkedSubscribers {
   #watch(channel: string): ChannelWaiters {
     const entry = this.#channels.get(channel);
     if (entry) return entry;
-    const created: ChannelWaiters = { subscribers: new Set(), ready: Promise.resolve(), unwatch: undefined };
+    // A watch started after a mark counts as an event: what came before it was not heard.
+    const created: ChannelWaiters = { subscribers: new Set(), ready: Promise.resolve(), live: false, unwatch: undefined, lastEvent: ++this.#serial };
     created.ready = this.#store.watch(channel, (name, event) => this.#onEvent(name, event)).then(
       (unwatch) => {
+        created.live = true;
         if (this.#channels.get(channel) === created) created.unwatch = unwatch;
         else unwatch();
       },
@@ -140,6 +159,7 @@ export class ParkedSubscribers {
   #onEvent(channel: string, event: ChannelEvent): void {
     const entry = this.#channels.get(channel);
     if (!entry) return;
+    entry.lastEvent = ++this.#serial;
     switch (event.type) {
       case 'message':
         this.#fanOut(channel, entry, event.message, event.previous);
@@ -170,7 +190,7 @@ export class ParkedSubscribers {
     for (const s of entry.subscribers) {
       const cursor = s.cursor;
       if (cursor && compareIds(cursor, message.id) >= 0) continue;
-      const reading = this.#catchingUp.get(s);
+      const reading = this.#catchingUp.size > 0 ? this.#catchingUp.get(s) : undefined;
       if (reading) {
         // Its store read may or may not include this message: let the read loop take it, in order.
         reading.again = true;

@@ -3,15 +3,17 @@
  * cursor at once, or waits for it (long-poll) or answers 304 (interval-poll).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { resolveChannel } from './channel-id.js';
+import { resolveChannels } from './channel-id.js';
 import { missedBefore, readCursor } from './cursor.js';
 import { firstCursor } from './first-message.js';
 import { sendMessage } from './http/message-response.js';
 import { methodNotAllowed, protocolError } from './http/protocol-error.js';
 import { answerError, sendNotModified } from './http/respond.js';
 import { log } from './log.js';
+import { serveMultiplexed } from './multiplex.js';
 import type { ResolvedSubscriber } from './options.js';
 import type { Middleware } from './publisher.js';
+import type { JoinOptions } from './parked-subscribers.js';
 import type { RelayCore } from './relay-core.js';
 import { LongPollSubscriber } from './transports/long-poll.js';
 import { isStream, selectTransport } from './transports/select-transport.js';
@@ -21,27 +23,43 @@ import { serveWebSocket } from './transports/websocket.js';
 const debug = log('subscriber');
 
 export function subscriberMiddleware(relay: RelayCore, options: ResolvedSubscriber): Middleware {
+  const join: JoinOptions = {
+    concurrency: options.concurrency,
+    maxSubscribers: options.maxChannelSubscribers,
+    create: !options.authorizedChannelsOnly,
+    channelTimeout: options.channelTimeout,
+  };
   return function pushRelaySubscriber(req, res, next) {
     // HEAD too: Express routes it to GET handlers, the protocol allows GET only.
     if (req.method !== 'GET') {
       answerError(methodNotAllowed('GET'), req, res, next);
       return;
     }
-    serveSubscriber(relay, options, req, res).catch((err: unknown) => {
+    serveSubscriber(relay, options, join, req, res).catch((err: unknown) => {
       debug('GET %s failed: %s', req.url, err);
       answerError(err, req, res, next);
     });
   };
 }
 
-async function serveSubscriber(relay: RelayCore, options: ResolvedSubscriber, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serveSubscriber(
+  relay: RelayCore,
+  options: ResolvedSubscriber,
+  join: JoinOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   relay.assertOpen();
   const transport = selectTransport(req, options.mode);
   if (transport === 'websocket') return serveWebSocket(relay, options, req, res);
-  const { key } = await resolveChannel(req, options, 'subscriber');
+  const channel = await resolveChannels(req, options, 'subscriber');
+  if (Array.isArray(channel)) return serveMultiplexed(relay, options, transport, channel, req, res);
+  const { key } = channel;
   if (isStream(transport)) return serveStream(relay, options, transport, key, req, res);
   const resumeFrom = readCursor(req.headers['if-modified-since'], req.headers['if-none-match']);
-  const cursor = resumeFrom ?? (await firstCursor(relay.store, key, options.subscriberFirstMessage));
+  const policy = options.subscriberFirstMessage;
+  const cursor = resumeFrom ?? (policy === 'oldest' ? undefined : await firstCursor(relay.store, key, policy));
+  const mark = relay.parked.mark(key);
   const { exists, message } = await relay.store.next(key, cursor);
   if (!exists && options.authorizedChannelsOnly) {
     throw protocolError(403, 'push-relay: channel does not exist (authorizedChannelsOnly)', 'channel.missing');
@@ -71,14 +89,5 @@ async function serveSubscriber(relay: RelayCore, options: ResolvedSubscriber, re
     subscriber.gone = true;
     parked.remove(subscriber);
   });
-  await parked.park(
-    subscriber,
-    {
-      concurrency: options.concurrency,
-      maxSubscribers: options.maxChannelSubscribers,
-      create: !options.authorizedChannelsOnly,
-      channelTimeout: options.channelTimeout,
-    },
-    options.subscriberTimeout,
-  );
+  await parked.park(subscriber, join, options.subscriberTimeout, mark);
 }

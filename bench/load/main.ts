@@ -366,9 +366,23 @@ async function fanout(plan: FanoutPlan): Promise<LoadResult> {
   stats.phase = 'drain';
   window.stop();
   const drained = await waitUntil(() => subscribers.every((s) => s.last === s.channel.newest), 10_000);
-  if (!drained) problem('drain: some subscribers never got the last message');
-  for (const s of subscribers) if (s.last < s.channel.newest) check.lost += s.channel.newest - s.last;
+  if (!drained) reportStalls(subscribers);
   return finish(conns, window, (stats.deliveries * 1000) / window.elapsedMs, 'deliveries/s');
+}
+
+/**
+ * Subscribers still without their channel's newest message 10 s after the last publish: the server
+ * never answered them (a lost wake-up), which counts as lost messages.
+ */
+function reportStalls(subscribers: { last: number; channel: Channel }[]): void {
+  const stalled = subscribers.filter((s) => s.last < s.channel.newest);
+  const channels = new Set(stalled.map((s) => s.channel));
+  for (const s of stalled) check.lost += s.channel.newest - s.last;
+  const example = stalled[0];
+  problem(
+    `drain: ${stalled.length} subscribers on ${channels.size} channels never got their channel's newest message` +
+      (example ? ` (e.g. ${example.channel.name}: has ${example.last}, newest ${example.channel.newest}, ${example.channel.haveNewest}/${example.channel.subscribers} have it)` : ''),
+  );
 }
 
 /** One channel, many long-poll subscribers: before each publish, all of them wait on the server. */
@@ -401,7 +415,7 @@ async function latency(): Promise<LoadResult> {
   window.start();
   for (let i = 0; i < config.rounds; i++) if (!(await round(true))) break;
   window.stop();
-  for (const s of subscribers) if (s.last < channel.newest) check.lost += channel.newest - s.last;
+  if (subscribers.some((s) => s.last < channel.newest)) reportStalls(subscribers);
   const summary = latencies.summary();
   return { ...finish(conns, window, summary?.p99, 'ms p99'), latency: summary };
 }
@@ -449,9 +463,8 @@ async function memory(): Promise<LoadResult> {
   const window = new Window();
   window.start();
   publishers.publish(channel);
-  await waitUntil(() => subscribers.every((s) => s.last === 0), 10_000);
+  if (!(await waitUntil(() => subscribers.every((s) => s.last === 0), 10_000))) reportStalls(subscribers);
   window.stop();
-  for (const s of subscribers) if (s.last < channel.newest) check.lost += channel.newest - s.last;
   const result = finish(conns, window, Math.round((after - before) / n), 'bytes/subscriber');
   return { ...result, extra: { rssBeforeBytes: before, rssParkedBytes: after, parked: n } };
 }

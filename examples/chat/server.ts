@@ -1,5 +1,5 @@
 /**
- * Runs the chat: PORT=8080 npx tsx examples/chat/server.ts, then open http://localhost:8080/ in two
+ * Runs the chat: npm run chat (or PORT=8080 npx tsx examples/chat/server.ts), then open http://localhost:8080/ in two
  * browsers (examples/chat/README.md).
  */
 import { createChat, ROOMS } from './app.js';

@@ -13,8 +13,22 @@ export type RawHeaders = string[];
 const cache = new WeakMap<StoredMessage, Map<string, RawHeaders>>();
 
 /** Headers of the 200 for `message`: Last-Modified, Etag, Content-Type, Vary, Cache-Control, Content-Length. */
+let lastMessage: StoredMessage | undefined;
+let lastKey = '';
+let lastHeaders: RawHeaders = [];
+
 export function messageHeaders(message: StoredMessage, defaultContentType: string | undefined): RawHeaders {
   const key = message.contentType ? '' : (defaultContentType ?? '');
+  // A fan-out asks for the same message thousands of times in a row.
+  if (message === lastMessage && key === lastKey) return lastHeaders;
+  const headers = lookupHeaders(message, key, defaultContentType);
+  lastMessage = message;
+  lastKey = key;
+  lastHeaders = headers;
+  return headers;
+}
+
+function lookupHeaders(message: StoredMessage, key: string, defaultContentType: string | undefined): RawHeaders {
   let byDefault = cache.get(message);
   const hit = byDefault?.get(key);
   if (hit) return hit;

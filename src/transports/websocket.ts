@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
-import { resolveChannel } from '../channel-id.js';
+import { resolveChannels } from '../channel-id.js';
 import { missedBefore, readStreamCursor } from '../cursor.js';
 import { firstCursor } from '../first-message.js';
 import { protocolError } from '../http/protocol-error.js';
@@ -58,7 +58,13 @@ export async function serveWebSocket(relay: RelayCore, options: ResolvedSubscrib
   const problem = handshakeProblem(req);
   if (problem) throw protocolError(400, `push-relay: WebSocket handshake: ${problem}`, 'websocket.handshake', { 'Sec-WebSocket-Version': '13' });
   relay.assertOpen();
-  const { key } = await resolveChannel(req, options, 'subscriber');
+  const channel = await resolveChannels(req, options, 'subscriber');
+  if (Array.isArray(channel)) {
+    // Loaded on use: multiplex.ts builds on this module (a static import would be a cycle).
+    const { serveMultiplexedWebSocket } = await import('../multiplex.js');
+    return serveMultiplexedWebSocket(relay, options, channel, req, res, pending);
+  }
+  const { key } = channel;
   const resumeFrom = readStreamCursor(req.headers, req.url);
   const cursor = resumeFrom ?? (await firstCursor(relay.store, key, options.subscriberFirstMessage));
   if (pending.socket.destroyed) return;
@@ -86,7 +92,7 @@ export async function serveWebSocket(relay: RelayCore, options: ResolvedSubscrib
   if (subscriber.parked) subscriber.open();
 }
 
-interface SubscriberSettings {
+export interface SubscriberSettings {
   defaultContentType: string | undefined;
   deletesReceived: boolean;
   /** False when the client sent no cursor: it cannot have missed anything. */
@@ -164,15 +170,25 @@ export class WebSocketSubscriber implements ParkedSubscriber {
       ws.terminate();
       return false;
     }
-    const frame = messageFrame(message, this.#settings.defaultContentType, this.#meta, missed);
+    const frame = this.frameFor(message, this.#meta, missed);
     ws.send(frame.data, { binary: frame.binary });
     return false;
   }
 
   end(reason: EndReason): void {
     if (!this.open()) return;
-    this.#ws!.close(CLOSE_CODES[reason], END_SENTENCES[reason]);
+    this.#ws!.close(CLOSE_CODES[reason], this.closeReason(reason));
     stopPings(this, this.#settings.pingInterval);
+  }
+
+  /** The frame for `message` (a multiplexed socket names it by its composite cursor instead). */
+  protected frameFor(message: StoredMessage, meta: boolean, missed: boolean): Frame {
+    return messageFrame(message, this.#settings.defaultContentType, meta, missed);
+  }
+
+  /** The close frame's reason (at most 123 bytes). */
+  protected closeReason(reason: EndReason): string {
+    return END_SENTENCES[reason];
   }
 
   /** Sends a keep-alive ping, or cuts a peer that did not answer the previous one. */
@@ -196,7 +212,7 @@ export class WebSocketSubscriber implements ParkedSubscriber {
   }
 }
 
-interface Frame {
+export interface Frame {
   data: Buffer;
   binary: boolean;
 }
