@@ -8,18 +8,19 @@ import { buildSync } from 'esbuild';
 import { join } from 'node:path';
 
 export interface Built {
-  servers: Record<'express' | 'node-http', string>;
+  servers: Record<'express' | 'node-http' | 'empty-app', string>;
   /** The load generator, bundled too: a run is not affected by edits made while it runs. */
   loadGenerator: string;
 }
 
-export function buildBench(repoRoot: string): Built {
-  const outdir = join(repoRoot, 'bench/results/build');
+/** `outdir`: profiled runs build apart, so that their source maps outlive later runs' builds. */
+export function buildBench(repoRoot: string, outdir = join(repoRoot, 'bench/results/build')): Built {
   buildSync({
     absWorkingDir: repoRoot,
     entryPoints: {
       'express-relay': 'bench/servers/express-relay.ts',
       'node-http-relay': 'bench/servers/node-http-relay.ts',
+      'empty-app': 'bench/servers/empty-app.ts',
       'load-generator': 'bench/load/main.ts',
     },
     outdir,
@@ -33,7 +34,11 @@ export function buildBench(repoRoot: string): Built {
     logLevel: 'error',
   });
   return {
-    servers: { express: join(outdir, 'express-relay.js'), 'node-http': join(outdir, 'node-http-relay.js') },
+    servers: {
+      express: join(outdir, 'express-relay.js'),
+      'node-http': join(outdir, 'node-http-relay.js'),
+      'empty-app': join(outdir, 'empty-app.js'),
+    },
     loadGenerator: join(outdir, 'load-generator.js'),
   };
 }

@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- --quick] [-- --only fanout,latency] [-- --runs 3] [-- --targets express,nchan] [-- --redis] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only fanout,latency] [-- --runs 3] [-- --targets express,nchan] [-- --redis] [-- --baseline] [-- --profile]`
  *
  * For each scenario and each server (Nchan when installed, push-relay under Express 5 and under bare
- * node:http; with --redis also two Express processes sharing a RedisStore), one at a time: starts the server pinned to CPU 0, runs the load generator pinned to
+ * node:http; with --redis also two Express processes sharing a RedisStore; with --baseline also
+ * empty Express and node:http apps without push-relay, for publish), one at a time: starts the server pinned to CPU 0, runs the load generator pinned to
  * CPU 1, stops the server. Prints one table (medians when --runs > 1) and writes the raw results to
  * bench/results/<timestamp>.json.
  */
@@ -52,7 +53,8 @@ function parseArgs(argv: string[]): Args {
     if (arg === '--quick') args.quick = true;
     else if (arg === '--profile') args.profile = true;
     else if (arg === '--no-nice') benchNice.value = 0;
-    else if (arg === '--redis') args.targets.push(...TARGETS.filter((t) => t.optIn).map((t) => t.name));
+    else if (arg === '--redis') args.targets.push(...TARGETS.filter((t) => t.optIn === 'redis').map((t) => t.name));
+    else if (arg === '--baseline') args.targets.push(...TARGETS.filter((t) => t.optIn === 'baseline').map((t) => t.name));
     else if (arg === '--noisy-above') args.noisyAbove = Number(value());
     else if (arg === '--runs') args.runs = Math.max(1, Number(value()) || 1);
     else if (arg === '--only') {
@@ -63,7 +65,7 @@ function parseArgs(argv: string[]): Args {
       const names = value().split(',');
       for (const n of names) if (!TARGETS.some((t) => t.name === n)) throw new Error(`unknown target "${n}" (known: ${TARGETS.map((t) => t.name).join(', ')})`);
       args.targets = names as TargetName[];
-    } else throw new Error(`unknown argument "${arg}" (use --quick, --only <scenarios>, --targets <names>, --runs <n>, --redis, --profile, --no-nice, --noisy-above <cpu %>)`);
+    } else throw new Error(`unknown argument "${arg}" (use --quick, --only <scenarios>, --targets <names>, --runs <n>, --redis, --baseline, --profile, --no-nice, --noisy-above <cpu %>)`);
   }
   return args;
 }
@@ -210,7 +212,7 @@ async function main(): Promise<void> {
       `${args.quick ? 'quick' : 'full'} run x${args.runs}`,
   );
 
-  const built = buildBench(repoRoot);
+  const built = buildBench(repoRoot, args.profile ? join(repoRoot, 'bench/results/profiles/build') : undefined);
   const results = new Map<string, LoadResult[]>();
   const key = (t: TargetName, s: ScenarioName) => `${t}/${s}`;
   for (let run = 0; run < args.runs; run++) {

@@ -8,7 +8,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export type TargetName = 'nchan' | 'express' | 'node-http' | 'express-redis';
+export type TargetName = 'nchan' | 'express' | 'node-http' | 'express-redis' | 'express-empty' | 'node-http-empty';
 
 export interface RunningServer {
   /** The processes that hold the connections (nginx: the worker). */
@@ -32,15 +32,15 @@ export interface Target {
   unavailable(): Promise<string | undefined>;
   /** Scenarios it runs (default: all). */
   scenarios?: readonly string[];
-  /** Only run when asked for (--redis or --targets). */
-  optIn?: boolean;
+  /** Only run when asked for (--redis, --baseline or --targets). */
+  optIn?: 'redis' | 'baseline';
   start(port: number, options: StartOptions): Promise<RunningServer>;
 }
 
 export interface StartOptions {
   repoRoot: string;
   /** Bundled server scripts (bench/build.ts). */
-  builtServers: Record<'express' | 'node-http', string>;
+  builtServers: Record<'express' | 'node-http' | 'empty-app', string>;
   serverCpu: number;
   nofile: number;
   /** Write V8 CPU profiles of the server into this directory (Node servers only; one per thread). */
@@ -88,9 +88,9 @@ interface NodeServer {
   trouble(): string | undefined;
 }
 
-async function startNode(script: string, port: number, options: StartOptions, label: string, env: NodeJS.ProcessEnv = {}): Promise<NodeServer> {
+async function startNode(script: string, port: number, options: StartOptions, label: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<NodeServer> {
   const flags = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
-  const child = pinned(options.serverCpu, options.nofile, [process.execPath, ...flags, script, String(port)], options.repoRoot, env);
+  const child = pinned(options.serverCpu, options.nofile, [process.execPath, ...flags, script, String(port), ...args], options.repoRoot, env);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   await new Promise<void>((resolve, reject) => {
@@ -126,6 +126,24 @@ function nodeTarget(name: 'express' | 'node-http', label: string): Target {
   };
 }
 
+/** An empty app without push-relay (bench/servers/empty-app.ts): the host framework's own ceiling. */
+function emptyApp(name: 'express-empty' | 'node-http-empty', label: string, framework: 'express' | 'node-http'): Target {
+  return {
+    name,
+    label,
+    publishPath: '/publish',
+    subscribePath: '/activity',
+    eventSourcePath: '/activity',
+    scenarios: ['publish'],
+    optIn: 'baseline',
+    unavailable: () => Promise.resolve(undefined),
+    async start(port, options) {
+      const server = await startNode(options.builtServers['empty-app'], port, options, label, {}, [framework]);
+      return { pids: [server.child.pid!], ports: [port], trouble: server.trouble, stop: () => stopChild(server.child) };
+    },
+  };
+}
+
 /** Two Express relay processes (both on the server CPU) sharing channels through Redis. */
 const expressRedis: Target = {
   name: 'express-redis',
@@ -134,7 +152,7 @@ const expressRedis: Target = {
   subscribePath: '/activity',
   eventSourcePath: '/activity',
   scenarios: ['fanout', 'channels', 'latency', 'publish', 'memory'],
-  optIn: true,
+  optIn: 'redis',
   async unavailable() {
     const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
     const up = await portOpen(Number(url.port || 6379), url.hostname);
@@ -306,4 +324,6 @@ export const TARGETS: Target[] = [
   nodeTarget('express', 'Express 5 push-relay'),
   nodeTarget('node-http', 'node:http push-relay'),
   expressRedis,
+  emptyApp('express-empty', 'empty Express 5 app (no push-relay)', 'express'),
+  emptyApp('node-http-empty', 'empty node:http server (no push-relay)', 'node-http'),
 ];

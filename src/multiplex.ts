@@ -86,11 +86,6 @@ export class Multiplex {
     return this.#done;
   }
 
-  /** Legs parked now (tests: nothing leaks). */
-  get parkedLegs(): number {
-    return this.#legs.filter((l) => l.parked).length;
-  }
-
   /**
    * Joins every channel. A refusal on any of them leaves the joined ones and throws it (403/409);
    * messages received meanwhile are held, then sent in order.

@@ -4,6 +4,7 @@
  * RedisStore. The subscriber endpoint takes its ids from `?ids=a,b,c`; every test uses its own ids.
  */
 import assert from 'node:assert/strict';
+import { EventSource } from 'eventsource';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -13,7 +14,7 @@ import { formatComposite, parseComposite } from '../src/multiplex-cursor.js';
 import { WEBSOCKET_META_PROTOCOL } from '../src/upgrade.js';
 import { request, type HttpResponse } from './helpers/http-client.js';
 import { serveNodeHttp, type TestServer } from './helpers/servers.js';
-import { waitFor, within } from './helpers/wait.js';
+import { nextSecond, waitFor, within } from './helpers/wait.js';
 import { parseMultipart, parseSse, RawStream } from './transports/stream-client.js';
 
 export type StoreFactory = () => Promise<{ store: ChannelStore; close(): Promise<void> }>;
@@ -340,6 +341,72 @@ export function multiplexSuite(label: string, makeStore: StoreFactory): void {
         assert.equal(rest().length, expected.length);
       });
 
+      it('EventSource: catching up across seconds, messages come in id order whatever their channel', async () => {
+        const f = await fixture();
+        const ids = f.ids(3);
+        await nextSecond();
+        const sent = [];
+        // The last channel's messages are the oldest: a per-channel read would send them late.
+        for (const body of ['c2-a', 'c2-b', 'c2-c']) sent.push({ channel: 2, body, id: await f.post(ids[2]!, body) });
+        await nextSecond();
+        for (const [channel, body] of [[0, 'c0-a'], [1, 'c1-a'], [0, 'c0-b']] as const) sent.push({ channel, body, id: await f.post(ids[channel]!, body) });
+        assert.ok(cmp(sent[2]!.id, sent[3]!.id) < 0);
+        const s = f.stream(ids, { Accept: 'text/event-stream' });
+        await s.until('6 events', () => parseSse(s.text).length >= 6, WAIT);
+        assert.deepEqual(parseSse(s.text).map((e) => e.data), ['c2-a', 'c2-b', 'c2-c', 'c0-a', 'c1-a', 'c0-b']);
+        assert.deepEqual(mergeOrder(sent), ['c2-a', 'c2-b', 'c2-c', 'c0-a', 'c1-a', 'c0-b']);
+      });
+
+      it('with the eventsource client: reconnects after subscriberTimeout with the composite Last-Event-ID, no loss, no duplicate', async () => {
+        const f = await fixture({ subscriberTimeout: 400 });
+        const ids = f.ids(3);
+        const got: string[] = [];
+        const ends: string[] = [];
+        const es = new EventSource(f.server.url(path(ids)));
+        es.onmessage = (e) => got.push(String(e.data));
+        es.addEventListener('push-relay-end', (e) => ends.push(String(e.data)));
+        closers.push(() => es.close());
+        await f.waiting(ids, 1);
+        const before = await publishAcross(f, ids, 6);
+        await waitFor('6 messages', () => got.length >= 6, WAIT);
+        await waitFor('the end event', () => ends.length > 0, WAIT);
+        await f.waiting(ids, 0);
+        const away = await publishAcross(f, ids, 6, 6);
+        await waitFor('12 messages after the reconnect', () => got.length >= 12, 10_000);
+        assert.deepEqual(got.slice(0, 6), before.map((m) => m.body));
+        assert.deepEqual(got.slice(6), mergeOrder(away));
+        assert.equal(ends[0], 'timeout');
+        es.close();
+        await f.waiting(ids, 0);
+      });
+
+      it('chunked: one chunk per message of any channel; concurrency "last" ends it naming the channel taken over', async () => {
+        const f = await fixture({ concurrency: 'last' });
+        const ids = f.ids(2);
+        const sent = await publishAcross(f, ids, 4);
+        const s = f.stream(ids, { TE: 'chunked' });
+        await s.until('4 chunks', () => s.chunks.length >= 4, WAIT);
+        assert.deepEqual(s.chunks.map((c) => c.toString()), mergeOrder(sent));
+        // A newer multiplexed subscriber takes both channels over: the chunked stream ends (trailer).
+        const e = f.stream(ids, { Accept: 'text/event-stream' }, `&last_event_id=M0.-.-`);
+        await e.until('4 events', () => parseSse(e.text).length >= 4, WAIT);
+        await s.until('the end', () => s.ended, WAIT);
+        assert.equal(s.trailers['x-push-relay-end'], 'conflict');
+        // A single-channel subscriber on the second channel takes it over: the end names that channel.
+        const newest = idOf(sent.filter((m) => m.channel === 1).at(-1)!.id);
+        const single = request(f.server.url(`/sub?ids=${ids[1]}`), {
+          headers: { 'If-Modified-Since': new Date(newest.time * 1000).toUTCString(), 'If-None-Match': String(newest.tag) },
+        });
+        await e.until('the end', () => e.ended, WAIT);
+        const end = parseSse(e.text).at(-1)!;
+        assert.equal(end.event, 'push-relay-end');
+        assert.equal(end.data, `conflict\n${ids[1]}`);
+        await f.waiting([ids[0]!], 0);
+        await f.waiting([ids[1]!], 1);
+        await f.post(ids[1]!, 'for the single one');
+        assert.equal((await within(single, WAIT, 'the single subscriber')).text, 'for the single one');
+      });
+
       it('EventSource: DELETE of one channel ends the stream with push-relay-end "deleted" and the channel id', async () => {
         const f = await fixture();
         const ids = f.ids(2);
@@ -403,6 +470,40 @@ export function multiplexSuite(label: string, makeStore: StoreFactory): void {
         assert.equal(reason, `push-relay: channel ${JSON.stringify(ids[1])} deleted`);
         await f.waiting([ids[0]!, ids[2]!], 0);
       });
+    });
+
+    it('interval-poll answers 304 with the composite cursor; relay.close() answers 503 and leaves every channel', async () => {
+      const poll = await fixture({ mode: 'interval-poll' });
+      const ids = poll.ids(2);
+      const a = await poll.post(ids[0]!, 'a');
+      const first = await poll.get(ids);
+      assert.equal(first.text, 'a');
+      const nothing = await poll.get(ids, { 'If-Modified-Since': String(first.headers['last-modified']), 'If-None-Match': String(first.headers.etag) });
+      assert.equal(nothing.status, 304);
+      assert.deepEqual(parseComposite(String(nothing.headers.etag)), [idOf(a), undefined]);
+      assert.equal(nothing.headers['last-modified'], first.headers['last-modified']);
+
+      const f = await fixture();
+      const more = f.ids(3);
+      const waiting = f.get(more);
+      await f.waiting(more, 1);
+      await f.relay.close();
+      const res = await within(waiting, WAIT, 'the 503');
+      assert.equal(res.status, 503);
+      const infos = await Promise.all(more.map((id) => store.info(`/${id}`)));
+      assert.deepEqual(infos.map((i) => i?.subscribers ?? 0), [0, 0, 0]);
+    });
+
+    it('WebSocket: a refused multiplexed upgrade gets the HTTP refusal (authorize, one id)', async () => {
+      const f = await fixture({ authorize: (_req, { channelId }) => !channelId.includes('forbidden') });
+      const [a] = f.ids(1);
+      const ws = f.ws([a!, `${a}-forbidden`]);
+      const status = await within(
+        new Promise<number>((resolve) => ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))),
+        WAIT,
+        'the refusal',
+      );
+      assert.equal(status, 403);
     });
 
     it('leaves no parked subscriber behind when clients leave (long-poll, streams, WebSocket)', async () => {

@@ -4,7 +4,10 @@
  * Every run uses its own key prefix and deletes its keys afterwards.
  */
 import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
 import { createClient } from 'redis';
+import type { ChannelStore } from '../../src/index.js';
+import { RedisStore } from '../../src/redis.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -44,4 +47,31 @@ export async function deleteKeys(prefix: string, url = REDIS_URL): Promise<numbe
     client.destroy();
   }
   return deleted;
+}
+
+/** A store factory for the suites that run on both stores: a fresh RedisStore per call, its keys deleted on close. */
+export type StoreFactory = () => Promise<{ store: ChannelStore; close(): Promise<void> }>;
+
+/**
+ * Runs `suite` on RedisStore, or registers one skipped test `name` saying why Redis is not there
+ * (outside CI; under CI the missing Redis fails, see redisSkipReason).
+ */
+export async function onRedis(name: string, what: string, suite: (label: string, makeStore: StoreFactory) => void): Promise<void> {
+  const skip = await redisSkipReason();
+  if (skip) {
+    test(`${name} (redis)`, { skip }, () => {});
+    return;
+  }
+  suite('redis', async () => {
+    const prefix = testPrefix(what);
+    const store = new RedisStore({ url: REDIS_URL, prefix });
+    await store.ready();
+    return {
+      store,
+      close: async () => {
+        await store.close();
+        await deleteKeys(prefix);
+      },
+    };
+  });
 }
