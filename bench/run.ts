@@ -176,6 +176,17 @@ function table(rows: string[][]): string {
   return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
 }
 
+/** Which code was measured: the commit, and the src/ files that differed from it. */
+function tree(): { commit: string; changedSrcFiles: string[] } {
+  const git = (...a: string[]) => spawnSync('git', a, { cwd: repoRoot, encoding: 'utf8' });
+  const head = git('rev-parse', 'HEAD');
+  const status = git('status', '--porcelain', '--', 'src');
+  return {
+    commit: head.status === 0 ? head.stdout.trim() : 'unknown',
+    changedSrcFiles: status.status === 0 ? status.stdout.split('\n').filter(Boolean).map((l) => l.slice(3)) : [],
+  };
+}
+
 function machine(): Record<string, string> {
   const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
   const nchan = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'libnginx-mod-nchan'], { encoding: 'utf8' });
@@ -212,6 +223,7 @@ async function main(): Promise<void> {
       `${args.quick ? 'quick' : 'full'} run x${args.runs}`,
   );
 
+  const measured = tree();
   const built = buildBench(repoRoot, args.profile ? join(repoRoot, 'bench/results/profiles/build') : undefined);
   const results = new Map<string, LoadResult[]>();
   const key = (t: TargetName, s: ScenarioName) => `${t}/${s}`;
@@ -276,7 +288,7 @@ async function main(): Promise<void> {
   writeFileSync(
     file,
     JSON.stringify(
-      { date: new Date().toISOString(), machine: machine(), args, results: Object.fromEntries(results) },
+      { date: new Date().toISOString(), machine: machine(), tree: measured, args, results: Object.fromEntries(results) },
       null,
       2,
     ),
