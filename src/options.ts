@@ -45,6 +45,13 @@ export interface CommonOptions {
   maxChannelIdLength?: number;
   /** push_channel_timeout: how long a channel with no messages and no subscribers lives. @default 0 (removed at once) */
   channelTimeout?: Duration;
+  /**
+   * CORS (Nchan's nchan_access_control_allow_origin): `'*'` or one origin (`'https://app.example.com'`)
+   * that browsers on another origin may use this endpoint from. Answers carry
+   * `Access-Control-Allow-Origin` and expose the cursor headers, and OPTIONS preflights get 200.
+   * With one origin, credentials (cookies) are allowed too. @default none (OPTIONS answers 405)
+   */
+  allowOrigin?: string;
 }
 
 /** Options of `publisher()`. */
@@ -109,6 +116,7 @@ export interface ResolvedCommon {
   channelGroup: string | undefined;
   maxChannelIdLength: number;
   channelTimeout: number;
+  allowOrigin: string | undefined;
 }
 export interface ResolvedPublisher extends ResolvedCommon {
   rules: BufferRules;
@@ -127,7 +135,7 @@ export interface ResolvedSubscriber extends ResolvedCommon {
   deleteOldestReceivedMessage: boolean;
 }
 
-const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'channelTimeout'] as const;
+const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'channelTimeout', 'allowOrigin'] as const;
 const PUBLISHER_KEYS = ['storeMessages', 'minMessageBufferLength', 'maxMessageBufferLength', 'messageBufferLength', 'messageTimeout', 'maxMessageSize'] as const;
 const SUBSCRIBER_KEYS = [
   'mode',
@@ -150,6 +158,11 @@ const check: Record<string, (value: unknown, name: string) => void> = {
     if (typeof v !== 'string' || v === '' || v.includes('/')) fail(name, 'a non-empty string without "/"', v);
   },
   maxChannelIdLength: positiveInt,
+  allowOrigin: (v, name) => {
+    if (v !== '*' && !(typeof v === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/\s,]+$/i.test(v))) {
+      fail(name, "'*' or one origin such as 'https://app.example.com' (scheme://host[:port], no path)", v);
+    }
+  },
   channelTimeout: parseDuration,
   deleteOldestReceivedMessage: bool,
   storeMessages: bool,
@@ -213,6 +226,7 @@ function resolveCommon(levels: AnyOptions[]): ResolvedCommon {
     channelGroup: get<string | undefined>('channelGroup', undefined),
     maxChannelIdLength: get('maxChannelIdLength', 512),
     channelTimeout: parseDuration(get<Duration>('channelTimeout', 0), 'channelTimeout'),
+    allowOrigin: get<string | undefined>('allowOrigin', undefined),
   };
 }
 

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolveChannel } from './channel-id.js';
 import { sendChannelInfo } from './http/channel-info-response.js';
+import { allowCrossOrigin, answerPreflight, PUBLISHER_CORS } from './http/cors.js';
 import { methodNotAllowed, protocolError } from './http/protocol-error.js';
 import { readMessageBody } from './http/request-body.js';
 import { answerError, type Next } from './http/respond.js';
@@ -21,6 +22,10 @@ export type Middleware = (req: IncomingMessage, res: ServerResponse, next?: Next
 export function publisherMiddleware(relay: RelayCore, options: ResolvedPublisher): Middleware {
   return function pushRelayPublisher(req, res, next) {
     const method = req.method;
+    if (options.allowOrigin) {
+      if (method === 'OPTIONS') return answerPreflight(req, res, options.allowOrigin, PUBLISHER_CORS);
+      allowCrossOrigin(res, options.allowOrigin, PUBLISHER_CORS);
+    }
     if (method !== 'POST' && method !== 'GET' && method !== 'PUT' && method !== 'DELETE') {
       answerError(methodNotAllowed(ALLOW), req, res, next);
       return;

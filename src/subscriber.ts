@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolveChannels } from './channel-id.js';
 import { missedBefore, readCursor } from './cursor.js';
 import { firstCursor } from './first-message.js';
+import { allowCrossOrigin, answerPreflight, SUBSCRIBER_CORS } from './http/cors.js';
 import { sendMessage } from './http/message-response.js';
 import { methodNotAllowed, protocolError } from './http/protocol-error.js';
 import { answerError, sendNotModified } from './http/respond.js';
@@ -30,6 +31,10 @@ export function subscriberMiddleware(relay: RelayCore, options: ResolvedSubscrib
     channelTimeout: options.channelTimeout,
   };
   return function pushRelaySubscriber(req, res, next) {
+    if (options.allowOrigin) {
+      if (req.method === 'OPTIONS') return answerPreflight(req, res, options.allowOrigin, SUBSCRIBER_CORS);
+      allowCrossOrigin(res, options.allowOrigin, SUBSCRIBER_CORS);
+    }
     // HEAD too: Express routes it to GET handlers, the protocol allows GET only.
     if (req.method !== 'GET') {
       answerError(methodNotAllowed('GET'), req, res, next);
