@@ -80,7 +80,7 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
     const preamble = this.preamble();
     if (preamble) this.write([preamble]);
     else res.flushHeaders();
-    if (this.settings.pingInterval > 0 && this.pingFrame() !== undefined) pingerFor(this.settings.pingInterval).add(this);
+    if (this.pingFrame() !== undefined) startPings(this, this.settings.pingInterval);
   }
 
   deliver(message: StoredMessage): boolean {
@@ -108,7 +108,7 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
 
   /** Stops its keep-alive; the registry forgets it separately. */
   dispose(): void {
-    if (this.settings.pingInterval > 0) pingers.get(this.settings.pingInterval)?.delete(this);
+    stopPings(this, this.settings.pingInterval);
   }
 
   protected write(chunks: Array<string | Buffer>): void {
@@ -127,7 +127,6 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
   }
 }
 
-/** One timer per ping interval for every open stream, not one per stream. */
 /** Anything with a keep-alive: the streams here, WebSocket subscribers (websocket.ts). */
 export interface Pingable {
   ping(): void;
@@ -147,6 +146,7 @@ export function pingTimers(): number {
   return pingers.size;
 }
 
+/** One timer per ping interval for every open stream, not one per stream. */
 class Pinger {
   readonly #streams = new Set<Pingable>();
   #timer: NodeJS.Timeout | undefined;
