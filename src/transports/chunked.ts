@@ -5,6 +5,7 @@
  * `X-Push-Relay-End` trailer with the reason.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import { sharedFrameOf, type WireFrame } from '../http/wire-frame.js';
 import type { EndReason } from '../parked-subscribers.js';
 import type { StoredMessage } from '../store/channel-store.js';
 import { END_HEADER, StreamSubscriber } from './stream-subscriber.js';
@@ -12,6 +13,10 @@ import { END_HEADER, StreamSubscriber } from './stream-subscriber.js';
 export class ChunkedSubscriber extends StreamSubscriber {
   protected headers(): OutgoingHttpHeaders {
     return streamHeaders(this.res.useChunkedEncodingByDefault, this.settings.defaultContentType ?? 'application/octet-stream');
+  }
+
+  protected override sharedFrame(message: StoredMessage): WireFrame {
+    return sharedFrameOf(message, chunkFrames, () => message.data);
   }
 
   protected frame(message: StoredMessage): Buffer[] {
@@ -38,3 +43,5 @@ export function streamHeaders(chunked: boolean, contentType: string): OutgoingHt
 export function endTrailer(res: { useChunkedEncodingByDefault: boolean; addTrailers(headers: Record<string, string>): void }, reason: EndReason): void {
   if (res.useChunkedEncodingByDefault) res.addTrailers({ [END_HEADER]: reason });
 }
+
+const chunkFrames = new WeakMap<StoredMessage, WireFrame>();

@@ -6,6 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { OutgoingHttpHeaders } from 'node:http';
+import { sharedFrameOf, wireFrame, type WireFrame } from '../http/wire-frame.js';
 import { formatId } from '../message-id.js';
 import type { EndReason } from '../parked-subscribers.js';
 import type { StoredMessage } from '../store/channel-store.js';
@@ -19,7 +20,8 @@ export const MISSED_EVENT = 'push-relay-missed';
 export const END_EVENT = 'push-relay-end';
 
 /** Encoded once per message, written to every stream it goes to. */
-const frames = new WeakMap<StoredMessage, Buffer>();
+const frames = new WeakMap<StoredMessage, WireFrame>();
+const PING = wireFrame(': ping\n\n');
 
 /**
  * The event for `message`. The stream is UTF-8 text: a body that is not valid UTF-8 goes base64
@@ -36,10 +38,8 @@ export function eventSourceFrame(message: StoredMessage): string {
   return `${frame}\n`;
 }
 
-function encodedFrame(message: StoredMessage): Buffer {
-  let frame = frames.get(message);
-  if (!frame) frames.set(message, (frame = Buffer.from(eventSourceFrame(message), 'utf8')));
-  return frame;
+function encodedFrame(message: StoredMessage): WireFrame {
+  return sharedFrameOf(message, frames, () => eventSourceFrame(message));
 }
 
 /** An event name cannot hold a line break; anything after one would be a field of its own. */
@@ -62,8 +62,12 @@ export class EventSourceSubscriber extends StreamSubscriber {
     return `: push-relay\nretry: ${RETRY_MS}\n\n`;
   }
 
+  protected override sharedFrame(message: StoredMessage): WireFrame | undefined {
+    return encodedFrame(message);
+  }
+
   protected frame(message: StoredMessage, missed: boolean): Array<string | Buffer> {
-    const event = encodedFrame(message);
+    const event = encodedFrame(message).body;
     if (!missed) return [event];
     const gap = JSON.stringify({ after: formatId(this.cursor), next: formatId(message.id) });
     return [`event: ${MISSED_EVENT}\ndata: ${gap}\n\n`, event];
@@ -73,7 +77,7 @@ export class EventSourceSubscriber extends StreamSubscriber {
     return `event: ${END_EVENT}\ndata: ${reason}\n\n`;
   }
 
-  protected override pingFrame(): string {
-    return ': ping\n\n';
+  protected override pingFrame(): WireFrame {
+    return PING;
   }
 }

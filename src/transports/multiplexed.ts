@@ -96,6 +96,11 @@ class MultiplexedEventSource extends EventSourceSubscriber implements Naming {
   composite = '';
   endedBy: ResolvedChannel | undefined;
 
+  /** Never shared: each stream names the message by its own composite cursor. */
+  protected override sharedFrame(): undefined {
+    return undefined;
+  }
+
   protected override frame(message: StoredMessage, missed: boolean): Array<string | Buffer> {
     const frames = super.frame(message, missed);
     // The shared event starts with the message's own `id:` line; this stream names its composite cursor.

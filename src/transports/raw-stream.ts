@@ -4,6 +4,7 @@
  * holding newlines reads as several lines. The end reason goes in an `X-Push-Relay-End` trailer.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import { sharedFrameOf, type WireFrame } from '../http/wire-frame.js';
 import type { EndReason } from '../parked-subscribers.js';
 import type { StoredMessage } from '../store/channel-store.js';
 import { endTrailer, streamHeaders } from './chunked.js';
@@ -12,6 +13,10 @@ import { StreamSubscriber } from './stream-subscriber.js';
 export class RawStreamSubscriber extends StreamSubscriber {
   protected headers(): OutgoingHttpHeaders {
     return streamHeaders(this.res.useChunkedEncodingByDefault, this.settings.defaultContentType ?? 'text/plain; charset=utf-8');
+  }
+
+  protected override sharedFrame(message: StoredMessage): WireFrame {
+    return sharedFrameOf(message, lineFrames, () => Buffer.concat([message.data, NEWLINE]));
   }
 
   protected frame(message: StoredMessage): Array<Buffer | string> {
@@ -23,3 +28,6 @@ export class RawStreamSubscriber extends StreamSubscriber {
     return '';
   }
 }
+
+const lineFrames = new WeakMap<StoredMessage, WireFrame>();
+const NEWLINE = Buffer.from('\n');

@@ -7,6 +7,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { missedBefore } from '../cursor.js';
 import { MISSED_HEADER } from '../http/message-response.js';
+import { writeFrame, type WireFrame } from '../http/wire-frame.js';
 import type { MessageId } from '../message-id.js';
 import type { EndReason, ParkedSubscriber } from '../parked-subscribers.js';
 import type { StoredMessage } from '../store/channel-store.js';
@@ -62,10 +63,17 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
   }
   /** The bytes of one message; `missed`: messages were lost right before it. */
   protected abstract frame(message: StoredMessage, missed: boolean): Array<string | Buffer>;
+  /**
+   * The frame of `message` when it is the same bytes on every stream it goes to (built once per
+   * message and written to each socket as is), else undefined and `frame()` is used.
+   */
+  protected sharedFrame(_message: StoredMessage): WireFrame | undefined {
+    return undefined;
+  }
   /** The final notice (may be empty). */
   protected abstract epilogue(reason: EndReason): string;
   /** The keep-alive frame, if the transport has one. */
-  protected pingFrame(): string | undefined {
+  protected pingFrame(): WireFrame | undefined {
     return undefined;
   }
 
@@ -87,7 +95,9 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
     const missed = this.#signalsLoss && missedBefore(this.cursor, message);
     this.#signalsLoss = true;
     this.open(missed);
-    this.write(this.frame(message, missed));
+    const shared = missed ? undefined : this.sharedFrame(message);
+    if (shared) this.#writeShared(shared);
+    else this.write(this.frame(message, missed));
     return false;
   }
 
@@ -103,7 +113,7 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
 
   ping(): void {
     const frame = this.pingFrame();
-    if (frame) this.write([frame]);
+    if (frame) this.#writeShared(frame);
   }
 
   /** Stops its keep-alive; the registry forgets it separately. */
@@ -113,17 +123,27 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
 
   protected write(chunks: Array<string | Buffer>): void {
     const res = this.res;
-    if (res.destroyed || res.writableEnded) return;
-    if (res.writableLength > MAX_BACKLOG) {
-      // A client this far behind would hold the process's memory: cut it, it resumes from its last id.
-      res.destroy();
-      return;
-    }
+    if (!this.#writable()) return;
     if (chunks.length > 1) res.cork();
     for (const chunk of chunks) if (chunk.length > 0) res.write(chunk);
     if (chunks.length > 1) res.uncork();
     // The compression middleware buffers until flushed (no-transform already makes it pass through).
     (res as ServerResponse & { flush?: () => void }).flush?.();
+  }
+
+  #writeShared(frame: WireFrame): void {
+    if (this.#writable()) writeFrame(this.res, frame);
+  }
+
+  #writable(): boolean {
+    const res = this.res;
+    if (res.destroyed || res.writableEnded) return false;
+    if (res.writableLength > MAX_BACKLOG) {
+      // A client this far behind would hold the process's memory: cut it, it resumes from its last id.
+      res.destroy();
+      return false;
+    }
+    return true;
   }
 }
 

@@ -5,6 +5,7 @@
  * bytes the relay writes.
  */
 import net from 'node:net';
+import { parseRawResponse, type RawResponse } from '../helpers/http-client.js';
 
 export interface SseEvent {
   id: string | undefined;
@@ -12,8 +13,17 @@ export interface SseEvent {
   data: string;
 }
 
+export interface RawStreamOptions {
+  /** `'1.0'`: an HTTP/1.0 request (no chunked coding; the body runs until the connection closes). */
+  httpVersion?: '1.0' | '1.1';
+  /** A whole request written ahead of this one on the same connection (pipelined); its answer goes to `ahead`. */
+  pipelinedBehind?: string;
+}
+
 export class RawStream {
   readonly socket: net.Socket;
+  /** The answer to the `pipelinedBehind` request, once complete. */
+  ahead: RawResponse | undefined;
   status = 0;
   /** Lower-cased names. */
   headers: Record<string, string> = {};
@@ -24,14 +34,15 @@ export class RawStream {
   ended = false;
   closed = false;
   #buf: Buffer = Buffer.alloc(0);
-  #state: 'head' | 'size' | 'data' | 'trailers' | 'identity' | 'done' = 'head';
+  #state: 'ahead' | 'head' | 'size' | 'data' | 'trailers' | 'identity' | 'done';
   #need = 0;
   #listeners = new Set<() => void>();
 
-  constructor(port: number, path: string, headers: Record<string, string> = {}) {
+  constructor(port: number, path: string, headers: Record<string, string> = {}, options: RawStreamOptions = {}) {
     this.socket = net.connect(port, '127.0.0.1');
-    const lines = [`GET ${path} HTTP/1.1`, 'Host: 127.0.0.1', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
-    this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    this.#state = options.pipelinedBehind ? 'ahead' : 'head';
+    const lines = [`GET ${path} HTTP/${options.httpVersion ?? '1.1'}`, 'Host: 127.0.0.1', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    this.socket.write(`${options.pipelinedBehind ?? ''}${lines.join('\r\n')}\r\n\r\n`);
     this.socket.on('data', (data: Buffer) => {
       this.#buf = this.#buf.length ? Buffer.concat([this.#buf, data]) : data;
       this.#parse();
@@ -103,6 +114,15 @@ export class RawStream {
   #parse(): void {
     for (;;) {
       switch (this.#state) {
+        case 'ahead': {
+          // Only Content-Length answers here: enough for a long-poll request ahead of the stream.
+          const ahead = parseRawResponse(this.#buf);
+          if (!ahead) return;
+          this.ahead = ahead;
+          this.#buf = this.#buf.subarray(this.#buf.indexOf('\r\n\r\n') + 4 + ahead.body.length);
+          this.#state = 'head';
+          break;
+        }
         case 'head': {
           const end = this.#buf.indexOf('\r\n\r\n');
           if (end < 0) return;

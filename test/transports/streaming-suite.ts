@@ -23,7 +23,7 @@ import {
 import { cursorOf, request, type HttpResponse } from '../helpers/http-client.js';
 import { serveExpress5, serveNodeHttp, type TestServer } from '../helpers/servers.js';
 import { waitFor, within } from '../helpers/wait.js';
-import { parseMultipart, parseSse, RawStream, type SseEvent } from './stream-client.js';
+import { parseMultipart, parseSse, RawStream, type RawStreamOptions, type SseEvent } from './stream-client.js';
 
 export type StoreFactory = () => Promise<{ store: ChannelStore; close(): Promise<void> }>;
 
@@ -60,7 +60,7 @@ interface Fixture {
   /** Publishes through the publisher endpoint; resolves to the new message's id (`time:tag`). */
   post(id: string, body: string | Buffer, headers?: Record<string, string>): Promise<string>;
   /** A streaming request to the subscriber endpoint, `query` appended to `?id=`. */
-  open(id: string, headers?: Record<string, string>, query?: string): RawStream;
+  open(id: string, headers?: Record<string, string>, query?: string, options?: RawStreamOptions): RawStream;
   sse(id: string, headers?: Record<string, string>, query?: string): RawStream;
   get(id: string, headers?: Record<string, string>): Promise<HttpResponse>;
   waiting(id: string, n: number): Promise<void>;
@@ -114,8 +114,8 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
           assert.ok(res.status === 201 || res.status === 202, `publish answered ${res.status}: ${res.text}`);
           return (JSON.parse(res.text) as { last_message_id: string }).last_message_id;
         },
-        open: (id, headers = {}, query = '') => {
-          const s = new RawStream(server.port, `/sub${q(id)}${query}`, headers);
+        open: (id, headers = {}, query = '', options = {}) => {
+          const s = new RawStream(server.port, `/sub${q(id)}${query}`, headers, options);
           streams.push(s);
           return s;
         },
@@ -257,6 +257,49 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
         await f.post(id, 'and again');
         assert.equal((await untilEvents(s, 2))[1]!.data, 'and again');
         assert.equal(s.ended, false);
+      });
+
+      it('writes the same events to an HTTP/1.0 client, without chunked coding', async () => {
+        const f = await fixture({ subscriber: { pingInterval: 0 } });
+        const id = f.id();
+        const first = await f.post(id, 'one');
+        const s = f.open(id, SSE, '', { httpVersion: '1.0' });
+        await s.head();
+        assert.equal(s.headers['transfer-encoding'], undefined);
+        await untilEvents(s, 1);
+        const second = await f.post(id, 'two');
+        const got = await untilEvents(s, 2);
+        assert.deepEqual(got, [
+          { id: first, event: 'message', data: 'one' },
+          { id: second, event: 'message', data: 'two' },
+        ]);
+        // Frames exactly, no chunk-size lines between them.
+        assert.equal(s.text, `: push-relay\nretry: 3000\n\nid: ${first}\ndata: one\n\nid: ${second}\ndata: two\n\n`);
+      });
+
+      it('a stream pipelined behind a waiting long-poll starts once that one is answered, every frame whole and in order', async () => {
+        const f = await fixture({ subscriber: { pingInterval: 0 } });
+        const [first, second] = [f.id(), f.id()];
+        const ahead = `GET /sub?id=${encodeURIComponent(first)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+        const s = f.open(second, SSE, '', { pipelinedBehind: ahead });
+        await f.waiting(first, 1);
+        await f.waiting(second, 1);
+        // Written while the stream's response still queues behind the long-poll's on the connection.
+        const early = await f.post(second, 'queued');
+        await f.post(first, 'long-poll answer');
+        await s.head();
+        assert.equal(s.ahead?.body.toString(), 'long-poll answer');
+        await untilEvents(s, 1);
+        const late = await f.post(second, 'written directly');
+        assert.deepEqual(await untilEvents(s, 2), [
+          { id: early, event: 'message', data: 'queued' },
+          { id: late, event: 'message', data: 'written directly' },
+        ]);
+        // One chunk per write: the preamble, then each event whole.
+        assert.deepEqual(
+          s.chunks.map((c) => c.toString()),
+          [': push-relay\nretry: 3000\n\n', `id: ${early}\ndata: queued\n\n`, `id: ${late}\ndata: written directly\n\n`],
+        );
       });
 
       it('sends no Connection header over HTTP/2', async () => {
