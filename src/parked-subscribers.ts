@@ -35,7 +35,15 @@ export interface ParkedSubscriber extends WheelEntry {
   end(reason: EndReason): void;
 }
 
-interface ChannelWaiters {
+/**
+ * How long a channel stays watched after its last waiting subscriber left. A long-poll subscriber
+ * comes straight back with its next request; a lingering watch spares it the store subscription
+ * (a Redis SUBSCRIBE) and the catch-up read that starting a watch costs.
+ */
+export const WATCH_LINGER_MS = 5_000;
+
+interface ChannelWaiters extends WheelEntry {
+  readonly channel: string;
   readonly subscribers: Set<ParkedSubscriber>;
   /** Resolves once the store delivers this channel's events. */
   ready: Promise<void>;
@@ -52,6 +60,9 @@ export class ParkedSubscribers {
   readonly #store: ChannelStore;
   readonly #channels = new Map<string, ChannelWaiters>();
   readonly #timeouts = new TimerWheel<ParkedSubscriber>(100, (s) => this.#finish(s, 'timeout'));
+  /** Channels nobody waits on, still watched until `#lingerMs` has passed. */
+  readonly #lingering: TimerWheel<ChannelWaiters>;
+  readonly #lingerMs: number;
   readonly #idPrefix = randomBytes(6).toString('base64url');
   /** Subscribers reading from the store; `again`: a message came meanwhile, read once more at the end. */
   readonly #catchingUp = new Map<ParkedSubscriber, { again: boolean }>();
@@ -59,8 +70,10 @@ export class ParkedSubscribers {
   /** Counts every event received and every watch started, so `mark()` can tell whether any came since. */
   #serial = 0;
 
-  constructor(store: ChannelStore) {
+  constructor(store: ChannelStore, lingerMs = WATCH_LINGER_MS) {
     this.#store = store;
+    this.#lingerMs = lingerMs;
+    this.#lingering = new TimerWheel(Math.min(1000, lingerMs), (entry) => this.#unwatch(entry));
   }
 
   /** Subscribers parked now, in every channel. */
@@ -132,15 +145,33 @@ export class ParkedSubscribers {
         s.end('closing');
       }
       this.#leave(channel, ids);
+      this.#unwatch(entry);
     }
     this.#timeouts.clear();
+    this.#lingering.clear();
+  }
+
+  /** Channels watched now, lingering ones included. */
+  get watchedChannels(): number {
+    return this.#channels.size;
   }
 
   #watch(channel: string): ChannelWaiters {
     const entry = this.#channels.get(channel);
-    if (entry) return entry;
+    if (entry) {
+      this.#lingering.cancel(entry);
+      return entry;
+    }
     // A watch started after a mark counts as an event: what came before it was not heard.
-    const created: ChannelWaiters = { subscribers: new Set(), ready: Promise.resolve(), live: false, unwatch: undefined, lastEvent: ++this.#serial };
+    const created: ChannelWaiters = {
+      channel,
+      subscribers: new Set(),
+      ready: Promise.resolve(),
+      live: false,
+      unwatch: undefined,
+      lastEvent: ++this.#serial,
+      slot: -1,
+    };
     created.ready = this.#store.watch(channel, (name, event) => this.#onEvent(name, event)).then(
       (unwatch) => {
         created.live = true;
@@ -149,11 +180,21 @@ export class ParkedSubscribers {
       },
       (err: unknown) => {
         debug('watch %s failed: %s', channel, err);
+        // Not kept for later subscribers: they start a watch of their own.
+        this.#unwatch(created);
         for (const s of [...created.subscribers]) this.#finish(s, 'unavailable');
       },
     );
     this.#channels.set(channel, created);
     return created;
+  }
+
+  /** Stops watching a channel (nobody waits on it, or its watch failed). */
+  #unwatch(entry: ChannelWaiters): void {
+    this.#lingering.cancel(entry);
+    if (this.#channels.get(entry.channel) !== entry) return;
+    this.#channels.delete(entry.channel);
+    entry.unwatch?.();
   }
 
   #onEvent(channel: string, event: ChannelEvent): void {
@@ -265,10 +306,7 @@ export class ParkedSubscribers {
     this.#timeouts.cancel(s);
     if (!entry) return;
     entry.subscribers.delete(s);
-    if (entry.subscribers.size === 0 && this.#channels.get(s.channel) === entry) {
-      this.#channels.delete(s.channel);
-      entry.unwatch?.();
-    }
+    if (entry.subscribers.size === 0 && this.#channels.get(s.channel) === entry) this.#lingering.schedule(entry, Date.now() + this.#lingerMs);
   }
 
   #leave(channel: string, ids: string[]): void {
