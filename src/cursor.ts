@@ -17,11 +17,26 @@ import { compareIds, parseId, WHOLE_SECOND, type Cursor, type MessageId } from '
  */
 export function readCursor(ifModifiedSince: string | undefined, ifNoneMatch: string | string[] | undefined): Cursor | undefined {
   if (!ifModifiedSince) return undefined;
-  const ms = Date.parse(ifModifiedSince);
-  if (!Number.isFinite(ms) || ms < 0) return undefined;
-  const time = Math.floor(ms / 1000);
+  const time = parseHttpSecond(ifModifiedSince);
+  if (time < 0) return undefined;
   if (ifNoneMatch === undefined) return { time, tag: WHOLE_SECOND };
   return { time, tag: readTag(Array.isArray(ifNoneMatch) ? (ifNoneMatch[0] ?? '') : ifNoneMatch) };
+}
+
+let lastDateText = '';
+let lastDateSecond = -1;
+
+/**
+ * The unix second of an HTTP date, -1 if it is not one. The last one is remembered: the subscribers
+ * of a channel come back with the same `If-Modified-Since`, thousands of times a second.
+ */
+function parseHttpSecond(text: string): number {
+  if (text !== lastDateText) {
+    const ms = Date.parse(text);
+    lastDateSecond = Number.isFinite(ms) && ms >= 0 ? Math.floor(ms / 1000) : -1;
+    lastDateText = text;
+  }
+  return lastDateSecond;
 }
 
 /** `0`, `"0"`, `W/"0"`, `"0", "1"` -> 0; garbage -> 0; huge -> clamped. */

@@ -90,7 +90,7 @@ async function serveSubscriber(
     resumeFrom !== undefined,
   );
   // res 'close', not req 'close': since Node 16 req closes when its body is read (SPEC "Pitfalls").
-  res.once('close', () => {
+  res.on('close', () => {
     subscriber.gone = true;
     parked.remove(subscriber);
   });

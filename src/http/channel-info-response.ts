@@ -7,21 +7,20 @@ import { formatChannelInfo, negotiateInfoType, type ChannelInfo } from '../chann
 /** Writes `info` in the format `Accept` asks for; a GET may be answered 304 by `If-None-Match`. */
 export function sendChannelInfo(req: IncomingMessage, res: ServerResponse, status: number, info: ChannelInfo): void {
   const type = negotiateInfoType(req);
-  const body = Buffer.from(formatChannelInfo(info, type), 'utf8');
-  const headers: Record<string, string> = {
-    'Content-Type': type,
-    'Cache-Control': 'no-cache',
-    Vary: 'Accept',
-  };
+  // ASCII only (numbers and ids), so its length is its byte length; a string body goes out in one
+  // write with the header block.
+  const body = formatChannelInfo(info, type);
+  const headers = ['Content-Type', type, 'Cache-Control', 'no-cache', 'Vary', 'Accept'];
   if (req.method === 'GET') {
-    headers.ETag = etag(body);
-    if (fresh(req.headers, { etag: headers.ETag })) {
+    const tag = etag(body);
+    headers.push('ETag', tag);
+    if (fresh(req.headers, { etag: tag })) {
       res.writeHead(304, headers);
       res.end();
       return;
     }
   }
-  headers['Content-Length'] = String(body.length);
+  headers.push('Content-Length', String(body.length));
   res.writeHead(status, headers);
-  res.end(body);
+  res.end(body, 'latin1');
 }

@@ -42,7 +42,7 @@ export async function serveStream(
     pingInterval: options.pingInterval,
   };
   const stream: StreamSubscriber = new STREAMS[transport](parked.newId(), key, cursor, res, settings, resumeFrom !== undefined);
-  res.once('close', () => {
+  res.on('close', () => {
     stream.gone = true;
     stream.dispose();
     parked.remove(stream);

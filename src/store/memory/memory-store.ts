@@ -191,9 +191,8 @@ export class MemoryStore implements ChannelStore {
     }
     channel.subscribers.add(request.subscriberId);
     channel.lastRequested = this.#now();
-    channel.idleSince = undefined;
-    this.#timers.cancel(channel);
-    this.#settle(channel);
+    // An idle channel's removal clock stops: settle swaps it for its next message expiry, if any.
+    if (channel.idleSince !== undefined) this.#settle(channel);
     if (request.concurrency === 'last' && waiting > 0) this.#emit(name, { type: 'conflict', keep: request.subscriberId });
     return { ok: true };
   }
