@@ -48,10 +48,12 @@ export interface PushRelay {
   /** Deletes a channel (its waiting subscribers get 410); undefined when it did not exist. */
   deleteChannel(channelId: string, options?: { channelGroup?: string }): Promise<ChannelInfo | undefined>;
   /**
-   * A request handler for a bare `node:http` server, without a framework: routes by exact path
-   * (`{ '/publish': relay.publisher(), '/activity': relay.subscriber() }`), 404 for any other path.
+   * A request handler for a `node:http` server: routes by exact path
+   * (`{ '/publish': relay.publisher(), '/activity': relay.subscriber() }`); any other path goes to
+   * `fallback` (an Express or Connect app, say), or gets 404 without one. The routes are served
+   * without the app's middlewares, at the speed of a bare `node:http` server.
    */
-  handler(routes: Record<string, Middleware>): (req: IncomingMessage, res: ServerResponse) => void;
+  handler(routes: Record<string, Middleware>, fallback?: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void;
   /**
    * Serves WebSocket subscribers: takes the `upgrade` events of `server` and dispatches each upgrade
    * request through `app` (default: the server's own request handler), so that the subscriber route's
@@ -105,8 +107,9 @@ export function createPushRelay(options: PushRelayOptions = {}): PushRelay {
     async deleteChannel(channelId, opts = {}) {
       return store.delete(target(channelId, opts.channelGroup));
     },
-    handler(routes) {
+    handler(routes, fallback) {
       if (!routes || typeof routes !== 'object') throw new TypeError('push-relay: handler() takes { path: middleware }');
+      if (fallback !== undefined && typeof fallback !== 'function') throw new TypeError('push-relay: handler() fallback must be a request handler (req, res)');
       const table = new Map<string, Middleware>();
       for (const [path, middleware] of Object.entries(routes)) {
         if (!path.startsWith('/')) throw new TypeError(`push-relay: handler() path "${path}" must start with "/"`);
@@ -118,6 +121,7 @@ export function createPushRelay(options: PushRelayOptions = {}): PushRelay {
         const q = url.indexOf('?');
         const route = table.get(q < 0 ? url : url.slice(0, q));
         if (route) route(req, res);
+        else if (fallback) fallback(req, res);
         else sendText(res, 404, 'push-relay: no such endpoint');
       };
     },

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createPushRelay, type PushRelay } from '../src/index.js';
 import { cursorOf, rawGet, request } from './helpers/http-client.js';
-import { FRAMEWORKS, serve, type TestServer } from './helpers/servers.js';
+import { FRAMEWORKS, listen, serve, type TestServer } from './helpers/servers.js';
 import { nextSecond, waitFor, within } from './helpers/wait.js';
 
 const open: Array<{ relay: PushRelay; server: TestServer }> = [];
@@ -99,3 +99,41 @@ for (const framework of FRAMEWORKS) {
     });
   });
 }
+
+describe('relay.handler(routes, app): the relay in front of an Express app', () => {
+  it("serves the relay's routes itself and hands every other request to the app", async () => {
+    const { default: express } = await import('express');
+    const relay = createPushRelay();
+    const app = express();
+    const seenByApp: string[] = [];
+    app.use((req, _res, next) => {
+      seenByApp.push(req.url);
+      next();
+    });
+    app.get('/hello', (_req, res) => {
+      res.send('from the app');
+    });
+    const server = await listen(relay.handler({ '/pub': relay.publisher(), '/sub': relay.subscriber() }, app));
+    open.push({ relay, server });
+    const held = request(server.url('/sub?id=front'));
+    await waitFor('a waiting subscriber', async () => (await relay.channelInfo('front'))?.subscribers === 1);
+    assert.equal((await request(server.url('/pub?id=front'), { method: 'POST', body: 'pushed' })).status, 201);
+    assert.equal((await within(held, 5000, 'held subscriber')).text, 'pushed');
+    const hello = await request(server.url('/hello'));
+    assert.equal(hello.status, 200);
+    assert.equal(hello.text, 'from the app');
+    assert.equal((await request(server.url('/elsewhere'))).status, 404);
+    // The app saw only what the relay did not serve.
+    assert.deepEqual(seenByApp, ['/hello', '/elsewhere']);
+  });
+
+  it('answers 404 itself without a fallback, and rejects a fallback that is not a handler', async () => {
+    const relay = createPushRelay();
+    const server = await listen(relay.handler({ '/sub': relay.subscriber() }));
+    open.push({ relay, server });
+    const res = await request(server.url('/other'));
+    assert.equal(res.status, 404);
+    assert.match(res.text, /no such endpoint/);
+    assert.throws(() => relay.handler({}, 'app' as never), /fallback must be a request handler/);
+  });
+});
