@@ -5,11 +5,28 @@
  * point back into src/.
  */
 import { buildSync } from 'esbuild';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+/** Each bundled server: its name in `Built.servers` and its entry point. */
+const SERVERS = {
+  express: 'bench/servers/express-relay.ts',
+  'node-http': 'bench/servers/node-http-relay.ts',
+  'minimal-app': 'bench/servers/minimal-app.ts',
+  // Node alternatives to push-relay (bench/servers/alt-*.ts).
+  'alt-straightforward-express': 'bench/servers/alt-straightforward-express.ts',
+  'alt-better-sse': 'bench/servers/alt-better-sse.ts',
+  'alt-sse-channel': 'bench/servers/alt-sse-channel.ts',
+  'alt-express-longpoll': 'bench/servers/alt-express-longpoll.ts',
+} as const;
+export type ServerName = keyof typeof SERVERS;
+/** A server's bundle is named after its entry point: bench/servers/express-relay.ts -> express-relay.js. */
+const bundleName = (entry: string) => basename(entry, '.ts');
 
 export interface Built {
-  servers: Record<'express' | 'node-http' | 'empty-app', string>;
-  /** The load generator, bundled too: a run is not affected by edits made while it runs. */
+  servers: Record<ServerName, string>;
+  /** The load generator (bench/load/loadgen.c), compiled: a run is not affected by edits made while it runs. */
   loadGenerator: string;
 }
 
@@ -17,12 +34,7 @@ export interface Built {
 export function buildBench(repoRoot: string, outdir = join(repoRoot, 'bench/results/build')): Built {
   buildSync({
     absWorkingDir: repoRoot,
-    entryPoints: {
-      'express-relay': 'bench/servers/express-relay.ts',
-      'node-http-relay': 'bench/servers/node-http-relay.ts',
-      'empty-app': 'bench/servers/empty-app.ts',
-      'load-generator': 'bench/load/main.ts',
-    },
+    entryPoints: Object.fromEntries(Object.values(SERVERS).map((entry) => [bundleName(entry), entry])),
     outdir,
     bundle: true,
     platform: 'node',
@@ -34,11 +46,21 @@ export function buildBench(repoRoot: string, outdir = join(repoRoot, 'bench/resu
     logLevel: 'error',
   });
   return {
-    servers: {
-      express: join(outdir, 'express-relay.js'),
-      'node-http': join(outdir, 'node-http-relay.js'),
-      'empty-app': join(outdir, 'empty-app.js'),
-    },
-    loadGenerator: join(outdir, 'load-generator.js'),
+    servers: Object.fromEntries(Object.entries(SERVERS).map(([name, entry]) => [name, join(outdir, `${bundleName(entry)}.js`)])) as Record<ServerName, string>,
+    loadGenerator: compileLoadGenerator(repoRoot, outdir),
   };
+}
+
+/** Builds bench/load/loadgen.c with the machine's C compiler (`$CC`, else cc, else gcc). */
+function compileLoadGenerator(repoRoot: string, outdir: string): string {
+  mkdirSync(outdir, { recursive: true });
+  const out = join(outdir, 'loadgen');
+  const compilers = process.env.CC ? [process.env.CC] : ['cc', 'gcc'];
+  for (const cc of compilers) {
+    const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-std=gnu11', '-o', out, join(repoRoot, 'bench/load/loadgen.c')], { encoding: 'utf8' });
+    if (r.error) continue; // not installed: try the next one
+    if (r.status !== 0) throw new Error(`${cc} could not build bench/load/loadgen.c:\n${r.stderr}`);
+    return out;
+  }
+  throw new Error(`the load generator is C and needs a compiler: none of ${compilers.join(', ')} was found (apt-get install gcc, or set CC)`);
 }

@@ -34,6 +34,10 @@ if (!file) {
   process.exit(2);
 }
 const count = Number(countArg ?? 25);
+if (!Number.isInteger(count) || count <= 0) {
+  console.error(`count must be a positive integer, got ${JSON.stringify(countArg)} (one profile file at a time)`);
+  process.exit(2);
+}
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 
 // Self time per node from samples x time deltas (hitCount alone ignores uneven sampling intervals).

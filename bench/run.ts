@@ -1,11 +1,12 @@
 /**
  * `npm run bench [-- --quick] [-- --only fanout,latency] [-- --runs 3] [-- --targets express,nchan] [-- --redis] [-- --baseline] [-- --profile]`
  *
- * For each scenario and each server (Nchan when installed, push-relay under Express 5 and under bare
- * node:http; with --redis also two Express processes sharing a RedisStore; with --baseline also
- * empty Express and node:http apps without push-relay, for publish), one at a time: starts the server pinned to CPU 0, runs the load generator pinned to
- * CPU 1, stops the server. Prints one table (medians when --runs > 1) and writes the raw results to
- * bench/results/<timestamp>.json.
+ * For each scenario and each server (Nchan when installed, push-relay under Express 5 and on
+ * `relay.handler` (node:http), the Node alternatives; with --redis also two Express processes sharing
+ * a RedisStore; with --baseline also minimal Express and node:http apps without push-relay, the floor
+ * of each host), one at a time: starts the server pinned to CPU 0, runs the load generator
+ * (bench/load/loadgen.c) pinned to CPU 1, stops the server. Prints one table (medians when
+ * --runs > 1) and writes the raw results to bench/results/<timestamp>.json.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,7 +38,7 @@ interface Args {
   targets: TargetName[];
   runs: number;
   profile: boolean;
-  /** Re-measure when other processes used more than this much CPU (% of one core) meanwhile. */
+  /** Re-measure when other processes and the hypervisor took more than this much CPU (% of one core) meanwhile. */
   noisyAbove: number;
 }
 
@@ -70,8 +71,27 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-function runLoad(config: LoadConfig, nofile: number, script: string): Promise<LoadResult> {
-  const child = pinned(LOADGEN_CPU, nofile, [process.execPath, script, JSON.stringify(config)], repoRoot);
+/** The load generator's command line (bench/load/loadgen.c) for `config`. */
+function loadArgs(config: LoadConfig): string[] {
+  return [
+    ['--scenario', config.scenario],
+    ['--port', String(config.port)],
+    ['--publish-path', config.publishPath],
+    ['--subscribe-path', config.subscribePath],
+    ['--eventsource-path', config.eventSourcePath],
+    ['--server-pids', config.serverPids.join(',')],
+    ['--aux-pids', config.auxPids.join(',')],
+    ['--subscribe-ports', config.subscribePorts.join(',')],
+    ['--channel-prefix', config.channelPrefix],
+    ['--warmup-ms', String(config.warmupMs)],
+    ['--duration-ms', String(config.durationMs)],
+    ['--rounds', String(config.rounds)],
+    ['--many', String(config.manySubscribers)],
+  ].flat();
+}
+
+function runLoad(config: LoadConfig, nofile: number, loadGenerator: string): Promise<LoadResult> {
+  const child = pinned(LOADGEN_CPU, nofile, [loadGenerator, ...loadArgs(config)], repoRoot);
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -154,10 +174,30 @@ function formatValue(scenario: ScenarioName, v: number | undefined): string {
   return v >= 10_000 ? `${(v / 1000).toFixed(1)}k` : v.toFixed(0);
 }
 
+/** CPU taken from the measurement meanwhile (% of one core): other processes', and the hypervisor's steal. */
+const noise = (r: LoadResult) => r.otherCpu + r.stealCpu;
+
+/** Server CPU time per delivery or publish over the measured window: steadier than throughput on a shared machine. */
+function serverCostPerOp(r: LoadResult): string {
+  const ops = r.scenario === 'publish' ? r.publishes : r.deliveries;
+  if (!ops || !r.elapsedMs || r.scenario === 'latency' || r.scenario === 'memory') return '';
+  return ` (${(((r.serverCpu / 100) * r.elapsedMs * 1000) / ops).toFixed(1)} us/op)`;
+}
+
 function formatRatio(scenario: ScenarioName, ours: number | undefined, nchan: number | undefined): string {
   if (ours === undefined || nchan === undefined || nchan === 0) return '-';
   const r = ours / nchan;
   return LOWER_IS_BETTER.has(scenario) ? `${r.toFixed(2)}x (lower=better)` : `${r.toFixed(2)}x`;
+}
+
+/** lost/duplicated/reordered over every run: `0/0/0`, or each target that had any, named. */
+function lossColumn(runsByTarget: Array<[TargetName, LoadResult[]]>): string {
+  const counts = runsByTarget.map(([name, runs]) => {
+    const sum = (f: (r: LoadResult) => number) => runs.reduce((n, r) => n + f(r), 0);
+    return { name, lost: sum((r) => r.lost + r.garbled), dup: sum((r) => r.duplicated), reordered: sum((r) => r.reordered) };
+  });
+  const bad = counts.filter((c) => c.lost + c.dup + c.reordered > 0);
+  return bad.length === 0 ? '0/0/0' : bad.map((c) => `${c.name}: ${c.lost}/${c.dup}/${c.reordered}`).join(', ');
 }
 
 interface Cell {
@@ -233,11 +273,11 @@ async function main(): Promise<void> {
         if (target.scenarios && !target.scenarios.includes(scenario)) continue;
         let result: LoadResult | undefined;
         // A measurement disturbed by other processes is taken again (twice at most); the quietest is kept.
-        for (let attempt = 0; attempt < 3 && (!result || result.otherCpu > args.noisyAbove); attempt++) {
+        for (let attempt = 0; attempt < 3 && (!result || noise(result) > args.noisyAbove); attempt++) {
           await waitForQuiet();
           try {
             const r = await runOne(target, scenario, args, nofile, run, built);
-            if (!result || r.otherCpu < result.otherCpu) result = r;
+            if (!result || noise(r) < noise(result)) result = r;
           } catch (err) {
             console.log(`  ${target.name} ${scenario}: FAILED ${(err as Error).message}`);
             break;
@@ -250,12 +290,12 @@ async function main(): Promise<void> {
         const flags = [
           result.notApplicable ? `n/a: ${result.notApplicable}` : '',
           result.loadgenCpu > 90 && scenario !== 'memory' ? 'LOAD GENERATOR SATURATED' : '',
-          result.otherCpu > args.noisyAbove ? `NOISY: other processes used ${result.otherCpu}% CPU meanwhile` : '',
+          noise(result) > args.noisyAbove ? `NOISY: other processes used ${result.otherCpu}% CPU and the hypervisor stole ${result.stealCpu}% meanwhile` : '',
           result.problems.length ? result.problems.join('; ') : '',
         ].filter(Boolean);
         console.log(
           `  run ${run + 1} ${scenario.padEnd(11)} ${target.name.padEnd(9)} ${formatValue(scenario, result.value).padStart(9)}` +
-            `  server cpu ${result.serverCpu}%  loadgen cpu ${result.loadgenCpu}%${result.auxCpu ? `  redis cpu ${result.auxCpu}%` : ''}  other ${result.otherCpu}%${result.stealCpu ? `  steal ${result.stealCpu}%` : ''}  lost/dup/reorder ${result.lost}/${result.duplicated}/${result.reordered}` +
+            `  server cpu ${result.serverCpu}%${serverCostPerOp(result)}  loadgen cpu ${result.loadgenCpu}%${result.auxCpu ? `  redis cpu ${result.auxCpu}%` : ''}  other ${result.otherCpu}%${result.stealCpu ? `  steal ${result.stealCpu}%` : ''}  lost/dup/reorder ${result.lost}/${result.duplicated}/${result.reordered}` +
             (result.latency ? `  p50 ${result.latency.p50} p99 ${result.latency.p99} ms` : '') +
             (flags.length ? `  [${flags.join(' | ')}]` : ''),
         );
@@ -276,8 +316,7 @@ async function main(): Promise<void> {
     if (names.includes('nchan')) for (const t of ours) row.push(formatRatio(scenario, cells.get(t.name)!.value, cells.get('nchan')!.value));
     const all = [...cells.values()].flatMap((c) => c.runs);
     row.push(all.length ? String(Math.max(...all.map((r) => r.loadgenCpu))) : '-');
-    const sum = (f: (r: LoadResult) => number) => all.reduce((n, r) => n + f(r), 0);
-    row.push(`${sum((r) => r.lost + r.garbled)}/${sum((r) => r.duplicated)}/${sum((r) => r.reordered)}`);
+    row.push(lossColumn(targets.map((t) => [t.name, cells.get(t.name)!.runs])));
     rows.push(row);
   }
   console.log(`\n${args.runs > 1 ? `medians of ${args.runs} runs` : 'one run'}:\n${table(rows)}`);

@@ -1,14 +1,26 @@
 /**
  * The servers under test, each started in its own process pinned to CPU 0: Nchan (nginx, 1 worker,
- * the push module's legacy directives) and push-relay under Express 5 and under bare node:http.
+ * the push module's legacy directives), push-relay under Express 5 and under bare node:http, and the
+ * Node alternatives to push-relay (bench/servers/alt-*.ts), each on the scenarios it can serve.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ServerName } from './build.js';
 
-export type TargetName = 'nchan' | 'express' | 'node-http' | 'express-redis' | 'express-empty' | 'node-http-empty';
+export type TargetName =
+  | 'nchan'
+  | 'express'
+  | 'node-http'
+  | 'express-redis'
+  | 'express-minimal'
+  | 'node-http-minimal'
+  | 'alt-express'
+  | 'better-sse'
+  | 'sse-channel'
+  | 'express-longpoll';
 
 export interface RunningServer {
   /** The processes that hold the connections (nginx: the worker). */
@@ -40,7 +52,7 @@ export interface Target {
 export interface StartOptions {
   repoRoot: string;
   /** Bundled server scripts (bench/build.ts). */
-  builtServers: Record<'express' | 'node-http' | 'empty-app', string>;
+  builtServers: Record<ServerName, string>;
   serverCpu: number;
   nofile: number;
   /** Write V8 CPU profiles of the server into this directory (Node servers only; one per thread). */
@@ -126,20 +138,43 @@ function nodeTarget(name: 'express' | 'node-http', label: string): Target {
   };
 }
 
-/** An empty app without push-relay (bench/servers/empty-app.ts): the host framework's own ceiling. */
-function emptyApp(name: 'express-empty' | 'node-http-empty', label: string, framework: 'express' | 'node-http'): Target {
+/**
+ * The floor without push-relay (bench/servers/minimal-app.ts): the least work its host framework can
+ * do for each scenario, so that push-relay's own cost is the difference.
+ */
+function minimalApp(name: 'express-minimal' | 'node-http-minimal', label: string, framework: 'express' | 'node-http'): Target {
   return {
     name,
     label,
     publishPath: '/publish',
     subscribePath: '/activity',
     eventSourcePath: '/activity',
-    scenarios: ['publish'],
+    scenarios: ['fanout', 'channels', 'latency', 'publish', 'eventsource', 'memory'],
     optIn: 'baseline',
     unavailable: () => Promise.resolve(undefined),
     async start(port, options) {
-      const server = await startNode(options.builtServers['empty-app'], port, options, label, {}, [framework]);
+      const server = await startNode(options.builtServers['minimal-app'], port, options, label, {}, [framework]);
       return { pids: [server.child.pid!], ports: [port], trouble: server.trouble, stop: () => stopChild(server.child) };
+    },
+  };
+}
+
+/**
+ * A Node alternative to push-relay (bench/servers/alt-*.ts): one process serving the same paths, on
+ * the scenarios it can serve.
+ */
+function alternative(name: TargetName, label: string, server: ServerName, scenarios: readonly string[]): Target {
+  return {
+    name,
+    label,
+    publishPath: '/publish',
+    subscribePath: '/activity',
+    eventSourcePath: '/activity',
+    scenarios,
+    unavailable: () => Promise.resolve(undefined),
+    async start(port, options) {
+      const child = await startNode(options.builtServers[server], port, options, label);
+      return { pids: [child.child.pid!], ports: [port], trouble: child.trouble, stop: () => stopChild(child.child) };
     },
   };
 }
@@ -322,8 +357,37 @@ function safeRead(path: string): string {
 export const TARGETS: Target[] = [
   nchan,
   nodeTarget('express', 'Express 5 push-relay'),
-  nodeTarget('node-http', 'node:http push-relay'),
+  nodeTarget('node-http', 'push-relay on relay.handler (node:http, in front of Express 5)'),
   expressRedis,
-  emptyApp('express-empty', 'empty Express 5 app (no push-relay)', 'express'),
-  emptyApp('node-http-empty', 'empty node:http server (no push-relay)', 'node-http'),
+  minimalApp('express-minimal', 'minimal Express 5 app (no push-relay)', 'express'),
+  minimalApp('node-http-minimal', 'minimal node:http server (no push-relay)', 'node-http'),
+  // Node alternatives, run by default. Scenarios left out are those an alternative cannot serve:
+  alternative(
+    'alt-express',
+    'straightforward Express 5 (no library)',
+    'alt-straightforward-express',
+    // (e) left out: the push module's protocol has no EventSource, and this is that protocol only.
+    ['fanout', 'channels', 'latency', 'publish', 'memory'],
+  ),
+  alternative(
+    'better-sse',
+    'better-sse 0.16.1 (Express 5)',
+    'alt-better-sse',
+    // EventSource only. (d) left out: better-sse keeps no messages, so a publish to a channel without
+    // sessions is dropped and (d) would time Express alone (see --baseline's minimal Express app).
+    ['eventsource'],
+  ),
+  // EventSource only; keeps the newest 10 messages per channel (its history), so (d) is a real publish.
+  alternative('sse-channel', 'sse-channel 4.0.2 (Express 5)', 'alt-sse-channel', ['eventsource', 'publish']),
+  alternative(
+    'express-longpoll',
+    'express-longpoll 1.0.3 (Express 5)',
+    'alt-express-longpoll',
+    // Only where every subscriber is parked before each publish. (a) and (b) left out: it keeps no
+    // messages and reads no cursor, so a publish that overtakes a re-subscribe is lost and the
+    // lockstep round never completes (tried: in (a) the second publish overtook all 1,000
+    // re-subscribes and the run stalled), leaving a figure that says when the first loss came, not
+    // throughput. (d) left out: a publish nobody waits for is dropped (Express alone). (e): no EventSource.
+    ['latency', 'memory'],
+  ),
 ];

@@ -1,25 +1,23 @@
 /**
- * The benchmark's bare `node:http` relay: the same two middlewares as express-relay.ts, routed by
- * path without a framework (as examples/plain-http.ts does).
+ * The benchmark's `relay.handler` relay: the same two middlewares as express-relay.ts, served by
+ * `relay.handler(routes, app)` in front of an Express 5 app (README, "Without a framework"): the
+ * relay's paths never reach Express, every other path does. For these requests this is exactly a
+ * bare `node:http` server routing two paths.
  */
+import express from 'express';
 import { createServer } from 'node:http';
 import { createPushRelay } from '../../src/index.js';
 import { serveUntilSignalled } from './serve.js';
 
 const relay = createPushRelay({ maxReservedMemory: '32mb' });
-const publisher = relay.publisher({ messageTimeout: '2h', maxMessageBufferLength: 10 });
-const subscriber = relay.subscriber({ concurrency: 'broadcast', defaultContentType: 'text/plain' });
-
-const server = createServer((req, res) => {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
-  if (path === '/publish') publisher(req, res);
-  else if (path === '/activity') subscriber(req, res);
-  else {
-    res.writeHead(404, { 'Content-Length': '0' });
-    res.end();
-  }
+const app = express();
+app.get('/', (_req, res) => {
+  res.send('the rest of the app');
 });
 
-serveUntilSignalled(server, relay);
+const routes = {
+  '/publish': relay.publisher({ messageTimeout: '2h', maxMessageBufferLength: 10 }),
+  '/activity': relay.subscriber({ concurrency: 'broadcast', defaultContentType: 'text/plain' }),
+};
+
+serveUntilSignalled(createServer(relay.handler(routes, app)), relay);
