@@ -10,6 +10,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import {
   createPushRelay,
   type ChannelStore,
+  type Middleware,
   type PublisherOptions,
   type PushRelay,
   type PushRelayOptions,
@@ -401,6 +402,31 @@ export function protocolSuite(label: string, makeStore: StoreFactory): void {
     });
 
     describe('publisher endpoint', () => {
+      it('answers the publisher before it writes to the waiting subscribers', async () => {
+        const relay = createPushRelay({ store });
+        const order: string[] = [];
+        // Records, server side, the order in which the answers are ended.
+        const logged =
+          (label: string, middleware: Middleware): Middleware =>
+          (req, res, next) => {
+            const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
+            res.end = ((...args: unknown[]) => {
+              order.push(label);
+              return end(...args);
+            }) as typeof res.end;
+            middleware(req, res, next);
+          };
+        const server = await serveNodeHttp({ '/pub': logged('publisher', relay.publisher()), '/sub': logged('subscriber', relay.subscriber()) });
+        open.push({ relay, server });
+        const id = `${label}-${prefix}-first`;
+        const held = [request(server.url(`/sub${q(id)}`)), request(server.url(`/sub${q(id)}`))];
+        await waitFor('2 waiting subscribers', async () => (await relay.channelInfo(id))?.subscribers === 2);
+        const published = await request(server.url(`/pub${q(id)}`), { method: 'POST', body: 'hello' });
+        assert.equal(published.status, 201);
+        for (const res of await within(Promise.all(held), 5000, 'both subscribers')) assert.equal(res.text, 'hello');
+        assert.deepEqual(order, ['publisher', 'subscriber', 'subscriber']);
+      });
+
       it('POST without waiting subscribers: 202 with channel info', async () => {
         const f = await fixture();
         const id = f.id();

@@ -233,6 +233,16 @@ describe('MemoryStore (fake clock)', () => {
     assert.equal(first.info.messages, 1);
   });
 
+  it('delivers events before I/O callbacks and immediates that were already queued', async () => {
+    const { store } = fakeStore();
+    const events: string[] = [];
+    await store.watch('/c', (_n, e) => events.push(e.type));
+    // Queued first: a fan-out must not wait behind the rest of the event loop's turn.
+    const seen = new Promise<string[]>((resolve) => setImmediate(() => resolve([...events])));
+    await store.publish('/c', msg('now'), rules());
+    assert.deepEqual(await seen, ['message']);
+  });
+
   it('tells watchers which message came before (previous)', async () => {
     const { store } = fakeStore();
     const previous: unknown[] = [];

@@ -324,13 +324,18 @@ export class MemoryStore implements ChannelStore {
     }
   }
 
-  /** Events are delivered after the current call returns, in order, so a publisher is answered first. */
+  /**
+   * Events are delivered in order once the current call and the promise continuations it wakes have
+   * run (so the publisher middleware writes its answer first), and before any other I/O: a fan-out
+   * never waits behind the rest of a busy event-loop turn (a setImmediate would wait for up to 1,024
+   * other sockets' requests).
+   */
   #emit(name: string, event: ChannelEvent): void {
     if (!this.#listeners.has(name)) return;
     this.#pending.push([name, event]);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
+      process.nextTick(() => this.#flush());
     }
   }
 
