@@ -47,16 +47,3 @@ export function bodySocket(res: ServerResponse): Socket | undefined {
   const socket = res.socket;
   return socket && socket.writable ? socket : undefined;
 }
-
-/** Writes `frame` as the next piece of `res`'s body: straight to the socket when it can. */
-export function writeFrame(res: ServerResponse, frame: WireFrame): void {
-  if (frame.body.length === 0) return; // an empty chunk would end a chunked response
-  const socket = bodySocket(res);
-  if (socket) {
-    socket.write(res.chunkedEncoding ? frame.chunk : frame.body);
-    return;
-  }
-  res.write(frame.body);
-  // The compression middleware buffers until flushed (no-transform already makes it pass through).
-  (res as ServerResponse & { flush?: () => void }).flush?.();
-}

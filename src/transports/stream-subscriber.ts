@@ -5,9 +5,10 @@
  * write, so a stream the store refuses (409/403) is answered with that status instead.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { missedBefore } from '../cursor.js';
 import { MISSED_HEADER } from '../http/message-response.js';
-import { writeFrame, type WireFrame } from '../http/wire-frame.js';
+import { bodySocket, type WireFrame } from '../http/wire-frame.js';
 import type { MessageId } from '../message-id.js';
 import type { EndReason, ParkedSubscriber } from '../parked-subscribers.js';
 import type { StoredMessage } from '../store/channel-store.js';
@@ -40,6 +41,13 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
   gone = false;
   readonly deletesReceived: boolean;
   #opened = false;
+  #ended = false;
+  /**
+   * The socket shared frames are written to, once found (see bodySocket); looked up once, not per
+   * message: under Express every property read on `res` goes through its swapped prototype chain.
+   */
+  #socket: Socket | undefined;
+  #chunked = false;
   /** False until it has a real position: a first connection without a cursor cannot have missed anything. */
   #signalsLoss: boolean;
 
@@ -104,6 +112,7 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
   end(reason: EndReason): void {
     this.open();
     const res = this.res;
+    this.#ended = true;
     this.dispose();
     if (res.destroyed || res.writableEnded) return;
     const notice = this.epilogue(reason);
@@ -132,7 +141,28 @@ export abstract class StreamSubscriber implements ParkedSubscriber {
   }
 
   #writeShared(frame: WireFrame): void {
-    if (this.#writable()) writeFrame(this.res, frame);
+    if (this.#ended || frame.body.length === 0) return; // an empty chunk would end a chunked response
+    const socket = this.#socket ?? this.#findSocket();
+    if (!socket) {
+      // Something wraps the body (compression), or the response still waits for its connection.
+      this.write([frame.body]);
+      return;
+    }
+    if (socket.destroyed) return;
+    if (socket.writableLength > MAX_BACKLOG) {
+      socket.destroy(); // as #writable(): it resumes from its last id
+      return;
+    }
+    socket.write(this.#chunked ? frame.chunk : frame.body);
+  }
+
+  #findSocket(): Socket | undefined {
+    const socket = bodySocket(this.res);
+    if (socket) {
+      this.#socket = socket;
+      this.#chunked = this.res.chunkedEncoding;
+    }
+    return socket;
   }
 
   #writable(): boolean {
