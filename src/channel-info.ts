@@ -3,7 +3,6 @@
  * of the push module: text/plain, JSON, XML and YAML, chosen by `Accept`.
  */
 import Negotiator from 'negotiator';
-import type { IncomingMessage } from 'node:http';
 import { formatId, type MessageId } from './message-id.js';
 
 export interface ChannelInfo {
@@ -30,10 +29,10 @@ const MEDIA_TYPES = [
 ] as const;
 export type ChannelInfoType = (typeof MEDIA_TYPES)[number];
 
-/** The media type to answer for `req`'s `Accept` (q-values honoured); text/plain when nothing fits. */
-export function negotiateInfoType(req: IncomingMessage): ChannelInfoType {
-  if (!req.headers.accept) return 'text/plain';
-  const best = new Negotiator(req).mediaType(MEDIA_TYPES as unknown as string[]);
+/** The media type to answer for an `Accept` header (q-values honoured); text/plain when nothing fits. */
+export function negotiateInfoType(accept: string | undefined): ChannelInfoType {
+  if (!accept) return 'text/plain';
+  const best = new Negotiator({ headers: { accept } }).mediaType(MEDIA_TYPES as unknown as string[]);
   return (best as ChannelInfoType | undefined) ?? 'text/plain';
 }
 

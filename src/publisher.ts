@@ -43,11 +43,12 @@ async function servePublisher(relay: RelayCore, options: ResolvedPublisher, req:
   const store = relay.store;
   switch (req.method) {
     case 'POST': {
+      const headers = req.headers;
       const data = await readMessageBody(req, options.maxMessageSize);
-      const eventType = req.headers['x-eventsource-event'];
+      const eventType = headers['x-eventsource-event'];
       const { info } = await store.publish(
         key,
-        { data, contentType: req.headers['content-type'], eventType: typeof eventType === 'string' ? eventType : undefined },
+        { data, contentType: headers['content-type'], eventType: typeof eventType === 'string' ? eventType : undefined },
         options.rules,
       );
       // 201 vs 202 needs only the count of waiting subscribers; fan-out happens after this answer.

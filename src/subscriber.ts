@@ -55,13 +55,15 @@ async function serveSubscriber(
   res: ServerResponse,
 ): Promise<void> {
   relay.assertOpen();
-  const transport = selectTransport(req, options.mode);
+  // Read once: under Express, `req.headers` is a getter found through a swapped prototype chain.
+  const headers = req.headers;
+  const transport = selectTransport(headers, options.mode);
   if (transport === 'websocket') return serveWebSocket(relay, options, req, res);
   const channel = await resolveChannels(req, options, 'subscriber');
   if (Array.isArray(channel)) return serveMultiplexed(relay, options, transport, channel, req, res);
   const { key } = channel;
   if (isStream(transport)) return serveStream(relay, options, transport, key, req, res);
-  const resumeFrom = readCursor(req.headers['if-modified-since'], req.headers['if-none-match']);
+  const resumeFrom = readCursor(headers['if-modified-since'], headers['if-none-match']);
   const policy = options.subscriberFirstMessage;
   const cursor = resumeFrom ?? (policy === 'oldest' ? undefined : await firstCursor(relay.store, key, policy));
   const mark = relay.parked.mark(key);
@@ -78,7 +80,7 @@ async function serveSubscriber(
     sendNotModified(res, cursor);
     return;
   }
-  if (res.destroyed || req.socket.destroyed) return;
+  if (res.destroyed) return; // the client left meanwhile
   const parked = relay.parked;
   const subscriber = new LongPollSubscriber(
     parked.newId(),

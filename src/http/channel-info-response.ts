@@ -6,21 +6,22 @@ import { formatChannelInfo, negotiateInfoType, type ChannelInfo } from '../chann
 
 /** Writes `info` in the format `Accept` asks for; a GET may be answered 304 by `If-None-Match`. */
 export function sendChannelInfo(req: IncomingMessage, res: ServerResponse, status: number, info: ChannelInfo): void {
-  const type = negotiateInfoType(req);
+  const headers = req.headers;
+  const type = negotiateInfoType(headers.accept);
   // ASCII only (numbers and ids), so its length is its byte length; a string body goes out in one
   // write with the header block.
   const body = formatChannelInfo(info, type);
-  const headers = ['Content-Type', type, 'Cache-Control', 'no-cache', 'Vary', 'Accept'];
+  const answer = ['Content-Type', type, 'Cache-Control', 'no-cache', 'Vary', 'Accept'];
   if (req.method === 'GET') {
     const tag = etag(body);
-    headers.push('ETag', tag);
-    if (fresh(req.headers, { etag: tag })) {
-      res.writeHead(304, headers);
+    answer.push('ETag', tag);
+    if (fresh(headers, { etag: tag })) {
+      res.writeHead(304, answer);
       res.end();
       return;
     }
   }
-  headers.push('Content-Length', String(body.length));
-  res.writeHead(status, headers);
+  answer.push('Content-Length', String(body.length));
+  res.writeHead(status, answer);
   res.end(body, 'latin1');
 }

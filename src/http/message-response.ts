@@ -50,9 +50,14 @@ function lookupHeaders(message: StoredMessage, key: string, defaultContentType: 
 /** The loss signal of a long-poll answer (docs/transports.md). */
 export const MISSED_HEADER = 'X-Push-Relay-Missed';
 
-/** `missed`: the client's cursor was older than the message before this one (it lost some). */
+/**
+ * Answers with `message`; the caller answers each request once. `missed`: the client's cursor was
+ * older than the message before this one (it lost some).
+ */
 export function sendMessage(res: ServerResponse, message: StoredMessage, defaultContentType: string | undefined, missed = false): void {
-  if (res.headersSent || res.destroyed) return;
+  // `destroyed` is an own field; `headersSent` would be a getter through Express's swapped prototype
+  // chain, which costs microseconds per delivery there.
+  if (res.destroyed) return;
   const shared = messageHeaders(message, defaultContentType);
   // A copy for this one answer: the shared array goes to every other subscriber of the message.
   res.writeHead(200, missed ? [...shared, MISSED_HEADER, '1'] : shared);

@@ -14,6 +14,8 @@ export class LongPollSubscriber implements ParkedSubscriber {
   slot = -1;
   parked = false;
   gone = false;
+  /** One answer per request, whichever comes first. */
+  #answered = false;
 
   constructor(
     readonly id: string,
@@ -27,11 +29,15 @@ export class LongPollSubscriber implements ParkedSubscriber {
   ) {}
 
   deliver(message: StoredMessage): boolean {
+    if (this.#answered) return true;
+    this.#answered = true;
     sendMessage(this.res, message, this.defaultContentType, this.signalsLoss && missedBefore(this.cursor, message));
     return true;
   }
 
   end(reason: EndReason): void {
+    if (this.#answered) return;
+    this.#answered = true;
     const res = this.res;
     switch (reason) {
       case 'timeout':

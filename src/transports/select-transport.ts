@@ -4,16 +4,16 @@
  * EventSource, `Accept: multipart/mixed` -> multipart/mixed, `TE: chunked` -> chunked, a WebSocket
  * upgrade -> WebSocket, anything else long-polls. The raw stream is served only when pinned.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { SubscriberMode } from '../options.js';
 
 export type Transport = SubscriberMode;
 
-export function selectTransport(req: IncomingMessage, mode: SubscriberMode | undefined): Transport {
+export function selectTransport(headers: IncomingHttpHeaders, mode: SubscriberMode | undefined): Transport {
   if (mode) return mode;
-  const upgrade = req.headers.upgrade;
+  const upgrade = headers.upgrade;
   if (typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket') return 'websocket';
-  const accept = req.headers.accept;
+  const accept = headers.accept;
   if (accept) {
     // The first of the two stream types the client lists (with q > 0) wins; wildcards never pick a stream.
     for (const type of mediaTypes(accept)) {
@@ -21,7 +21,7 @@ export function selectTransport(req: IncomingMessage, mode: SubscriberMode | und
       if (type === 'multipart/mixed') return 'multipart';
     }
   }
-  const te = req.headers.te;
+  const te = headers.te;
   if (typeof te === 'string' && te.split(',').some((coding) => coding.split(';')[0]!.trim().toLowerCase() === 'chunked')) return 'chunked';
   return 'long-poll';
 }

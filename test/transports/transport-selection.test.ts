@@ -1,6 +1,5 @@
 /** The pure parts of the streaming transports: which mechanism answers, event frames, cursors, first message. */
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import { missedBefore, readStreamCursor } from '../../src/cursor.js';
 import { firstCursor } from '../../src/first-message.js';
@@ -10,7 +9,7 @@ import { eventSourceFrame } from '../../src/transports/eventsource.js';
 import { selectTransport } from '../../src/transports/select-transport.js';
 import { parseSse } from './stream-client.js';
 
-const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
+const req = (headers: Record<string, string>) => headers;
 const message = (data: string | Buffer, extra: Partial<StoredMessage> = {}): StoredMessage => ({
   id: { time: 1795340901, tag: 3 },
   previousId: { time: 1795340901, tag: 2 },
