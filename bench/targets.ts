@@ -123,17 +123,28 @@ async function startNode(script: string, port: number, options: StartOptions, la
   };
 }
 
-function nodeTarget(name: 'express' | 'node-http', label: string): Target {
+interface NodeTargetOptions {
+  /** Scenarios it runs (default: all). */
+  scenarios?: readonly string[];
+  optIn?: Target['optIn'];
+  /** Arguments after the port. */
+  args?: string[];
+}
+
+/** One Node process serving /publish and /activity: push-relay, a minimal app or an alternative. */
+function nodeTarget(name: TargetName, label: string, server: ServerName, options: NodeTargetOptions = {}): Target {
   return {
     name,
     label,
     publishPath: '/publish',
     subscribePath: '/activity',
     eventSourcePath: '/activity',
+    ...(options.scenarios ? { scenarios: options.scenarios } : {}),
+    ...(options.optIn ? { optIn: options.optIn } : {}),
     unavailable: () => Promise.resolve(undefined),
-    async start(port, options) {
-      const server = await startNode(options.builtServers[name], port, options, label);
-      return { pids: [server.child.pid!], ports: [port], trouble: server.trouble, stop: () => stopChild(server.child) };
+    async start(port, start) {
+      const child = await startNode(start.builtServers[server], port, start, label, {}, options.args);
+      return { pids: [child.child.pid!], ports: [port], trouble: child.trouble, stop: () => stopChild(child.child) };
     },
   };
 }
@@ -142,42 +153,8 @@ function nodeTarget(name: 'express' | 'node-http', label: string): Target {
  * The floor without push-relay (bench/servers/minimal-app.ts): the least work its host framework can
  * do for each scenario, so that push-relay's own cost is the difference.
  */
-function minimalApp(name: 'express-minimal' | 'node-http-minimal', label: string, framework: 'express' | 'node-http'): Target {
-  return {
-    name,
-    label,
-    publishPath: '/publish',
-    subscribePath: '/activity',
-    eventSourcePath: '/activity',
-    scenarios: ['fanout', 'channels', 'latency', 'publish', 'eventsource', 'memory'],
-    optIn: 'baseline',
-    unavailable: () => Promise.resolve(undefined),
-    async start(port, options) {
-      const server = await startNode(options.builtServers['minimal-app'], port, options, label, {}, [framework]);
-      return { pids: [server.child.pid!], ports: [port], trouble: server.trouble, stop: () => stopChild(server.child) };
-    },
-  };
-}
-
-/**
- * A Node alternative to push-relay (bench/servers/alt-*.ts): one process serving the same paths, on
- * the scenarios it can serve.
- */
-function alternative(name: TargetName, label: string, server: ServerName, scenarios: readonly string[]): Target {
-  return {
-    name,
-    label,
-    publishPath: '/publish',
-    subscribePath: '/activity',
-    eventSourcePath: '/activity',
-    scenarios,
-    unavailable: () => Promise.resolve(undefined),
-    async start(port, options) {
-      const child = await startNode(options.builtServers[server], port, options, label);
-      return { pids: [child.child.pid!], ports: [port], trouble: child.trouble, stop: () => stopChild(child.child) };
-    },
-  };
-}
+const minimalApp = (name: TargetName, label: string, framework: 'express' | 'node-http') =>
+  nodeTarget(name, label, 'minimal-app', { optIn: 'baseline', args: [framework] });
 
 /** Two Express relay processes (both on the server CPU) sharing channels through Redis. */
 const expressRedis: Target = {
@@ -356,38 +333,25 @@ function safeRead(path: string): string {
 
 export const TARGETS: Target[] = [
   nchan,
-  nodeTarget('express', 'Express 5 push-relay'),
-  nodeTarget('node-http', 'push-relay on relay.handler (node:http, in front of Express 5)'),
+  nodeTarget('express', 'Express 5 push-relay', 'express'),
+  nodeTarget('node-http', 'push-relay on relay.handler (node:http, in front of Express 5)', 'node-http'),
   expressRedis,
   minimalApp('express-minimal', 'minimal Express 5 app (no push-relay)', 'express'),
   minimalApp('node-http-minimal', 'minimal node:http server (no push-relay)', 'node-http'),
   // Node alternatives, run by default. Scenarios left out are those an alternative cannot serve:
-  alternative(
-    'alt-express',
-    'straightforward Express 5 (no library)',
-    'alt-straightforward-express',
-    // (e) left out: the push module's protocol has no EventSource, and this is that protocol only.
-    ['fanout', 'channels', 'latency', 'publish', 'memory'],
-  ),
-  alternative(
-    'better-sse',
-    'better-sse 0.16.1 (Express 5)',
-    'alt-better-sse',
-    // EventSource only. (d) left out: better-sse keeps no messages, so a publish to a channel without
-    // sessions is dropped and (d) would time Express alone (see --baseline's minimal Express app).
-    ['eventsource'],
-  ),
+  // (e) left out: the push module's protocol has no EventSource, and this is that protocol only.
+  nodeTarget('alt-express', 'straightforward Express 5 (no library)', 'alt-straightforward-express', {
+    scenarios: ['fanout', 'channels', 'latency', 'publish', 'memory'],
+  }),
+  // EventSource only. (d) left out: better-sse keeps no messages, so a publish to a channel without
+  // sessions is dropped and (d) would time Express alone (see --baseline's minimal Express app).
+  nodeTarget('better-sse', 'better-sse 0.16.1 (Express 5)', 'alt-better-sse', { scenarios: ['eventsource'] }),
   // EventSource only; keeps the newest 10 messages per channel (its history), so (d) is a real publish.
-  alternative('sse-channel', 'sse-channel 4.0.2 (Express 5)', 'alt-sse-channel', ['eventsource', 'publish']),
-  alternative(
-    'express-longpoll',
-    'express-longpoll 1.0.3 (Express 5)',
-    'alt-express-longpoll',
-    // Only where every subscriber is parked before each publish. (a) and (b) left out: it keeps no
-    // messages and reads no cursor, so a publish that overtakes a re-subscribe is lost and the
-    // lockstep round never completes (tried: in (a) the second publish overtook all 1,000
-    // re-subscribes and the run stalled), leaving a figure that says when the first loss came, not
-    // throughput. (d) left out: a publish nobody waits for is dropped (Express alone). (e): no EventSource.
-    ['latency', 'memory'],
-  ),
+  nodeTarget('sse-channel', 'sse-channel 4.0.2 (Express 5)', 'alt-sse-channel', { scenarios: ['eventsource', 'publish'] }),
+  // Only where every subscriber is parked before each publish. (a) and (b) left out: it keeps no
+  // messages and reads no cursor, so a publish that overtakes a re-subscribe is lost and the
+  // lockstep round never completes (tried: in (a) the second publish overtook all 1,000
+  // re-subscribes and the run stalled), leaving a figure that says when the first loss came, not
+  // throughput. (d) left out: a publish nobody waits for is dropped (Express alone). (e): no EventSource.
+  nodeTarget('express-longpoll', 'express-longpoll 1.0.3 (Express 5)', 'alt-express-longpoll', { scenarios: ['latency', 'memory'] }),
 ];

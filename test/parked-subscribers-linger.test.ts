@@ -4,30 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryStore, type ChannelListener, type MessageId, type StoredMessage } from '../src/index.js';
-import { ParkedSubscribers, type EndReason, type ParkedSubscriber } from '../src/parked-subscribers.js';
+import { MemoryStore, type ChannelListener, type MessageId } from '../src/index.js';
+import { ParkedSubscribers } from '../src/parked-subscribers.js';
 import { DEFAULT_BUFFER_RULES } from '../src/store/buffer-rules.js';
+import { FakeSubscriber } from './helpers/fake-subscriber.js';
 import { waitFor } from './helpers/wait.js';
-
-class LongPoll implements ParkedSubscriber {
-  slot = -1;
-  parked = false;
-  gone = false;
-  readonly deletesReceived = false;
-  readonly got: string[] = [];
-  constructor(
-    readonly id: string,
-    readonly channel: string,
-    public cursor: MessageId | undefined,
-  ) {}
-  deliver(message: StoredMessage): boolean {
-    this.got.push(message.data.toString());
-    return true;
-  }
-  end(reason: EndReason): void {
-    this.got.push(`end:${reason}`);
-  }
-}
 
 /** A MemoryStore that counts reads and live watches, and can fail the next watch. */
 class CountingStore extends MemoryStore {
@@ -59,7 +40,7 @@ describe('ParkedSubscribers: watches linger after the last subscriber', () => {
   it('a subscriber coming back right after an answer finds the channel watched: no catch-up read', async () => {
     const store = new CountingStore();
     const parked = new ParkedSubscribers(store, 60_000);
-    const first = new LongPoll(parked.newId(), '/c', undefined);
+    const first = new FakeSubscriber(parked.newId(), '/c', undefined);
     await parked.park(first, join, 0);
     const { message } = await publish(store, '/c', 'm0');
     await waitFor('the answer', () => first.got.length === 1);
@@ -69,7 +50,7 @@ describe('ParkedSubscribers: watches linger after the last subscriber', () => {
     assert.ok(mark >= 0, 'wake-ups are live');
     assert.equal((await store.next('/c', message.id)).message, undefined);
     const reads = store.reads;
-    const again = new LongPoll(parked.newId(), '/c', message.id);
+    const again = new FakeSubscriber(parked.newId(), '/c', message.id);
     await parked.park(again, join, 0, mark);
     assert.equal(store.reads, reads, 'parked without a second read');
     assert.equal(store.watching, 1, 'one watch all along');
@@ -84,7 +65,7 @@ describe('ParkedSubscribers: watches linger after the last subscriber', () => {
   it('stops watching once nobody has waited for the linger time', async () => {
     const store = new CountingStore();
     const parked = new ParkedSubscribers(store, 100);
-    const s = new LongPoll(parked.newId(), '/gone', undefined);
+    const s = new FakeSubscriber(parked.newId(), '/gone', undefined);
     await parked.park(s, join, 0);
     assert.equal(store.watching, 1);
     parked.remove(s);
@@ -96,12 +77,12 @@ describe('ParkedSubscribers: watches linger after the last subscriber', () => {
     const store = new CountingStore();
     const parked = new ParkedSubscribers(store, 60_000);
     store.failNextWatch = true;
-    const unlucky = new LongPoll(parked.newId(), '/f', undefined);
+    const unlucky = new FakeSubscriber(parked.newId(), '/f', undefined);
     await parked.park(unlucky, join, 0);
     await waitFor('the failure', () => unlucky.got.length === 1);
     assert.deepEqual(unlucky.got, ['end:unavailable']);
     assert.equal(parked.watchedChannels, 0);
-    const next = new LongPoll(parked.newId(), '/f', undefined);
+    const next = new FakeSubscriber(parked.newId(), '/f', undefined);
     await parked.park(next, join, 0);
     await publish(store, '/f', 'after the failure');
     await waitFor('a message', () => next.got.length === 1);

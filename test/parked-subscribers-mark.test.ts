@@ -5,31 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryStore, type JoinRequest, type MessageId, type StoredMessage } from '../src/index.js';
-import { ParkedSubscribers, type EndReason, type ParkedSubscriber } from '../src/parked-subscribers.js';
+import { MemoryStore, type JoinRequest, type MessageId } from '../src/index.js';
+import { ParkedSubscribers } from '../src/parked-subscribers.js';
 import { DEFAULT_BUFFER_RULES } from '../src/store/buffer-rules.js';
-
-class FakeSubscriber implements ParkedSubscriber {
-  slot = -1;
-  parked = false;
-  gone = false;
-  readonly deletesReceived = false;
-  readonly got: string[] = [];
-  constructor(
-    readonly id: string,
-    readonly channel: string,
-    public cursor: MessageId | undefined,
-    /** Stays parked after a delivery, as a stream does. */
-    readonly streams = false,
-  ) {}
-  deliver(message: StoredMessage): boolean {
-    this.got.push(message.data.toString());
-    return !this.streams;
-  }
-  end(reason: EndReason): void {
-    this.got.push(`end:${reason}`);
-  }
-}
+import { FakeSubscriber } from './helpers/fake-subscriber.js';
 
 /** A MemoryStore whose joins wait for `release()`, and which counts reads. */
 class GatedStore extends MemoryStore {

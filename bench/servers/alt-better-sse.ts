@@ -14,8 +14,8 @@
  * `node alt-better-sse.js <port>`.
  */
 import { createChannel, createSession, type Channel } from 'better-sse';
-import express, { type Request, type Response } from 'express';
-import { channelInfoText, listen } from './alt-common.js';
+import express from 'express';
+import { channelId, channelInfoText, listen } from './alt-common.js';
 
 interface Relay {
   channel: Channel;
@@ -34,13 +34,6 @@ function relayFor(id: string): Relay {
     relay = created;
   }
   return relay;
-}
-
-function channelId(req: Request, res: Response): string | undefined {
-  const id = req.query.id;
-  if (typeof id === 'string' && id !== '') return id;
-  res.status(400).send('No channel id provided.');
-  return undefined;
 }
 
 const info = (relay: Relay) =>

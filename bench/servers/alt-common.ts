@@ -3,7 +3,7 @@
  * share: listening as the benchmark expects, and the text/plain channel info the load generator's
  * probe reads (`active subscribers: N`).
  */
-import type { Express } from 'express';
+import type { Express, Request, Response } from 'express';
 import { createServer } from 'node:http';
 
 export interface ChannelInfo {
@@ -15,6 +15,14 @@ export interface ChannelInfo {
   subscribers: number;
   /** The newest message's id, or '' when there is none. */
   lastMessageId: string;
+}
+
+/** The `id` query argument, or undefined after answering 400 when there is none. */
+export function channelId(req: Request, res: Response): string | undefined {
+  const id = req.query.id;
+  if (typeof id === 'string' && id !== '') return id;
+  res.status(400).send('No channel id provided.');
+  return undefined;
 }
 
 /** The push module's text/plain channel info (as its publisher answers a POST or a GET). */

@@ -11,10 +11,10 @@
  *
  * `node alt-sse-channel.js <port>`.
  */
-import express, { type Request, type Response } from 'express';
+import express from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { channelInfoText, listen } from './alt-common.js';
+import { channelId, channelInfoText, listen } from './alt-common.js';
 
 /** The part of sse-channel's API used here (the package ships no type declarations). */
 interface SseChannel {
@@ -40,13 +40,6 @@ function relayFor(id: string): Relay {
     relays.set(id, relay);
   }
   return relay;
-}
-
-function channelId(req: Request, res: Response): string | undefined {
-  const id = req.query.id;
-  if (typeof id === 'string' && id !== '') return id;
-  res.status(400).send('No channel id provided.');
-  return undefined;
 }
 
 const info = (relay: Relay, subscribers = relay.channel.getConnectionCount()) =>
