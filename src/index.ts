@@ -1,6 +1,6 @@
 export { createPushRelay, type PushRelay, type PublishOptions } from './relay.js';
-export type { Middleware } from './publisher.js';
-export { WEBSOCKET_META_PROTOCOL, type UpgradeApp } from './upgrade.js';
+export type { Middleware } from './http/respond.js';
+export { WEBSOCKET_META_PROTOCOL, type UpgradeApp } from './http/upgrade.js';
 export { CLOSE_CODES as WEBSOCKET_CLOSE_CODES } from './transports/websocket.js';
 export {
   channelIdFromQuery,
@@ -27,9 +27,9 @@ export type {
   PublishResult,
   StoredMessage,
 } from './store/channel-store.js';
-export { DEFAULT_BUFFER_RULES, expiryOf, isExpired, overflow } from './store/buffer-rules.js';
-export { formatChannelInfo, type ChannelInfo, type ChannelInfoType } from './channel-info.js';
-export { compareIds, formatId, nextId, parseId, type Cursor, type MessageId } from './message-id.js';
-export { readCursor, httpDate } from './cursor.js';
-export { protocolError, isProtocolError } from './http/protocol-error.js';
-export { formatSize, parseDuration, parseSize, type Duration, type Size } from './units.js';
+export { DEFAULT_BUFFER_RULES, expiryOf, isExpired, overflow } from './protocol/buffer-rules.js';
+export { formatChannelInfo, type ChannelInfo, type ChannelInfoType } from './protocol/channel-info.js';
+export { compareIds, formatId, nextId, parseId, type Cursor, type MessageId } from './protocol/message-id.js';
+export { readCursor, httpDate } from './protocol/cursor.js';
+export { protocolError, isProtocolError, type ProtocolError } from './protocol/protocol-error.js';
+export { formatSize, parseDuration, parseSize, type Duration, type Size } from './protocol/units.js';

@@ -4,16 +4,14 @@
  * endpoint, `publisher()` / `subscriber()` options override them, as nginx's http/server/location do.
  */
 import type { IncomingMessage } from 'node:http';
-import type { BufferRules, ChannelStore } from './store/channel-store.js';
-import { describe, parseDuration, parseSize, type Duration, type Size } from './units.js';
+import type { BufferRules } from './protocol/buffer-rules.js';
+import type { SubscriberMode } from './protocol/transport-choice.js';
+import { describe, parseDuration, parseSize, type Duration, type Size } from './protocol/units.js';
+import type { ChannelStore } from './store/channel-store.js';
+
+export type { SubscriberMode };
 
 export type Concurrency = 'broadcast' | 'last' | 'first';
-/**
- * How a subscriber endpoint answers. Left unset, every request picks its own mechanism (SPEC "Which
- * mechanism answers"): plain GET long-polls, `Accept: text/event-stream` gets EventSource,
- * `Accept: multipart/mixed` multipart, `TE: chunked` chunked. Set, it pins the endpoint to one.
- */
-export type SubscriberMode = 'long-poll' | 'interval-poll' | 'eventsource' | 'chunked' | 'multipart' | 'raw-stream' | 'websocket';
 /**
  * nchan_subscriber_first_message: where a subscriber that sends no cursor starts. `'oldest'`: the oldest
  * stored message; `'newest'`: the next message published; `-N`: the N newest stored; `N`: the N-th oldest.

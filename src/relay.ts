@@ -3,27 +3,28 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { ChannelInfo } from './channel-info.js';
-import { sendText } from './http/respond.js';
-import { checkChannelId } from './channel-id.js';
+import { RelayContext } from './endpoints/context.js';
+import { publisherMiddleware } from './endpoints/publisher.js';
+import { subscriberMiddleware } from './endpoints/subscriber.js';
+import { answerError, type Middleware } from './http/respond.js';
+import { handleUpgrade, type UpgradeApp } from './http/upgrade.js';
 import { log } from './log.js';
 import {
   publisherOptionKeys,
   relayOptionKeys,
   resolvePublisher,
   subscriberOptionKeys,
+  resolveSubscriber,
   validateOptions,
   type PublisherOptions,
   type PushRelayOptions,
   type SubscriberOptions,
 } from './options.js';
-import { publisherMiddleware, type Middleware } from './publisher.js';
-import { RelayCore } from './relay-core.js';
+import { noSuchEndpoint } from './protocol/answers.js';
+import { checkChannelId } from './protocol/channel-id.js';
+import type { ChannelInfo } from './protocol/channel-info.js';
 import type { ChannelStore } from './store/channel-store.js';
 import { MemoryStore } from './store/memory/memory-store.js';
-import { subscriberMiddleware } from './subscriber.js';
-import { handleUpgrade, type UpgradeApp } from './upgrade.js';
-import { resolveSubscriber } from './options.js';
 
 const debug = log('relay');
 
@@ -75,7 +76,7 @@ export function createPushRelay(options: PushRelayOptions = {}): PushRelay {
   }
   const ownsStore = !options.store;
   const store = options.store ?? new MemoryStore({ maxReservedMemory: options.maxReservedMemory ?? '32mb' });
-  const core = new RelayCore(store);
+  const core = new RelayContext(store);
   // Resolve the relay-level settings now so that a bad combination fails here, not on first use.
   const defaults = resolvePublisher([global]);
   resolveSubscriber([global]);
@@ -122,7 +123,7 @@ export function createPushRelay(options: PushRelayOptions = {}): PushRelay {
         const route = table.get(q < 0 ? url : url.slice(0, q));
         if (route) route(req, res);
         else if (fallback) fallback(req, res);
-        else sendText(res, 404, 'push-relay: no such endpoint');
+        else answerError(noSuchEndpoint(), req, res, undefined);
       };
     },
     handleUpgrade(server, app) {

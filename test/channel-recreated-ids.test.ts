@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryStore } from '../src/index.js';
-import { DEFAULT_BUFFER_RULES } from '../src/store/buffer-rules.js';
+import { DEFAULT_BUFFER_RULES } from '../src/protocol/buffer-rules.js';
 
 const unstored = { ...DEFAULT_BUFFER_RULES, storeMessages: false, channelTimeout: 0 };
 const msg = (text: string) => ({ data: Buffer.from(text), contentType: undefined });

@@ -2,7 +2,7 @@
 import etag from 'etag';
 import fresh from 'fresh';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { formatChannelInfo, negotiateInfoType, type ChannelInfo } from '../channel-info.js';
+import { formatChannelInfo, negotiateInfoType, type ChannelInfo } from '../protocol/channel-info.js';
 
 /** Writes `info` in the format `Accept` asks for; a GET may be answered 304 by `If-None-Match`. */
 export function sendChannelInfo(req: IncomingMessage, res: ServerResponse, status: number, info: ChannelInfo): void {

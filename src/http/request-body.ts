@@ -4,28 +4,23 @@
  */
 import type { IncomingMessage } from 'node:http';
 import getRawBody from 'raw-body';
-import { formatSize } from '../units.js';
-import { protocolError } from './protocol-error.js';
+import { bodyCutOff, bodyLengthMismatch, bodyTooLarge } from '../protocol/answers.js';
 
 type ParsedRequest = IncomingMessage & { body?: unknown; _body?: boolean };
 
 export async function readMessageBody(req: ParsedRequest, limit: number): Promise<Buffer> {
-  const tooLarge = () =>
-    protocolError(413, `push-relay: message body is larger than maxMessageSize (${formatSize(limit)}); nothing was stored`, 'entity.too.large', {
-      Connection: 'close',
-    });
   const parsed = alreadyParsed(req);
   if (parsed) {
-    if (parsed.length > limit) throw tooLarge();
+    if (parsed.length > limit) throw bodyTooLarge(limit);
     return parsed;
   }
   try {
     return await getRawBody(req, { limit, length: req.headers['content-length'] });
   } catch (err) {
     const type = (err as { type?: string }).type;
-    if (type === 'entity.too.large') throw tooLarge();
-    if (type === 'request.aborted') throw protocolError(400, 'push-relay: the request body was cut off', 'request.aborted');
-    if (type === 'request.size.invalid') throw protocolError(400, 'push-relay: request body length does not match Content-Length', 'request.size.invalid');
+    if (type === 'entity.too.large') throw bodyTooLarge(limit);
+    if (type === 'request.aborted') throw bodyCutOff();
+    if (type === 'request.size.invalid') throw bodyLengthMismatch();
     throw err;
   }
 }

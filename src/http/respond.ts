@@ -1,14 +1,14 @@
 /**
  * Writing answers. Everything goes through `writeHead`/`end` (never Express's `res.send`, whose ETag
- * handling would turn our per-second tags into spurious 304s; SPEC "Pitfalls").
+ * handling would turn our per-second tags into spurious 304s; docs/protocol.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { cursorHeaders } from '../cursor.js';
-import type { Cursor } from '../message-id.js';
-import { WHOLE_SECOND } from '../message-id.js';
-import { isProtocolError } from './protocol-error.js';
+import { isProtocolError } from '../protocol/protocol-error.js';
 
 export type Next = (err?: unknown) => void;
+
+/** A `node:http` request handler that Express and Connect also take as middleware. */
+export type Middleware = (req: IncomingMessage, res: ServerResponse, next?: Next) => void;
 
 /** A short text/plain answer (errors and protocol refusals). */
 export function sendText(res: ServerResponse, status: number, text: string, headers?: Record<string, string>): void {
@@ -21,19 +21,6 @@ export function sendText(res: ServerResponse, status: number, text: string, head
     'Cache-Control': 'no-cache, no-transform',
   });
   res.end(body);
-}
-
-/** 304 without a message: interval-poll with nothing new, or a timed-out long-poll; echoes the cursor. */
-export function sendNotModified(res: ServerResponse, cursor: Cursor | undefined): void {
-  if (res.headersSent) return;
-  const headers: Record<string, string> = { 'Cache-Control': 'no-cache, no-transform', Vary: 'If-None-Match, If-Modified-Since' };
-  if (cursor) {
-    const c = cursorHeaders(cursor);
-    headers['Last-Modified'] = c.lastModified;
-    if (cursor.tag !== WHOLE_SECOND) headers['Etag'] = c.etag;
-  }
-  res.writeHead(304, headers);
-  res.end();
 }
 
 /**

@@ -4,8 +4,11 @@
  * to write another. The store owns message ids and their order; the relay owns sockets and time-outs
  * of waiting requests.
  */
-import type { ChannelInfo } from '../channel-info.js';
-import type { MessageId } from '../message-id.js';
+import type { BufferRules } from '../protocol/buffer-rules.js';
+import type { ChannelInfo } from '../protocol/channel-info.js';
+import type { MessageId } from '../protocol/message-id.js';
+
+export type { BufferRules };
 
 /** What a publisher sends. */
 export interface NewMessage {
@@ -23,20 +26,6 @@ export interface StoredMessage extends NewMessage {
    * the channel's first. A subscriber whose cursor is older than this missed messages (loss signal).
    */
   readonly previousId: MessageId | undefined;
-}
-
-/** The buffer directives of the publisher endpoint that published (or PUT) last. */
-export interface BufferRules {
-  /** push_store_messages: false delivers to waiting subscribers only. */
-  storeMessages: boolean;
-  /** push_min_message_buffer_length: the newest N messages are kept even when expired. */
-  minMessages: number;
-  /** push_max_message_buffer_length: older messages beyond N are dropped. */
-  maxMessages: number;
-  /** push_message_timeout in ms; 0 = never expire. */
-  messageTimeout: number;
-  /** push_channel_timeout in ms: how long a channel left with no messages and no subscribers lives. */
-  channelTimeout: number;
 }
 
 export interface PublishResult {

@@ -6,11 +6,11 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { sharedFrameOf, type WireFrame } from '../http/wire-frame.js';
-import type { EndReason } from '../parked-subscribers.js';
+import { END_HEADER, type EndReason } from '../protocol/answers.js';
 import type { StoredMessage } from '../store/channel-store.js';
-import { END_HEADER, StreamSubscriber } from './stream-subscriber.js';
+import { HttpStream } from './http-stream.js';
 
-export class ChunkedSubscriber extends StreamSubscriber {
+export class ChunkedStream extends HttpStream {
   protected headers(): OutgoingHttpHeaders {
     return streamHeaders(this.res.useChunkedEncodingByDefault, this.settings.defaultContentType ?? 'application/octet-stream');
   }

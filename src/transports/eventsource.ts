@@ -1,16 +1,18 @@
 /**
  * EventSource (`Accept: text/event-stream`, the HTML Living Standard's server-sent events). Each
  * message is one event: `id:` is its id (`time:tag`, the same as Last-Modified/Etag name, so a
- * client resumes on any transport), `event:` the publisher's `X-EventSource-Event`, and the body in
- * `data:` lines. A browser reconnects by itself and sends the last id as `Last-Event-ID`.
+ * client resumes on any transport; a subscription of several channels names its composite cursor),
+ * `event:` the publisher's `X-EventSource-Event`, and the body in `data:` lines. A browser
+ * reconnects by itself and sends the last id as `Last-Event-ID`.
  */
 import { isUtf8 } from 'node:buffer';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { sharedFrameOf, wireFrame, type WireFrame } from '../http/wire-frame.js';
-import { formatId } from '../message-id.js';
-import type { EndReason } from '../parked-subscribers.js';
+import type { EndReason } from '../protocol/answers.js';
+import { formatId, type MessageId } from '../protocol/message-id.js';
 import type { StoredMessage } from '../store/channel-store.js';
-import { StreamSubscriber } from './stream-subscriber.js';
+import { HttpStream } from './http-stream.js';
+import { oneLine } from './transport.js';
 
 /** The `retry:` hint (ms): how long a browser waits before reconnecting after the stream ends. */
 export const RETRY_MS = 3000;
@@ -42,12 +44,7 @@ function encodedFrame(message: StoredMessage): WireFrame {
   return sharedFrameOf(message, frames, () => eventSourceFrame(message));
 }
 
-/** An event name cannot hold a line break; anything after one would be a field of its own. */
-function oneLine(name: string): string {
-  return name.replace(/[\r\n]+/g, ' ');
-}
-
-export class EventSourceSubscriber extends StreamSubscriber {
+export class EventSourceStream extends HttpStream {
   protected headers(): OutgoingHttpHeaders {
     // No Connection header: forbidden under HTTP/2, and HTTP/1.1 keeps the connection anyway.
     return {
@@ -62,19 +59,26 @@ export class EventSourceSubscriber extends StreamSubscriber {
     return `: push-relay\nretry: ${RETRY_MS}\n\n`;
   }
 
-  protected override sharedFrame(message: StoredMessage): WireFrame | undefined {
-    return encodedFrame(message);
+  protected override sharedFrame(message: StoredMessage, position: string | undefined): WireFrame | undefined {
+    // A composite cursor is this stream's own: the shared frame names the message's id.
+    return position === undefined ? encodedFrame(message) : undefined;
   }
 
-  protected frame(message: StoredMessage, missed: boolean): Array<string | Buffer> {
-    const event = encodedFrame(message).body;
-    if (!missed) return [event];
-    const gap = JSON.stringify({ after: formatId(this.cursor), next: formatId(message.id) });
+  protected frame(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): Array<string | Buffer> {
+    let event = encodedFrame(message).body;
+    if (position !== undefined) {
+      // The shared event starts with the message's own `id:` line.
+      event = Buffer.concat([Buffer.from(`id: ${position}\n`, 'utf8'), event.subarray(event.indexOf(10) + 1)]);
+    }
+    if (!gapAfter) return [event];
+    const gap = JSON.stringify({ after: formatId(gapAfter), next: formatId(message.id) });
     return [`event: ${MISSED_EVENT}\ndata: ${gap}\n\n`, event];
   }
 
-  protected epilogue(reason: EndReason): string {
-    return `event: ${END_EVENT}\ndata: ${reason}\n\n`;
+  protected epilogue(reason: EndReason, endedBy: string | undefined): string {
+    // First data line: the reason; second, with several channels: the channel that caused it.
+    const cause = endedBy !== undefined && (reason === 'deleted' || reason === 'conflict') ? `data: ${oneLine(endedBy)}\n` : '';
+    return `event: ${END_EVENT}\ndata: ${reason}\n${cause}\n`;
   }
 
   protected override pingFrame(): WireFrame {

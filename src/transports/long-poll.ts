@@ -1,61 +1,114 @@
 /**
- * Long-poll (push_subscriber long-poll): one message per request. A waiting request is answered with
- * the message exactly as if it had been stored already (rev 2.23 §3.1), or with 410 / 409 / 304.
+ * Long-poll and interval-poll (push_subscriber): one message per request. A waiting request is
+ * answered with the message exactly as if it had been stored already (rev 2.23 §3.1), or ends with
+ * 304 (time-out, or interval-poll with nothing new), 410, 409 or 503.
+ *
+ * The 200's header block is built once per message (and default content type) and shared by every
+ * subscriber it goes to, as is the body Buffer: fan-out writes, it does not rebuild.
  */
 import type { ServerResponse } from 'node:http';
-import { missedBefore } from '../cursor.js';
-import { sendMessage } from '../http/message-response.js';
-import { sendNotModified, sendText } from '../http/respond.js';
-import type { MessageId } from '../message-id.js';
-import type { EndReason, ParkedSubscriber } from '../parked-subscribers.js';
+import { sendText } from '../http/respond.js';
+import { endSentence, ENDINGS, MISSED_HEADER, type EndReason } from '../protocol/answers.js';
+import { cursorHeaders } from '../protocol/cursor.js';
+import type { MessageId } from '../protocol/message-id.js';
+import { positionHeaders, type Cursors } from '../protocol/position.js';
 import type { StoredMessage } from '../store/channel-store.js';
+import type { SubscriberTransport } from './transport.js';
 
-export class LongPollSubscriber implements ParkedSubscriber {
-  slot = -1;
-  parked = false;
-  gone = false;
+/** Flat `[name, value, name, value, ...]`, the form `writeHead` takes without building an object. */
+type RawHeaders = string[];
+
+const cache = new WeakMap<StoredMessage, Map<string, RawHeaders>>();
+let lastMessage: StoredMessage | undefined;
+let lastKey = '';
+let lastHeaders: RawHeaders = [];
+
+/** Headers of the 200 for `message`: Last-Modified, Etag, Content-Type, Vary, Cache-Control, Content-Length. */
+function messageHeaders(message: StoredMessage, defaultContentType: string | undefined): RawHeaders {
+  const key = message.contentType ? '' : (defaultContentType ?? '');
+  // A fan-out asks for the same message thousands of times in a row.
+  if (message === lastMessage && key === lastKey) return lastHeaders;
+  let byDefault = cache.get(message);
+  let headers = byDefault?.get(key);
+  if (!headers) {
+    const { lastModified, etag } = cursorHeaders(message.id);
+    const contentType = message.contentType ?? defaultContentType;
+    headers = ['Last-Modified', lastModified, 'Etag', etag];
+    if (contentType) headers.push('Content-Type', contentType);
+    headers.push(
+      'Vary', 'If-None-Match, If-Modified-Since',
+      // no-transform: compression middleware and proxies must pass messages through untouched.
+      'Cache-Control', 'no-cache, no-transform',
+      'Content-Length', String(message.data.length),
+    );
+    if (!byDefault) cache.set(message, (byDefault = new Map()));
+    byDefault.set(key, headers);
+  }
+  lastMessage = message;
+  lastKey = key;
+  lastHeaders = headers;
+  return headers;
+}
+
+export class LongPoll implements SubscriberTransport {
   /** One answer per request, whichever comes first. */
   #answered = false;
 
   constructor(
-    readonly id: string,
-    readonly channel: string,
-    public cursor: MessageId | undefined,
     readonly res: ServerResponse,
     readonly defaultContentType: string | undefined,
-    readonly deletesReceived: boolean,
-    /** False on a first request without a cursor: there is nothing it could have missed. */
-    readonly signalsLoss = true,
   ) {}
 
-  deliver(message: StoredMessage): boolean {
+  send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): boolean {
     if (this.#answered) return true;
     this.#answered = true;
-    sendMessage(this.res, message, this.defaultContentType, this.signalsLoss && missedBefore(this.cursor, message));
+    const res = this.res;
+    // `destroyed` is an own field; `headersSent` would be a getter through Express's swapped prototype
+    // chain, which costs microseconds per delivery there.
+    if (res.destroyed) return true;
+    let headers = messageHeaders(message, this.defaultContentType);
+    if (position !== undefined || gapAfter !== undefined) {
+      // A copy for this one answer: the shared array goes to every other subscriber of the message.
+      headers = [...headers];
+      if (position !== undefined) headers[headers.indexOf('Etag') + 1] = position;
+      if (gapAfter !== undefined) headers.push(MISSED_HEADER, '1');
+    }
+    res.writeHead(200, headers);
+    res.end(message.data);
     return true;
   }
 
-  end(reason: EndReason): void {
+  end(reason: EndReason, endedBy: string | undefined, cursors: Cursors): void {
     if (this.#answered) return;
     this.#answered = true;
     const res = this.res;
-    switch (reason) {
-      case 'timeout':
-        // The old module's answer (Nchan's 408 means the client was too slow to send its request).
-        sendNotModified(res, this.cursor);
-        break;
-      case 'deleted':
-        sendText(res, 410, 'push-relay: channel deleted');
-        break;
-      case 'conflict':
-        sendText(res, 409, 'push-relay: a newer subscriber request took over this channel (concurrency "last")');
-        break;
-      case 'closing':
-        sendText(res, 503, 'push-relay: the relay is shutting down', { 'Retry-After': '1', Connection: 'close' });
-        break;
-      case 'unavailable':
-        sendText(res, 503, 'push-relay: the channel store is unavailable', { 'Retry-After': '1' });
-        break;
+    if (reason !== 'timeout') {
+      const ending = ENDINGS[reason];
+      sendText(res, ending.status, endSentence(reason, endedBy), ending.headers);
+      return;
     }
+    // 304 echoes the position, so that the client's next request asks for the same next message.
+    if (res.headersSent) return;
+    const { lastModified, etag } = positionHeaders(cursors);
+    const headers: Record<string, string> = { 'Cache-Control': 'no-cache, no-transform', Vary: 'If-None-Match, If-Modified-Since' };
+    if (lastModified) headers['Last-Modified'] = lastModified;
+    if (etag) headers['Etag'] = etag;
+    res.writeHead(304, headers);
+    res.end();
+  }
+
+  open(): void {}
+
+  dispose(): void {
+    this.#answered = true;
+  }
+
+  get closed(): boolean {
+    return this.res.destroyed;
+  }
+
+  onClose(listener: () => void): void {
+    // res 'close', not req 'close': since Node 16 req closes when its body is read.
+    this.res.once('close', listener);
   }
 }

@@ -5,12 +5,12 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { sharedFrameOf, type WireFrame } from '../http/wire-frame.js';
-import type { EndReason } from '../parked-subscribers.js';
+import type { EndReason } from '../protocol/answers.js';
 import type { StoredMessage } from '../store/channel-store.js';
 import { endTrailer, streamHeaders } from './chunked.js';
-import { StreamSubscriber } from './stream-subscriber.js';
+import { HttpStream } from './http-stream.js';
 
-export class RawStreamSubscriber extends StreamSubscriber {
+export class RawStream extends HttpStream {
   protected headers(): OutgoingHttpHeaders {
     return streamHeaders(this.res.useChunkedEncodingByDefault, this.settings.defaultContentType ?? 'text/plain; charset=utf-8');
   }

@@ -1,12 +1,12 @@
 /** The pure parts of the streaming transports: which mechanism answers, event frames, cursors, first message. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { missedBefore, readStreamCursor } from '../../src/cursor.js';
-import { firstCursor } from '../../src/first-message.js';
+import { missedBefore, readStreamCursor } from '../../src/protocol/cursor.js';
+import { firstCursor } from '../../src/subscriptions/start-position.js';
 import { MemoryStore, DEFAULT_BUFFER_RULES, type StoredMessage } from '../../src/index.js';
-import { WHOLE_SECOND } from '../../src/message-id.js';
+import { WHOLE_SECOND } from '../../src/protocol/message-id.js';
 import { eventSourceFrame } from '../../src/transports/eventsource.js';
-import { selectTransport } from '../../src/transports/select-transport.js';
+import { chooseTransport } from '../../src/protocol/transport-choice.js';
 import { parseSse } from './stream-client.js';
 
 const req = (headers: Record<string, string>) => headers;
@@ -18,29 +18,29 @@ const message = (data: string | Buffer, extra: Partial<StoredMessage> = {}): Sto
   ...extra,
 });
 
-describe('selectTransport', () => {
+describe('chooseTransport', () => {
   it('picks by headers when no mode is set', () => {
-    assert.equal(selectTransport(req({}), undefined), 'long-poll');
-    assert.equal(selectTransport(req({ accept: 'text/event-stream' }), undefined), 'eventsource');
-    assert.equal(selectTransport(req({ accept: 'text/html, Text/Event-Stream;q=0.9' }), undefined), 'eventsource');
-    assert.equal(selectTransport(req({ accept: 'multipart/mixed' }), undefined), 'multipart');
-    assert.equal(selectTransport(req({ accept: 'multipart/mixed, text/event-stream' }), undefined), 'multipart');
-    assert.equal(selectTransport(req({ te: 'trailers, chunked;q=1' }), undefined), 'chunked');
-    assert.equal(selectTransport(req({ upgrade: 'WebSocket', accept: 'text/event-stream' }), undefined), 'websocket');
+    assert.equal(chooseTransport(req({}), undefined), 'long-poll');
+    assert.equal(chooseTransport(req({ accept: 'text/event-stream' }), undefined), 'eventsource');
+    assert.equal(chooseTransport(req({ accept: 'text/html, Text/Event-Stream;q=0.9' }), undefined), 'eventsource');
+    assert.equal(chooseTransport(req({ accept: 'multipart/mixed' }), undefined), 'multipart');
+    assert.equal(chooseTransport(req({ accept: 'multipart/mixed, text/event-stream' }), undefined), 'multipart');
+    assert.equal(chooseTransport(req({ te: 'trailers, chunked;q=1' }), undefined), 'chunked');
+    assert.equal(chooseTransport(req({ upgrade: 'WebSocket', accept: 'text/event-stream' }), undefined), 'websocket');
   });
 
   it('never streams because of a wildcard or a q=0', () => {
-    assert.equal(selectTransport(req({ accept: '*/*' }), undefined), 'long-poll');
-    assert.equal(selectTransport(req({ accept: 'text/*' }), undefined), 'long-poll');
-    assert.equal(selectTransport(req({ accept: 'text/event-stream;q=0' }), undefined), 'long-poll');
-    assert.equal(selectTransport(req({ te: 'trailers' }), undefined), 'long-poll');
+    assert.equal(chooseTransport(req({ accept: '*/*' }), undefined), 'long-poll');
+    assert.equal(chooseTransport(req({ accept: 'text/*' }), undefined), 'long-poll');
+    assert.equal(chooseTransport(req({ accept: 'text/event-stream;q=0' }), undefined), 'long-poll');
+    assert.equal(chooseTransport(req({ te: 'trailers' }), undefined), 'long-poll');
   });
 
   it('a pinned mode wins over every header; the raw stream only when pinned', () => {
-    assert.equal(selectTransport(req({ accept: 'text/event-stream' }), 'long-poll'), 'long-poll');
-    assert.equal(selectTransport(req({ accept: 'text/event-stream' }), 'interval-poll'), 'interval-poll');
-    assert.equal(selectTransport(req({}), 'raw-stream'), 'raw-stream');
-    assert.equal(selectTransport(req({ te: 'chunked' }), 'multipart'), 'multipart');
+    assert.equal(chooseTransport(req({ accept: 'text/event-stream' }), 'long-poll'), 'long-poll');
+    assert.equal(chooseTransport(req({ accept: 'text/event-stream' }), 'interval-poll'), 'interval-poll');
+    assert.equal(chooseTransport(req({}), 'raw-stream'), 'raw-stream');
+    assert.equal(chooseTransport(req({ te: 'chunked' }), 'multipart'), 'multipart');
   });
 });
 

@@ -15,8 +15,8 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { createPushRelay, type ChannelStore, type PushRelay, type PushRelayOptions, type SubscriberOptions } from '../../src/index.js';
-import { pingTimers } from '../../src/transports/stream-subscriber.js';
-import { WEBSOCKET_META_PROTOCOL } from '../../src/upgrade.js';
+import { pingTimers } from '../../src/transports/keep-alive.js';
+import { WEBSOCKET_META_PROTOCOL } from '../../src/http/upgrade.js';
 import { waitFor, within } from '../helpers/wait.js';
 
 const WAIT = 3000;

@@ -2,9 +2,9 @@
  * One channel of the MemoryStore: its queue, rules, waiting subscribers and clocks. Every method takes
  * `now` so that the buffer behaviour is testable without timers.
  */
-import type { ChannelInfo } from '../../channel-info.js';
-import { compareIds, type MessageId } from '../../message-id.js';
-import { isExpired, overflow } from '../buffer-rules.js';
+import type { ChannelInfo } from '../../protocol/channel-info.js';
+import { compareIds, type MessageId } from '../../protocol/message-id.js';
+import { isExpired, overflow } from '../../protocol/buffer-rules.js';
 import type { BufferRules, StoredMessage } from '../channel-store.js';
 import type { WheelEntry } from '../../timer-wheel.js';
 

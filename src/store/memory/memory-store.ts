@@ -2,13 +2,13 @@
  * MemoryStore: channels in this process's memory. The default store; enough for one process.
  * For several processes or hosts, use RedisStore (`push-relay/redis`).
  */
-import type { ChannelInfo } from '../../channel-info.js';
-import { protocolError } from '../../http/protocol-error.js';
+import type { ChannelInfo } from '../../protocol/channel-info.js';
+import { storeClosed, storeFull } from '../../protocol/answers.js';
 import { log } from '../../log.js';
-import { compareIds, nextId, type MessageId } from '../../message-id.js';
+import { compareIds, nextId, type MessageId } from '../../protocol/message-id.js';
 import { TimerWheel } from '../../timer-wheel.js';
-import { formatSize, parseSize, type Size } from '../../units.js';
-import { DEFAULT_BUFFER_RULES, expiryOf, isExpired } from '../buffer-rules.js';
+import { formatSize, parseSize, type Size } from '../../protocol/units.js';
+import { DEFAULT_BUFFER_RULES, expiryOf, isExpired } from '../../protocol/buffer-rules.js';
 import type {
   BufferRules,
   ChannelEvent,
@@ -231,7 +231,7 @@ export class MemoryStore implements ChannelStore {
   // ---------------------------------------------------------------------------------------------
 
   #create(name: string, rules: BufferRules): MemoryChannel {
-    if (this.#closed) throw protocolError(503, 'push-relay: the store is closed', 'store.closed', { 'Retry-After': '1' });
+    if (this.#closed) throw storeClosed();
     const channel = new MemoryChannel(name, rules);
     const removed = this.#removedIds.get(name);
     if (removed) {
@@ -296,12 +296,10 @@ export class MemoryStore implements ChannelStore {
       if (holder !== channel) this.#settle(holder, now);
       if (fits()) return;
     }
-    // A protocol answer (SPEC: 507 with a clear body), written directly rather than passed to next(err).
-    throw protocolError(
-      507,
-      `push-relay: message store full: a ${formatSize(size)} message does not fit in maxReservedMemory ` +
-        `(${formatSize(this.maxReservedMemory)}, ${formatSize(this.#bytes)} in use); nothing was stored`,
-      'store.full',
+    // A protocol answer (507 with a clear body), written directly rather than passed to next(err).
+    throw storeFull(
+      `message store full: a ${formatSize(size)} message does not fit in maxReservedMemory ` +
+        `(${formatSize(this.maxReservedMemory)}, ${formatSize(this.#bytes)} in use)`,
     );
   }
 

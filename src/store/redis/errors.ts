@@ -2,7 +2,7 @@
  * Redis failures as protocol answers: an unreachable (or too slow) Redis is 503 with a clear body and
  * Retry-After, Redis out of memory is 507. Anything else (a bug) stays as it is and reaches next(err).
  */
-import { protocolError } from '../../http/protocol-error.js';
+import { storeFull, storeUnavailable } from '../../protocol/answers.js';
 
 /** Reply prefixes meaning "this Redis cannot serve now, retry". */
 const UNAVAILABLE_REPLIES = ['LOADING', 'MASTERDOWN', 'READONLY', 'TRYAGAIN', 'CLUSTERDOWN', 'BUSY'];
@@ -21,15 +21,13 @@ const UNAVAILABLE_ERRORS = new Set([
   'AbortError',
 ]);
 
-export function unavailable(reason: string) {
-  return protocolError(503, `push-relay: Redis is unavailable: ${reason}`, 'store.unavailable', { 'Retry-After': '1' });
-}
+export const unavailable = storeUnavailable;
 
 export function toStoreError(err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   const message = err.message;
   if (message.startsWith('OOM')) {
-    return protocolError(507, `push-relay: Redis is out of memory (maxmemory reached), nothing was stored: ${message}`, 'store.full');
+    return storeFull(`Redis is out of memory (maxmemory reached): ${message}`);
   }
   if (UNAVAILABLE_ERRORS.has(err.constructor.name) || UNAVAILABLE_REPLIES.some((p) => message.startsWith(p)) || isSocketError(err)) {
     return unavailable(message || err.constructor.name);

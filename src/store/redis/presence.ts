@@ -6,7 +6,7 @@
  * reads is one of the channel's own (one Redis Cluster slot).
  */
 import { log } from '../../log.js';
-import { compareIds, type MessageId } from '../../message-id.js';
+import { compareIds, type MessageId } from '../../protocol/message-id.js';
 
 const debug = log('redis');
 

@@ -6,12 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
-import type { ChannelInfo } from '../../channel-info.js';
-import { protocolError } from '../../http/protocol-error.js';
+import type { ChannelInfo } from '../../protocol/channel-info.js';
+import { storeClosed } from '../../protocol/answers.js';
 import { log } from '../../log.js';
-import type { MessageId } from '../../message-id.js';
-import { parseDuration, type Duration } from '../../units.js';
-import { DEFAULT_BUFFER_RULES } from '../buffer-rules.js';
+import type { MessageId } from '../../protocol/message-id.js';
+import { parseDuration, type Duration } from '../../protocol/units.js';
+import { DEFAULT_BUFFER_RULES } from '../../protocol/buffer-rules.js';
 import type {
   BufferRules,
   ChannelListener,
@@ -265,7 +265,7 @@ export class RedisStore implements ChannelStore {
 
   /** Waits for the first connection (bounded); afterwards, fails at once while disconnected. */
   async #ensureConnected(): Promise<void> {
-    if (this.#closed) throw protocolError(503, 'push-relay: the Redis store is closed', 'store.closed', { 'Retry-After': '1' });
+    if (this.#closed) throw storeClosed('Redis store');
     if (this.#client.isReady && this.#subscriber.isReady) return;
     if (!this.#client.isOpen && !this.#ownsClient) throw unavailable('the client given to RedisStore is closed');
     let timer: NodeJS.Timeout | undefined;

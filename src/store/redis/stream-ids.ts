@@ -1,5 +1,5 @@
 /** Message ids as Redis Stream entry ids: `(time, tag)` <-> `time-tag`. */
-import type { MessageId } from '../../message-id.js';
+import type { MessageId } from '../../protocol/message-id.js';
 
 export function toStreamId(id: MessageId): string {
   return `${id.time}-${id.tag}`;

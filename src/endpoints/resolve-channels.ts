@@ -1,0 +1,39 @@
+/**
+ * From a request to its channels: run the app's resolver, check the ids, run the authorize hook
+ * (403). A subscriber's resolver may name up to 255 channels (multiplexing); a publisher's names one.
+ */
+import type { IncomingMessage } from 'node:http';
+import { notAuthorized, oneChannelOnly } from '../protocol/answers.js';
+import { checkChannelId, checkChannelList, type ResolvedChannel } from '../protocol/channel-id.js';
+import type { ResolvedCommon, Role } from '../options.js';
+
+/** The one channel of a publisher request. */
+export async function resolveChannel(req: IncomingMessage, options: ResolvedCommon, role: Role): Promise<ResolvedChannel> {
+  let id: unknown = await options.channelId(req);
+  if (Array.isArray(id)) {
+    if (id.length !== 1) throw oneChannelOnly(role, id.length);
+    id = id[0];
+  }
+  const channel = checkChannelId(id, options);
+  if (options.authorize && (await options.authorize(req, { channelId: channel.id, role })) !== true) throw notAuthorized();
+  return channel;
+}
+
+/** The channels of a subscriber request, in the resolver's order: one, or several (multiplexed). */
+export async function resolveChannels(req: IncomingMessage, options: ResolvedCommon, role: Role): Promise<ResolvedChannel[]> {
+  const id: unknown = await options.channelId(req);
+  if (!Array.isArray(id) || id.length === 1) {
+    // One channel: no list to build or Promise.all to wait for (this runs on every request).
+    const channel = checkChannelId(Array.isArray(id) ? id[0] : id, options);
+    if (options.authorize && (await options.authorize(req, { channelId: channel.id, role })) !== true) throw notAuthorized();
+    return [channel];
+  }
+  const channels = checkChannelList(id, options);
+  if (options.authorize) {
+    const hook = options.authorize;
+    const verdicts = await Promise.all(channels.map((c) => hook(req, { channelId: c.id, role })));
+    const refused = verdicts.findIndex((ok) => ok !== true);
+    if (refused >= 0) throw notAuthorized(channels[refused]!.id);
+  }
+  return channels;
+}

@@ -1,0 +1,90 @@
+/**
+ * The subscriber endpoint (rev 2.23 §3.1): GET only. Resolves and authorizes the channels, reads
+ * where the client resumes, then hands the request to its transport: a poll is answered from the
+ * store at once when a message is there, else every transport waits as a subscription.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { allowCrossOrigin, answerPreflight, SUBSCRIBER_CORS } from '../http/cors.js';
+import { answerError, type Middleware } from '../http/respond.js';
+import { log } from '../log.js';
+import type { ResolvedSubscriber } from '../options.js';
+import { methodNotAllowed } from '../protocol/answers.js';
+import { readPosition } from '../protocol/position.js';
+import { chooseTransport, type StreamTransport } from '../protocol/transport-choice.js';
+import { startPosition } from '../subscriptions/start-position.js';
+import { Subscription, type SubscriptionSettings } from '../subscriptions/subscription.js';
+import { ChunkedStream } from '../transports/chunked.js';
+import { EventSourceStream } from '../transports/eventsource.js';
+import type { HttpStream } from '../transports/http-stream.js';
+import { LongPoll } from '../transports/long-poll.js';
+import { MultipartStream } from '../transports/multipart.js';
+import { RawStream } from '../transports/raw-stream.js';
+import type { TransportSettings } from '../transports/transport.js';
+import { acceptUpgrade, WebSocketTransport } from '../transports/websocket.js';
+import type { RelayContext } from './context.js';
+import { resolveChannels } from './resolve-channels.js';
+
+const debug = log('subscriber');
+
+const STREAMS: Record<StreamTransport, new (res: ServerResponse, settings: TransportSettings) => HttpStream> = {
+  eventsource: EventSourceStream,
+  chunked: ChunkedStream,
+  multipart: MultipartStream,
+  'raw-stream': RawStream,
+};
+
+interface Endpoint {
+  readonly context: RelayContext;
+  readonly options: ResolvedSubscriber;
+  readonly subscription: SubscriptionSettings;
+  readonly transport: TransportSettings;
+}
+
+export function subscriberMiddleware(context: RelayContext, options: ResolvedSubscriber): Middleware {
+  const endpoint: Endpoint = {
+    context,
+    options,
+    subscription: {
+      join: {
+        concurrency: options.concurrency,
+        maxSubscribers: options.maxChannelSubscribers,
+        create: !options.authorizedChannelsOnly,
+        channelTimeout: options.channelTimeout,
+      },
+      timeout: options.subscriberTimeout,
+      deletesReceived: options.deleteOldestReceivedMessage,
+    },
+    transport: { defaultContentType: options.defaultContentType, pingInterval: options.pingInterval },
+  };
+  return function pushRelaySubscriber(req, res, next) {
+    if (options.allowOrigin) {
+      if (req.method === 'OPTIONS') return answerPreflight(req, res, options.allowOrigin, SUBSCRIBER_CORS);
+      allowCrossOrigin(res, options.allowOrigin, SUBSCRIBER_CORS);
+    }
+    // HEAD too: Express routes it to GET handlers, the protocol allows GET only.
+    if (req.method !== 'GET') {
+      answerError(methodNotAllowed('GET'), req, res, next);
+      return;
+    }
+    serveSubscriber(endpoint, req, res).catch((err: unknown) => {
+      debug('GET %s failed: %s', req.url, err);
+      answerError(err, req, res, next);
+    });
+  };
+}
+
+async function serveSubscriber({ context, options, subscription: settings, transport: transportSettings }: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // Read once: under Express, `req.headers` is a getter found through a swapped prototype chain.
+  const headers = req.headers;
+  const mechanism = chooseTransport(headers, options.mode);
+  const upgrade = mechanism === 'websocket' ? acceptUpgrade(req) : undefined;
+  context.assertOpen();
+  const channels = await resolveChannels(req, options, 'subscriber');
+  const polls = mechanism === 'long-poll' || mechanism === 'interval-poll';
+  const resumeFrom = readPosition(headers, req.url, !polls, channels.length);
+  const cursors = resumeFrom ?? (await startPosition(context.store, channels, options.subscriberFirstMessage));
+  const subscription = new Subscription(context.parked, channels, cursors, resumeFrom !== undefined, settings);
+
+  if (polls) return subscription.poll(new LongPoll(res, options.defaultContentType), mechanism === 'interval-poll', options.authorizedChannelsOnly);
+  return subscription.stream(upgrade ? new WebSocketTransport(req, res, upgrade, transportSettings) : new STREAMS[mechanism as StreamTransport](res, transportSettings));
+}

@@ -1,0 +1,126 @@
+/**
+ * Every answer the relay gives on its own, in one place: the refusals (400, 403, 404, 405, 409, 413,
+ * 426, 501, 503, 507), and how a waiting subscriber ends without a message (304, 409, 410, 503).
+ * The endpoints and stores throw the refusals; the transports say the endings in their own framing
+ * (a long-poll status, an EventSource end event, a WebSocket close code), from the table here.
+ */
+import { formatSize } from './units.js';
+import { protocolError, type ProtocolError } from './protocol-error.js';
+
+const RETRY = { 'Retry-After': '1' };
+
+// ---- Requests the relay refuses ------------------------------------------------------------------
+
+export const methodNotAllowed = (allow: string): ProtocolError =>
+  protocolError(405, `push-relay: method not allowed here; allowed: ${allow}`, 'method.not.allowed', { Allow: allow });
+
+export const noChannelId = (): ProtocolError => protocolError(400, 'push-relay: no channel id in the request', 'channel.id.missing');
+
+export const emptyChannelList = (): ProtocolError =>
+  protocolError(400, 'push-relay: the channelId resolver returned no channel id (an empty array)', 'channel.id.missing');
+
+export const channelIdTooLong = (max: number): ProtocolError =>
+  protocolError(400, `push-relay: channel id is longer than maxChannelIdLength (${max} characters)`, 'channel.id.too.long');
+
+export const oneChannelOnly = (role: string, count: number): ProtocolError =>
+  protocolError(400, `push-relay: a ${role} endpoint takes one channel id (the channelId resolver returned ${count})`, 'channel.id.multiple');
+
+export const tooManyChannels = (count: number, max: number): ProtocolError =>
+  protocolError(400, `push-relay: too many channel ids (${count}); a subscriber multiplexes at most ${max}`, 'channel.id.too.many');
+
+export const invalidChannelInList = (index: number, count: number, id: unknown): ProtocolError =>
+  protocolError(400, `push-relay: channel id #${index + 1} of ${count} is ${id === '' ? 'empty' : `not a string (${typeof id})`}`, 'channel.id.invalid');
+
+export const repeatedChannelInList = (index: number, id: string): ProtocolError =>
+  protocolError(400, `push-relay: channel id #${index + 1} repeats an earlier one (${JSON.stringify(id)})`, 'channel.id.duplicate');
+
+export const cursorMismatch = (named: number, count: number): ProtocolError =>
+  protocolError(400, `push-relay: the cursor names ${named} channels, this subscription has ${count}`, 'cursor.mismatch');
+
+/** `channelId` is named only when the subscription has several channels. */
+export const notAuthorized = (channelId?: string): ProtocolError =>
+  protocolError(403, `push-relay: not authorized for ${channelId === undefined ? 'this channel' : `channel ${JSON.stringify(channelId)}`}`, 'channel.forbidden');
+
+/** authorizedChannelsOnly and no such channel. `channelId` is named only when the subscription has several channels. */
+export const channelMissing = (channelId?: string): ProtocolError =>
+  protocolError(
+    403,
+    `push-relay: channel ${channelId === undefined ? '' : `${JSON.stringify(channelId)} `}does not exist (authorizedChannelsOnly)`,
+    'channel.missing',
+  );
+
+export const subscriberLimit = (max: number): ProtocolError =>
+  protocolError(403, `push-relay: this channel already has ${max} waiting subscribers (maxChannelSubscribers)`, 'subscriber.limit');
+
+export const subscriberConflict = (): ProtocolError =>
+  protocolError(409, 'push-relay: another subscriber is already waiting on this channel (concurrency "first")', 'subscriber.conflict');
+
+export const noSuchChannel = (): ProtocolError => protocolError(404, 'push-relay: no such channel', 'channel.not.found');
+
+export const noSuchEndpoint = (): ProtocolError => protocolError(404, 'push-relay: no such endpoint', 'endpoint.not.found');
+
+export const bodyTooLarge = (limit: number): ProtocolError =>
+  protocolError(413, `push-relay: message body is larger than maxMessageSize (${formatSize(limit)}); nothing was stored`, 'entity.too.large', {
+    Connection: 'close',
+  });
+
+export const bodyCutOff = (): ProtocolError => protocolError(400, 'push-relay: the request body was cut off', 'request.aborted');
+
+export const bodyLengthMismatch = (): ProtocolError =>
+  protocolError(400, 'push-relay: request body length does not match Content-Length', 'request.size.invalid');
+
+export const webSocketRequired = (): ProtocolError =>
+  protocolError(426, 'push-relay: this endpoint serves WebSocket subscribers only', 'websocket.required', { Upgrade: 'websocket', Connection: 'Upgrade' });
+
+export const webSocketNotEnabled = (): ProtocolError =>
+  protocolError(501, 'push-relay: WebSocket upgrades need relay.handleUpgrade(server) (docs/transports.md)', 'websocket.not.enabled');
+
+export const badHandshake = (problem: string): ProtocolError =>
+  protocolError(400, `push-relay: WebSocket handshake: ${problem}`, 'websocket.handshake', { 'Sec-WebSocket-Version': '13' });
+
+export const relayClosing = (): ProtocolError => protocolError(503, 'push-relay: the relay is shutting down', 'relay.closed', RETRY);
+
+export const storeClosed = (what = 'store'): ProtocolError => protocolError(503, `push-relay: the ${what} is closed`, 'store.closed', RETRY);
+
+export const storeUnavailable = (reason: string): ProtocolError =>
+  protocolError(503, `push-relay: Redis is unavailable: ${reason}`, 'store.unavailable', RETRY);
+
+export const storeFull = (sentence: string): ProtocolError => protocolError(507, `push-relay: ${sentence}; nothing was stored`, 'store.full');
+
+// ---- How a waiting subscriber ends ---------------------------------------------------------------
+
+/** Why a waiting subscriber is answered without a message. */
+export type EndReason = 'deleted' | 'conflict' | 'timeout' | 'closing' | 'unavailable';
+
+export interface Ending {
+  /** The status a long-poll gets (304: the cursor is echoed, no body). */
+  readonly status: number;
+  /** The sentence of the answer's body, or of a stream's final notice. */
+  readonly sentence: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export const ENDINGS: Readonly<Record<EndReason, Ending>> = {
+  // A timed-out long-poll gets the old module's 304 (Nchan's 408 means the client was too slow to send its request).
+  timeout: { status: 304, sentence: 'push-relay: subscriberTimeout reached; reconnect with the last id to resume' },
+  deleted: { status: 410, sentence: 'push-relay: channel deleted' },
+  conflict: { status: 409, sentence: 'push-relay: a newer subscriber took over this channel (concurrency "last")' },
+  closing: { status: 503, sentence: 'push-relay: the relay is shutting down', headers: { ...RETRY, Connection: 'close' } },
+  unavailable: { status: 503, sentence: 'push-relay: the channel store is unavailable', headers: RETRY },
+};
+
+/**
+ * The sentence that ends a subscription; `channelId`: the channel that caused it, named when the
+ * subscription has several (a deletion or a conflict comes from one of them).
+ */
+export function endSentence(reason: EndReason, channelId: string | undefined): string {
+  if (channelId === undefined) return ENDINGS[reason].sentence;
+  if (reason === 'deleted') return `push-relay: channel ${JSON.stringify(channelId)} deleted`;
+  if (reason === 'conflict') return `${ENDINGS.conflict.sentence} on channel ${JSON.stringify(channelId)}`;
+  return ENDINGS[reason].sentence;
+}
+
+/** The loss signal's header (long-poll answers, multipart parts, streams that open on a gap). */
+export const MISSED_HEADER = 'X-Push-Relay-Missed';
+/** The end-of-stream notice header (multipart part header, chunked / raw stream trailer). */
+export const END_HEADER = 'X-Push-Relay-End';

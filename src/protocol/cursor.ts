@@ -1,0 +1,88 @@
+/**
+ * The subscriber cursor codec: `If-Modified-Since` + `If-None-Match` <-> message id, and the
+ * `Last-Modified` + `Etag` a 200 carries.
+ *
+ * Deliberately not `etag`/`fresh`: those hash content and honour `Cache-Control`, while the protocol
+ * uses the two headers as a position in the channel's queue and must ignore caching directives.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { compareIds, parseId, WHOLE_SECOND, type Cursor, type MessageId } from './message-id.js';
+
+/**
+ * Reads the cursor of a subscriber request (docs/protocol.md):
+ * - no or invalid `If-Modified-Since`: undefined (the oldest stored message is wanted);
+ * - `If-Modified-Since: T` and `If-None-Match: tag`: the message `(T, tag)` was the last one received;
+ *   the tag may be quoted or `W/`-prefixed, a list keeps its first entry, anything else counts as 0;
+ * - `If-Modified-Since: T` alone: every message of second T was received (HTTP's own meaning).
+ */
+export function readCursor(ifModifiedSince: string | undefined, ifNoneMatch: string | string[] | undefined): Cursor | undefined {
+  if (!ifModifiedSince) return undefined;
+  const time = parseHttpSecond(ifModifiedSince);
+  if (time < 0) return undefined;
+  if (ifNoneMatch === undefined) return { time, tag: WHOLE_SECOND };
+  return { time, tag: readTag(Array.isArray(ifNoneMatch) ? (ifNoneMatch[0] ?? '') : ifNoneMatch) };
+}
+
+let lastDateText = '';
+let lastDateSecond = -1;
+
+/**
+ * The unix second of an HTTP date, -1 if it is not one. The last one is remembered: the subscribers
+ * of a channel come back with the same `If-Modified-Since`, thousands of times a second.
+ */
+function parseHttpSecond(text: string): number {
+  if (text !== lastDateText) {
+    const ms = Date.parse(text);
+    lastDateSecond = Number.isFinite(ms) && ms >= 0 ? Math.floor(ms / 1000) : -1;
+    lastDateText = text;
+  }
+  return lastDateSecond;
+}
+
+/** `0`, `"0"`, `W/"0"`, `"0", "1"` -> 0; garbage -> 0; huge -> clamped. */
+export function readTag(value: string): number {
+  let s = value.trim();
+  const comma = s.indexOf(',');
+  if (comma >= 0) s = s.slice(0, comma).trim();
+  if (s.startsWith('W/') || s.startsWith('w/')) s = s.slice(2);
+  if (s.length >= 2 && s.startsWith('"') && s.endsWith('"')) s = s.slice(1, -1);
+  if (!/^\d{1,20}$/.test(s)) return 0;
+  return Math.min(Number(s), WHOLE_SECOND);
+}
+
+let cachedSecond = -1;
+let cachedDate = '';
+
+/** IMF-fixdate of a unix second (`Sun, 22 Nov 2026 10:52:42 GMT`), cached: most messages share seconds. */
+export function httpDate(time: number): string {
+  if (time !== cachedSecond) {
+    cachedSecond = time;
+    cachedDate = new Date(time * 1000).toUTCString();
+  }
+  return cachedDate;
+}
+
+/** The `Last-Modified` / `Etag` pair that names `id` (the Etag unquoted, as the module and Nchan send it). */
+export function cursorHeaders(id: MessageId): { lastModified: string; etag: string } {
+  return { lastModified: httpDate(id.time), etag: String(id.tag) };
+}
+
+/**
+ * The loss signal: true when the subscriber's cursor is older than the message sent right before
+ * `message`, so it never got that one (expired, trimmed, or never stored). No cursor, no signal.
+ */
+export function missedBefore(cursor: MessageId | undefined, message: { previousId: MessageId | undefined }): boolean {
+  return cursor !== undefined && message.previousId !== undefined && compareIds(cursor, message.previousId) < 0;
+}
+
+/**
+ * The cursor of a streaming subscriber: an EventSource `Last-Event-ID` header or `last_event_id` query
+ * argument (`time:tag`, as `id:` lines carry it), else `If-Modified-Since` / `If-None-Match`.
+ */
+export function readStreamCursor(headers: IncomingHttpHeaders, url: string | undefined): Cursor | undefined {
+  const header = headers['last-event-id'];
+  const q = url?.indexOf('?') ?? -1;
+  const text = (typeof header === 'string' && header) || (q >= 0 ? new URLSearchParams(url!.slice(q + 1)).get('last_event_id') : null);
+  const id = text ? parseId(text.trim()) : undefined;
+  return id ?? readCursor(headers['if-modified-since'], headers['if-none-match']);
+}

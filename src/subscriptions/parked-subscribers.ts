@@ -1,0 +1,318 @@
+/**
+ * Subscribers waiting for a message, per channel, in this process.
+ *
+ * One store watch per channel (whatever the number of waiting subscribers), fan-out in one pass,
+ * O(1) removal when a client leaves, one coarse timer wheel for every subscriber time-out. What waits
+ * here is one channel of a subscription (subscription.ts): a `ParkedSubscriber`.
+ */
+import { randomBytes } from 'node:crypto';
+import { log } from '../log.js';
+import { channelMissing, subscriberConflict, subscriberLimit, type EndReason } from '../protocol/answers.js';
+import { compareIds, type MessageId } from '../protocol/message-id.js';
+import type { ChannelEvent, ChannelStore, JoinRequest, StoredMessage } from '../store/channel-store.js';
+import { TimerWheel, type WheelEntry } from '../timer-wheel.js';
+
+const debug = log('subscriber');
+
+export type { EndReason };
+
+export interface ParkedSubscriber extends WheelEntry {
+  readonly id: string;
+  /** Store name of the channel. */
+  readonly channel: string;
+  /** The last message it has; undefined when it wants the oldest. */
+  cursor: MessageId | undefined;
+  /** Set by the registry while it is parked. */
+  parked: boolean;
+  /** Set by the transport once the client has gone. */
+  gone: boolean;
+  /** Writes `message`; true when that answered the request (long-poll), false to keep waiting (streams). */
+  deliver(message: StoredMessage): boolean;
+  /** Answers without a message. */
+  end(reason: EndReason): void;
+}
+
+/**
+ * How long a channel stays watched after its last waiting subscriber left. A long-poll subscriber
+ * comes straight back with its next request; a lingering watch spares it the store subscription
+ * (a Redis SUBSCRIBE) and the catch-up read that starting a watch costs.
+ */
+export const WATCH_LINGER_MS = 5_000;
+
+interface ChannelWaiters extends WheelEntry {
+  readonly channel: string;
+  readonly subscribers: Set<ParkedSubscriber>;
+  /** Resolves once the store delivers this channel's events. */
+  ready: Promise<void>;
+  /** True once `ready` has resolved. */
+  live: boolean;
+  unwatch: (() => void) | undefined;
+  /** Serial (see ParkedSubscribers.#serial) of its last event, or of its creation. */
+  lastEvent: number;
+}
+
+export type JoinOptions = Omit<JoinRequest, 'subscriberId'>;
+
+export class ParkedSubscribers {
+  /** Where the channels live. */
+  readonly store: ChannelStore;
+  readonly #channels = new Map<string, ChannelWaiters>();
+  readonly #timeouts = new TimerWheel<ParkedSubscriber>(100, (s) => this.#finish(s, 'timeout'));
+  /** Channels nobody waits on, still watched until `#lingerMs` has passed. */
+  readonly #lingering: TimerWheel<ChannelWaiters>;
+  readonly #lingerMs: number;
+  readonly #idPrefix = randomBytes(6).toString('base64url');
+  /** Subscribers reading from the store; `again`: a message came meanwhile, read once more at the end. */
+  readonly #catchingUp = new Map<ParkedSubscriber, { again: boolean }>();
+  /** Messages already reported as received (push_delete_oldest_received_message), once per message. */
+  readonly #acknowledged = new WeakSet<StoredMessage>();
+  #idCounter = 0;
+  /** Counts every event received and every watch started, so `mark()` can tell whether any came since. */
+  #serial = 0;
+
+  constructor(store: ChannelStore, lingerMs = WATCH_LINGER_MS) {
+    this.store = store;
+    this.#lingerMs = lingerMs;
+    this.#lingering = new TimerWheel(Math.min(1000, lingerMs), (entry) => this.#unwatch(entry));
+  }
+
+  /** Subscribers parked now, in every channel. */
+  get size(): number {
+    let n = 0;
+    for (const entry of this.#channels.values()) n += entry.subscribers.size;
+    return n;
+  }
+
+  /** An id unique across every process sharing the store. */
+  newId(): string {
+    return `${this.#idPrefix}.${(this.#idCounter++).toString(36)}`;
+  }
+
+  /**
+   * Taken right before a subscriber's first store read: if the channel's wake-ups were already live
+   * then and none arrives before the subscriber is parked, that read saw everything and `park` can
+   * skip its re-read. -1 when the channel is not watched yet.
+   */
+  mark(channel: string): number {
+    return this.#channels.get(channel)?.live ? this.#serial : -1;
+  }
+
+  /**
+   * Parks `subscriber` until a message after its cursor comes, its time-out (ms, 0 = none) passes, or
+   * the channel goes. Throws a protocol error (403/409) when the store refuses it. `mark`: see mark().
+   */
+  async park(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark = -1): Promise<void> {
+    const joined = await this.store.join(subscriber.channel, { ...join, subscriberId: subscriber.id });
+    if (!joined.ok) {
+      if (joined.reason === 'conflict') throw subscriberConflict();
+      if (joined.reason === 'full') throw subscriberLimit(join.maxSubscribers);
+      throw channelMissing();
+    }
+    if (subscriber.gone) {
+      this.#leave(subscriber.channel, [subscriber.id]);
+      return;
+    }
+    const entry = this.#watch(subscriber.channel);
+    entry.subscribers.add(subscriber);
+    subscriber.parked = true;
+    if (timeout > 0) this.#timeouts.schedule(subscriber, Date.now() + timeout);
+    // Close the gap between the first read and the watch: read again now that wake-ups are live,
+    // unless they already were before that read and nothing has come since (the common case).
+    if (!entry.live) await entry.ready;
+    if (!subscriber.parked) return;
+    if (mark >= 0 && entry.lastEvent <= mark) return;
+    await this.#catchUp(subscriber);
+  }
+
+  /** The client went away: forget it at once. */
+  remove(subscriber: ParkedSubscriber): void {
+    if (!subscriber.parked) return;
+    this.#detach(subscriber);
+    this.#leave(subscriber.channel, [subscriber.id]);
+  }
+
+  /** Answers every parked subscriber (503, shutting down) and stops watching. */
+  closeAll(): void {
+    for (const [channel, entry] of [...this.#channels]) {
+      const ids: string[] = [];
+      for (const s of [...entry.subscribers]) {
+        ids.push(s.id);
+        this.#detach(s);
+        s.end('closing');
+      }
+      this.#leave(channel, ids);
+      this.#unwatch(entry);
+    }
+    this.#timeouts.clear();
+    this.#lingering.clear();
+  }
+
+  /** Channels watched now, lingering ones included. */
+  get watchedChannels(): number {
+    return this.#channels.size;
+  }
+
+  #watch(channel: string): ChannelWaiters {
+    const entry = this.#channels.get(channel);
+    if (entry) {
+      this.#lingering.cancel(entry);
+      return entry;
+    }
+    // A watch started after a mark counts as an event: what came before it was not heard.
+    const created: ChannelWaiters = {
+      channel,
+      subscribers: new Set(),
+      ready: Promise.resolve(),
+      live: false,
+      unwatch: undefined,
+      lastEvent: ++this.#serial,
+      slot: -1,
+    };
+    created.ready = this.store.watch(channel, (name, event) => this.#onEvent(name, event)).then(
+      (unwatch) => {
+        created.live = true;
+        if (this.#channels.get(channel) === created) created.unwatch = unwatch;
+        else unwatch();
+      },
+      (err: unknown) => {
+        debug('watch %s failed: %s', channel, err);
+        // Not kept for later subscribers: they start a watch of their own.
+        this.#unwatch(created);
+        for (const s of [...created.subscribers]) this.#finish(s, 'unavailable');
+      },
+    );
+    this.#channels.set(channel, created);
+    return created;
+  }
+
+  /** Stops watching a channel (nobody waits on it, or its watch failed). */
+  #unwatch(entry: ChannelWaiters): void {
+    this.#lingering.cancel(entry);
+    if (this.#channels.get(entry.channel) !== entry) return;
+    this.#channels.delete(entry.channel);
+    entry.unwatch?.();
+  }
+
+  #onEvent(channel: string, event: ChannelEvent): void {
+    const entry = this.#channels.get(channel);
+    if (!entry) return;
+    entry.lastEvent = ++this.#serial;
+    switch (event.type) {
+      case 'message':
+        this.#fanOut(channel, entry, event.message, event.previous);
+        break;
+      case 'deleted':
+        for (const s of [...entry.subscribers]) this.#finish(s, 'deleted', false);
+        break;
+      case 'conflict': {
+        const ids: string[] = [];
+        for (const s of [...entry.subscribers]) {
+          if (s.id === event.keep) continue;
+          ids.push(s.id);
+          this.#finish(s, 'conflict', false);
+        }
+        this.#leave(channel, ids);
+        break;
+      }
+      case 'resync':
+        for (const s of [...entry.subscribers]) void this.#catchUp(s);
+        break;
+    }
+  }
+
+  /**
+   * push_delete_oldest_received_message: `message` was sent to a subscriber. Reported to the store
+   * once per message, however many subscribers it went to.
+   */
+  received(channel: string, message: StoredMessage): void {
+    if (this.#acknowledged.has(message)) return;
+    this.#acknowledged.add(message);
+    this.store.received(channel, message.id).catch((err: unknown) => debug('received %s failed: %s', channel, err));
+  }
+
+  /** One pass over the channel's subscribers (the transports share what they write, see transports/). */
+  #fanOut(channel: string, entry: ChannelWaiters, message: StoredMessage, previous: MessageId | undefined): void {
+    const answered: string[] = [];
+    for (const s of entry.subscribers) {
+      const cursor = s.cursor;
+      if (cursor && compareIds(cursor, message.id) >= 0) continue;
+      const reading = this.#catchingUp.size > 0 ? this.#catchingUp.get(s) : undefined;
+      if (reading) {
+        // Its store read may or may not include this message: let the read loop take it, in order.
+        reading.again = true;
+        continue;
+      }
+      if (previous && (!cursor || compareIds(cursor, previous) < 0)) {
+        // It has not seen the message before this one: its next message comes from the store.
+        void this.#catchUp(s);
+        continue;
+      }
+      if (s.deliver(message)) {
+        this.#detach(s, entry);
+        answered.push(s.id);
+      } else {
+        s.cursor = message.id;
+      }
+    }
+    if (answered.length > 0) this.#leave(channel, answered);
+  }
+
+  /**
+   * Reads every stored message after `s`'s cursor, in order, until the store has nothing newer (a
+   * long-poll stops at the first, which answers it). Fan-out leaves `s` to this loop meanwhile.
+   */
+  async #catchUp(s: ParkedSubscriber): Promise<void> {
+    if (this.#catchingUp.has(s)) return;
+    const reading = { again: false };
+    this.#catchingUp.set(s, reading);
+    try {
+      for (;;) {
+        reading.again = false;
+        const r = await this.store.next(s.channel, s.cursor);
+        if (!s.parked) return;
+        if (!r.exists) {
+          this.#finish(s, 'deleted');
+          return;
+        }
+        if (r.message) this.#deliverTo(s, r.message);
+        else if (!reading.again) return;
+        if (!s.parked) return;
+      }
+    } catch (err) {
+      debug('catch-up read on %s failed: %s', s.channel, err);
+      this.#finish(s, 'unavailable');
+    } finally {
+      this.#catchingUp.delete(s);
+    }
+  }
+
+  #deliverTo(s: ParkedSubscriber, message: StoredMessage): void {
+    if (s.deliver(message)) {
+      this.#detach(s);
+      this.#leave(s.channel, [s.id]);
+    } else {
+      s.cursor = message.id;
+    }
+  }
+
+  /** Ends a parked subscriber without a message. */
+  #finish(s: ParkedSubscriber, reason: EndReason, leave = true): void {
+    if (!s.parked) return;
+    this.#detach(s);
+    if (leave) this.#leave(s.channel, [s.id]);
+    s.end(reason);
+  }
+
+  #detach(s: ParkedSubscriber, entry = this.#channels.get(s.channel)): void {
+    s.parked = false;
+    this.#timeouts.cancel(s);
+    if (!entry) return;
+    entry.subscribers.delete(s);
+    if (entry.subscribers.size === 0 && this.#channels.get(s.channel) === entry) this.#lingering.schedule(entry, Date.now() + this.#lingerMs);
+  }
+
+  #leave(channel: string, ids: string[]): void {
+    if (ids.length === 0) return;
+    this.store.leave(channel, ids).catch((err: unknown) => debug('leave %s failed: %s', channel, err));
+  }
+}

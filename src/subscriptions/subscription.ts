@@ -1,0 +1,235 @@
+/**
+ * A subscription: one subscriber request (a long-poll, a stream, a WebSocket) reading one channel or
+ * up to 255 (multiplexing). It waits in the parked-subscriber registry through one `Leg` per channel
+ * (counted, concurrency and limits per channel), merges what the legs receive into one sequence in
+ * publish order, and hands each message to its transport.
+ *
+ * Position: one cursor per channel, in resolver order (protocol/position.ts). With one channel a
+ * message is named by its own id; with several, by the composite cursor.
+ */
+import { channelMissing, type EndReason } from '../protocol/answers.js';
+import type { ResolvedChannel } from '../protocol/channel-id.js';
+import { missedBefore } from '../protocol/cursor.js';
+import { compareIds, type MessageId } from '../protocol/message-id.js';
+import { formatComposite, type Cursors } from '../protocol/position.js';
+import type { StoredMessage } from '../store/channel-store.js';
+import type { SubscriberTransport } from '../transports/transport.js';
+import type { JoinOptions, ParkedSubscriber, ParkedSubscribers } from './parked-subscribers.js';
+
+/** What a subscriber endpoint's options say about every subscription it serves. */
+export interface SubscriptionSettings {
+  readonly join: JoinOptions;
+  /** subscriberTimeout in ms; 0 = none. */
+  readonly timeout: number;
+  /** push_delete_oldest_received_message. */
+  readonly deletesReceived: boolean;
+}
+
+interface Held {
+  channel: number;
+  message: StoredMessage;
+}
+
+/** Order across channels: by id, ties (ids are per channel) in resolver order. */
+function compareDelivery(a: Held, b: Held): number {
+  return compareIds(a.message.id, b.message.id) || a.channel - b.channel;
+}
+
+/** One channel of a subscription, as the registry sees it. */
+class Leg implements ParkedSubscriber {
+  slot = -1;
+  parked = false;
+  gone = false;
+  /** ParkedSubscribers.mark() taken before the subscription's first read, -1 if none. */
+  mark = -1;
+
+  constructor(
+    readonly id: string,
+    readonly channel: string,
+    /** What the registry has handed to this leg (the subscription may hold some back while it joins). */
+    public cursor: MessageId | undefined,
+    readonly index: number,
+    readonly subscription: Subscription,
+  ) {}
+
+  deliver(message: StoredMessage): boolean {
+    return this.subscription.offer(this.index, message);
+  }
+
+  end(reason: EndReason): void {
+    this.subscription.legEnded(this.index, reason);
+  }
+}
+
+export class Subscription {
+  readonly channels: readonly ResolvedChannel[];
+  /** What the client has been sent, per channel. */
+  readonly cursors: Cursors;
+  readonly #legs: Leg[];
+  readonly #registry: ParkedSubscribers;
+  readonly #settings: SubscriptionSettings;
+  #transport: SubscriberTransport | undefined;
+  /** Joined every channel: messages go out as they come; before, they are held and sorted. */
+  #live: boolean;
+  #done = false;
+  /** Messages received while joining several channels, sent in order once joined on all. */
+  #held: Held[] | undefined;
+  /** False until it has a real position: a first request without a cursor cannot have missed anything. */
+  #signalsLoss: boolean;
+
+  constructor(registry: ParkedSubscribers, channels: readonly ResolvedChannel[], cursors: Cursors, resumed: boolean, settings: SubscriptionSettings) {
+    this.#registry = registry;
+    this.#settings = settings;
+    this.channels = channels;
+    this.cursors = cursors;
+    this.#signalsLoss = resumed;
+    // A leg only receives once it is counted in on its channel; with one channel that is all it waits for.
+    this.#live = channels.length === 1;
+    this.#legs = [];
+    for (let i = 0; i < channels.length; i++) this.#legs.push(new Leg(registry.newId(), channels[i]!.key, cursors[i], i, this));
+  }
+
+  /** Answered, ended, or the client left. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /**
+   * Long-poll and interval-poll: answers with the first stored message after the position if there
+   * is one; else interval-poll answers 304 and long-poll waits. Refuses with 403 under
+   * authorizedChannelsOnly when a channel is missing.
+   */
+  async poll(transport: SubscriberTransport, interval: boolean, authorizedChannelsOnly: boolean): Promise<void> {
+    this.#transport = transport;
+    const registry = this.#registry;
+    const legs = this.#legs;
+    let first: Held | undefined;
+    if (legs.length === 1) {
+      // One channel: no list of reads to build and wait for (this runs on every long-poll request).
+      const leg = legs[0]!;
+      leg.mark = registry.mark(leg.channel);
+      const { exists, message } = await registry.store.next(leg.channel, leg.cursor);
+      if (!exists && authorizedChannelsOnly) throw channelMissing();
+      if (message) first = { channel: 0, message };
+    } else {
+      first = await this.#readAll(authorizedChannelsOnly);
+    }
+    if (first) {
+      this.#done = true;
+      this.#send(first.channel, first.message);
+      return;
+    }
+    if (interval) {
+      this.#done = true;
+      transport.end('timeout', undefined, this.cursors);
+      return;
+    }
+    return this.#wait(transport);
+  }
+
+  /** Streams and WebSockets: joins every channel, then opens; every stored message after the position comes first. */
+  async stream(transport: SubscriberTransport): Promise<void> {
+    this.#transport = transport;
+    await this.#wait(transport);
+    // Counted in on every channel (or already answered): open the stream if nothing did yet.
+    if (!this.#done) transport.open();
+  }
+
+  /** The first stored message after the position across several channels, in delivery order. */
+  async #readAll(authorizedChannelsOnly: boolean): Promise<Held | undefined> {
+    const registry = this.#registry;
+    for (const leg of this.#legs) leg.mark = registry.mark(leg.channel);
+    const reads = await Promise.all(this.#legs.map((leg) => registry.store.next(leg.channel, leg.cursor)));
+    const missing = authorizedChannelsOnly ? reads.findIndex((r) => !r.exists) : -1;
+    if (missing >= 0) throw channelMissing(this.channels[missing]!.id);
+    let first: Held | undefined;
+    for (let channel = 0; channel < reads.length; channel++) {
+      const message = reads[channel]!.message;
+      if (message && (!first || compareDelivery({ channel, message }, first) < 0)) first = { channel, message };
+    }
+    return first;
+  }
+
+  /**
+   * Joins every channel and waits there. A refusal on any of them leaves the joined ones and throws
+   * it (403/409). With several channels, messages received meanwhile are held, then sent in order.
+   */
+  #wait(transport: SubscriberTransport): Promise<void> | undefined {
+    if (transport.closed) {
+      this.#leaveAll();
+      return undefined; // the client left meanwhile
+    }
+    transport.onClose(() => this.gone());
+    const { join, timeout } = this.#settings;
+    const legs = this.#legs;
+    // One channel has nothing to merge: it is live from the start (see the constructor).
+    if (legs.length === 1) return this.#registry.park(legs[0]!, join, timeout, legs[0]!.mark);
+    return this.#joinAll();
+  }
+
+  async #joinAll(): Promise<void> {
+    const { join, timeout } = this.#settings;
+    const results = await Promise.allSettled(this.#legs.map((leg) => this.#registry.park(leg, join, timeout, leg.mark)));
+    const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (refused) {
+      this.#leaveAll();
+      throw refused.reason;
+    }
+    if (this.#done) return;
+    this.#live = true;
+    const held = this.#held?.sort(compareDelivery) ?? [];
+    this.#held = undefined;
+    for (const h of held) {
+      if (this.#send(h.channel, h.message)) {
+        this.#leaveAll();
+        return;
+      }
+    }
+  }
+
+  /** A leg received `message`; true when that answered the request (that leg is then detached by the registry). */
+  offer(channel: number, message: StoredMessage): boolean {
+    if (this.#done) return false;
+    if (!this.#live) {
+      (this.#held ??= []).push({ channel, message });
+      return false;
+    }
+    if (!this.#send(channel, message)) return false;
+    this.#legs[channel]!.parked = false;
+    this.#leaveAll();
+    return true;
+  }
+
+  /** The registry ended one leg (deleted, conflict, timeout, closing, unavailable): end them all. */
+  legEnded(channel: number, reason: EndReason): void {
+    if (this.#done) return;
+    this.#leaveAll();
+    this.#transport?.end(reason, this.#legs.length > 1 ? this.channels[channel]!.id : undefined, this.cursors);
+  }
+
+  /** The client left: forget every leg at once. */
+  gone(): void {
+    this.#leaveAll();
+    this.#transport?.dispose();
+  }
+
+  #send(channel: number, message: StoredMessage): boolean {
+    const before = this.cursors[channel];
+    if (before && compareIds(before, message.id) >= 0) return false;
+    this.cursors[channel] = message.id;
+    const gapAfter = this.#signalsLoss && missedBefore(before, message) ? before : undefined;
+    this.#signalsLoss = true;
+    const answered = this.#transport!.send(message, gapAfter, this.#legs.length > 1 ? formatComposite(this.cursors) : undefined);
+    if (this.#settings.deletesReceived) this.#registry.received(this.#legs[channel]!.channel, message);
+    return answered;
+  }
+
+  #leaveAll(): void {
+    this.#done = true;
+    this.#held = undefined;
+    for (const leg of this.#legs) {
+      leg.gone = true;
+      this.#registry.remove(leg);
+    }
+  }
+}

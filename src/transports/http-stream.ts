@@ -1,0 +1,148 @@
+/**
+ * What the four HTTP streams share (EventSource, chunked, multipart/mixed, raw stream): the response
+ * stays open and each message is written as a frame. Headers are written at the first write, so a
+ * stream the store refuses (409/403) is answered with that status instead. A frame that is the same
+ * bytes on every stream it goes to is built once per message and written straight to each socket.
+ */
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { bodySocket, type WireFrame } from '../http/wire-frame.js';
+import { MISSED_HEADER, type EndReason } from '../protocol/answers.js';
+import type { MessageId } from '../protocol/message-id.js';
+import type { StoredMessage } from '../store/channel-store.js';
+import { startPings, stopPings } from './keep-alive.js';
+import { MAX_BACKLOG, type SubscriberTransport, type TransportSettings } from './transport.js';
+
+export abstract class HttpStream implements SubscriberTransport {
+  #opened = false;
+  #ended = false;
+  /**
+   * The socket shared frames are written to, once found (see bodySocket); looked up once, not per
+   * message: under Express every property read on `res` goes through its swapped prototype chain.
+   */
+  #socket: Socket | undefined;
+  #chunked = false;
+
+  constructor(
+    readonly res: ServerResponse,
+    protected readonly settings: TransportSettings,
+  ) {}
+
+  /** The 200's headers. */
+  protected abstract headers(): OutgoingHttpHeaders;
+  /** Written right after the headers. */
+  protected preamble(): string | undefined {
+    return undefined;
+  }
+  /** The bytes of one message (see SubscriberTransport.send for the arguments). */
+  protected abstract frame(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): Array<string | Buffer>;
+  /**
+   * The frame of `message` when it is the same bytes on every stream it goes to (built once per
+   * message and written to each socket as is), else undefined and `frame()` is used.
+   */
+  protected sharedFrame(_message: StoredMessage, _position: string | undefined): WireFrame | undefined {
+    return undefined;
+  }
+  /** The final notice (may be empty). */
+  protected abstract epilogue(reason: EndReason, endedBy: string | undefined): string;
+  /** The keep-alive frame, if the transport has one. */
+  protected pingFrame(): WireFrame | undefined {
+    return undefined;
+  }
+
+  /** Sends the headers, once. `missed`: the stream opens on a message that follows a gap. */
+  open(missed = false): void {
+    const res = this.res;
+    if (this.#opened || res.headersSent || res.destroyed) return;
+    this.#opened = true;
+    const headers = this.headers();
+    if (missed) headers[MISSED_HEADER] = '1';
+    res.writeHead(200, headers);
+    const preamble = this.preamble();
+    if (preamble) this.write([preamble]);
+    else res.flushHeaders();
+    if (this.pingFrame() !== undefined) startPings(this, this.settings.pingInterval);
+  }
+
+  send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): boolean {
+    this.open(gapAfter !== undefined);
+    const shared = gapAfter === undefined ? this.sharedFrame(message, position) : undefined;
+    if (shared) this.#writeShared(shared);
+    else this.write(this.frame(message, gapAfter, position));
+    return false;
+  }
+
+  end(reason: EndReason, endedBy: string | undefined): void {
+    this.open();
+    const res = this.res;
+    this.#ended = true;
+    this.dispose();
+    if (res.destroyed || res.writableEnded) return;
+    const notice = this.epilogue(reason, endedBy);
+    if (notice) this.write([notice]);
+    res.end();
+  }
+
+  ping(): void {
+    const frame = this.pingFrame();
+    if (frame) this.#writeShared(frame);
+  }
+
+  dispose(): void {
+    stopPings(this, this.settings.pingInterval);
+  }
+
+  get closed(): boolean {
+    return this.res.destroyed || (this.res.socket?.destroyed ?? false);
+  }
+
+  onClose(listener: () => void): void {
+    this.res.once('close', listener);
+  }
+
+  protected write(chunks: Array<string | Buffer>): void {
+    const res = this.res;
+    if (!this.#writable()) return;
+    if (chunks.length > 1) res.cork();
+    for (const chunk of chunks) if (chunk.length > 0) res.write(chunk);
+    if (chunks.length > 1) res.uncork();
+    // The compression middleware buffers until flushed (no-transform already makes it pass through).
+    (res as ServerResponse & { flush?: () => void }).flush?.();
+  }
+
+  #writeShared(frame: WireFrame): void {
+    if (this.#ended || frame.body.length === 0) return; // an empty chunk would end a chunked response
+    const socket = this.#socket ?? this.#findSocket();
+    if (!socket) {
+      // Something wraps the body (compression), or the response still waits for its connection.
+      this.write([frame.body]);
+      return;
+    }
+    if (socket.destroyed) return;
+    if (socket.writableLength > MAX_BACKLOG) {
+      socket.destroy(); // as #writable(): it resumes from its last id
+      return;
+    }
+    socket.write(this.#chunked ? frame.chunk : frame.body);
+  }
+
+  #findSocket(): Socket | undefined {
+    const socket = bodySocket(this.res);
+    if (socket) {
+      this.#socket = socket;
+      this.#chunked = this.res.chunkedEncoding;
+    }
+    return socket;
+  }
+
+  #writable(): boolean {
+    const res = this.res;
+    if (res.destroyed || res.writableEnded) return false;
+    if (res.writableLength > MAX_BACKLOG) {
+      // A client this far behind would hold the process's memory: cut it, it resumes from its last id.
+      res.destroy();
+      return false;
+    }
+    return true;
+  }
+}

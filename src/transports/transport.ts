@@ -1,0 +1,45 @@
+/**
+ * What every transport is to a subscription (subscriptions/subscription.ts): something that writes
+ * a message in its own framing, and says an ending in its own framing. A transport serves one
+ * subscription of one or several channels; with several, messages are named by the subscription's
+ * composite cursor (`position`) instead of their own id.
+ */
+import type { EndReason } from '../protocol/answers.js';
+import type { MessageId } from '../protocol/message-id.js';
+import type { Cursors } from '../protocol/position.js';
+import type { StoredMessage } from '../store/channel-store.js';
+
+export interface SubscriberTransport {
+  /**
+   * Writes `message`. `gapAfter`: the client's cursor on that channel when messages between it and
+   * this one are lost (the loss signal), else undefined. `position`: the composite cursor once the
+   * client has this message, undefined with one channel (the message's own id names it). True when
+   * that answered the request (a long-poll's one answer), false to go on (streams).
+   */
+  send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): boolean;
+  /** Ends without a message. `endedBy`: the channel that caused it, when there are several. */
+  end(reason: EndReason, endedBy: string | undefined, cursors: Cursors): void;
+  /** Counted in on every channel: open the stream now (headers, handshake) if nothing opened it. */
+  open(): void;
+  /** The client left: stop keep-alives. */
+  dispose(): void;
+  /** Whether the client has left already. */
+  readonly closed: boolean;
+  /** Calls `listener` once when the client leaves. */
+  onClose(listener: () => void): void;
+}
+
+export interface TransportSettings {
+  /** Content-Type of messages published without one. */
+  defaultContentType: string | undefined;
+  /** ms between keep-alive frames, 0 = none (only streams and WebSocket ping). */
+  pingInterval: number;
+}
+
+/** Bytes a client may leave unread before its stream is cut (it can resume from its last id). */
+export const MAX_BACKLOG = 16 * 1024 * 1024;
+
+/** A header value or event name cannot hold a line break: anything after one would be a line of its own. */
+export function oneLine(value: string): string {
+  return value.replace(/[\r\n]+/g, ' ');
+}
