@@ -21,6 +21,7 @@ import {
   type SubscriberOptions,
 } from './options.js';
 import { noSuchEndpoint } from './protocol/answers.js';
+import { parseDuration, type Duration } from './protocol/units.js';
 import { checkChannelId } from './protocol/channel-id.js';
 import type { ChannelInfo } from './protocol/channel-info.js';
 import type { ChannelStore } from './store/channel-store.js';
@@ -63,8 +64,13 @@ export interface PushRelay {
    * Once per server. See docs/transports.md "WebSocket".
    */
   handleUpgrade(server: Server | HttpsServer, app?: UpgradeApp): Promise<void>;
-  /** Answers every waiting subscriber (503) and refuses new requests; closes the store if the relay made it. */
-  close(): Promise<void>;
+  /**
+   * Answers every waiting subscriber (a long-poll gets 503 with Retry-After, a stream its end notice,
+   * a WebSocket close code 1001) and refuses new requests. Resolves once the store has counted them
+   * out (with RedisStore: in Redis, so that other processes stop counting them), waiting at most
+   * `timeout` (default '5s'); closes the store if the relay made it.
+   */
+  close(options?: { timeout?: Duration }): Promise<void>;
   /** The store in use. */
   readonly store: ChannelStore;
 }
@@ -81,6 +87,7 @@ export function createPushRelay(options: PushRelayOptions = {}): PushRelay {
   const defaults = resolvePublisher([global]);
   resolveSubscriber([global]);
 
+  let closing: Promise<void> | undefined;
   const target = (channelId: string, group: string | undefined) =>
     checkChannelId(channelId, { channelGroup: group ?? defaults.channelGroup, maxChannelIdLength: defaults.maxChannelIdLength }).key;
 
@@ -129,12 +136,15 @@ export function createPushRelay(options: PushRelayOptions = {}): PushRelay {
     handleUpgrade(server, app) {
       return handleUpgrade(server, app);
     },
-    async close() {
-      if (core.closed) return;
-      core.closed = true;
-      debug('closing: answering %d parked subscribers', core.parked.size);
-      core.parked.closeAll();
-      if (ownsStore) await store.close();
+    close(closeOptions = {}) {
+      closing ??= (async () => {
+        const timeout = parseDuration(closeOptions.timeout ?? '5s', 'timeout');
+        core.closed = true;
+        debug('closing: answering %d parked subscribers', core.parked.size);
+        await core.parked.closeAll(timeout);
+        if (ownsStore) await store.close();
+      })();
+      return closing;
     },
   };
 }

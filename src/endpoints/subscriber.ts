@@ -8,7 +8,7 @@ import { allowCrossOrigin, answerPreflight, SUBSCRIBER_CORS } from '../http/cors
 import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
 import type { ResolvedSubscriber } from '../options.js';
-import { methodNotAllowed } from '../protocol/answers.js';
+import { methodNotAllowed, retryableEnding } from '../protocol/answers.js';
 import { readPosition } from '../protocol/position.js';
 import { chooseTransport, type StreamTransport } from '../protocol/transport-choice.js';
 import { startPosition } from '../subscriptions/start-position.js';
@@ -68,6 +68,13 @@ export function subscriberMiddleware(context: RelayContext, options: ResolvedSub
     }
     serveSubscriber(endpoint, req, res).catch((err: unknown) => {
       debug('GET %s failed: %s', req.url, err);
+      // An HTTP error would stop a browser's EventSource for good: a refusal a retry can cure goes
+      // as a stream that ends at once, with a reconnection hint.
+      const retry = retryableEnding(err);
+      if (retry && !res.headersSent && chooseTransport(req.headers, options.mode) === 'eventsource') {
+        new EventSourceStream(res, endpoint.transport).end(retry, undefined);
+        return;
+      }
       answerError(err, req, res, next);
     });
   };

@@ -5,7 +5,7 @@
  * (a long-poll status, an EventSource end event, a WebSocket close code), from the table here.
  */
 import { formatSize } from './units.js';
-import { protocolError, type ProtocolError } from './protocol-error.js';
+import { isProtocolError, protocolError, type ProtocolError } from './protocol-error.js';
 
 const RETRY = { 'Retry-After': '1' };
 
@@ -118,6 +118,17 @@ export function endSentence(reason: EndReason, channelId: string | undefined): s
   if (reason === 'deleted') return `push-relay: channel ${JSON.stringify(channelId)} deleted`;
   if (reason === 'conflict') return `${ENDINGS.conflict.sentence} on channel ${JSON.stringify(channelId)}`;
   return ENDINGS[reason].sentence;
+}
+
+/**
+ * Whether a refusal is one a retry can cure: the relay closing (a restart), the store unavailable.
+ * An EventSource gets those as a stream that ends with a reconnection hint rather than as an HTTP
+ * error, which would stop a browser's EventSource for good. Every other refusal (400, 403, 404, 409,
+ * ...) a retry cannot cure: it stays an HTTP error.
+ */
+export function retryableEnding(err: unknown): 'closing' | 'unavailable' | undefined {
+  if (!isProtocolError(err) || err.status !== 503) return undefined;
+  return err.type === 'relay.closed' ? 'closing' : 'unavailable';
 }
 
 /** The loss signal's header (long-poll answers, multipart parts, streams that open on a gap). */

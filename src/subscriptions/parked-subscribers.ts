@@ -131,8 +131,13 @@ export class ParkedSubscribers {
     this.#leave(subscriber.channel, [subscriber.id]);
   }
 
-  /** Answers every parked subscriber (503, shutting down) and stops watching. */
-  closeAll(): void {
+  /**
+   * Answers every parked subscriber (shutting down) and stops watching. Resolves once the store has
+   * counted them all out, so that no other process sharing it still counts them; a store that does
+   * not answer within `timeout` ms is given up on (logged).
+   */
+  async closeAll(timeout: number): Promise<void> {
+    const leaves: Promise<void>[] = [];
     for (const [channel, entry] of [...this.#channels]) {
       const ids: string[] = [];
       for (const s of [...entry.subscribers]) {
@@ -140,11 +145,19 @@ export class ParkedSubscribers {
         this.#detach(s);
         s.end('closing');
       }
-      this.#leave(channel, ids);
+      if (ids.length > 0) leaves.push(this.store.leave(channel, ids).catch((err: unknown) => debug('leave %s on close failed: %s', channel, err)));
       this.#unwatch(entry);
     }
     this.#timeouts.clear();
     this.#lingering.clear();
+    if (leaves.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), timeout);
+    });
+    const late = await Promise.race([Promise.all(leaves).then(() => false), gaveUp]);
+    clearTimeout(timer);
+    if (late) debug('closing: the store did not count %d channels\' subscribers out within %dms', leaves.length, timeout);
   }
 
   /** Channels watched now, lingering ones included. */

@@ -16,6 +16,17 @@ import { oneLine } from './transport.js';
 
 /** The `retry:` hint (ms): how long a browser waits before reconnecting after the stream ends. */
 export const RETRY_MS = 3000;
+
+/**
+ * The reconnection hint an end sends when a retry will find the relay back (closing: a restart, or
+ * another process behind the same address; unavailable: the store coming back), spread at random so
+ * that the browsers of a restarted relay do not all come back in the same millisecond.
+ */
+export function retryAfterEnd(reason: EndReason, random = Math.random): number | undefined {
+  if (reason === 'closing') return 1000 + Math.floor(random() * 2000);
+  if (reason === 'unavailable') return 3000 + Math.floor(random() * 3000);
+  return undefined;
+}
 /** Sent before the first message after a gap (docs/transports.md, "Loss signal"). */
 export const MISSED_EVENT = 'push-relay-missed';
 /** The last event of a stream the relay ends; its data is the reason. */
@@ -78,7 +89,8 @@ export class EventSourceStream extends HttpStream {
   protected epilogue(reason: EndReason, endedBy: string | undefined): string {
     // First data line: the reason; second, with several channels: the channel that caused it.
     const cause = endedBy !== undefined && (reason === 'deleted' || reason === 'conflict') ? `data: ${oneLine(endedBy)}\n` : '';
-    return `event: ${END_EVENT}\ndata: ${reason}\n${cause}\n`;
+    const retry = retryAfterEnd(reason);
+    return `${retry === undefined ? '' : `retry: ${retry}\n`}event: ${END_EVENT}\ndata: ${reason}\n${cause}\n`;
   }
 
   protected override pingFrame(): WireFrame {

@@ -4,38 +4,21 @@
  * by one appears on the other's page over EventSource, long-poll and WebSocket, and a page that goes
  * away and comes back (or reloads) resumes from the last id it saw, without losing or repeating a
  * message sent meanwhile.
- *
- * Without Chromium at CHROMIUM_PATH (default /usr/bin/chromium) the test is skipped, or fails under
- * CI (`apt-get install -y chromium`).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createChat, type Chat } from '../../examples/chat/app.js';
+import { browserSkip, launchBrowser } from './browser.js';
 
 /** The page's own global, for code run in the page by page.evaluate (the test's lib has no DOM). */
 declare const location: { host: string };
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** Every Playwright wait, in ms. */
 const WAIT = 5000;
 
-const missing = !existsSync(CHROMIUM);
-const skip = missing && !process.env.CI ? `Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)` : false;
-
-describe('chat example in headless Chromium', { skip }, () => {
+describe('chat example in headless Chromium', { skip: browserSkip }, () => {
   let chat: Chat;
   let base: string;
   let browser: Browser;
@@ -44,13 +27,10 @@ describe('chat example in headless Chromium', { skip }, () => {
   const pageErrors: string[] = [];
 
   before(async () => {
-    // Under CI a missing browser is a broken setup, not a reason to skip.
-    assert.ok(!missing, `Chromium not found at ${CHROMIUM}: .ci/run installs it (apt-get install -y chromium)`);
     chat = await createChat();
     await new Promise<void>((resolve) => chat.server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(chat.server.address() as AddressInfo).port}`;
-    // launch() gives every run a fresh, temporary user-data-dir.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000 });
+    browser = await launchBrowser();
     alice = await browser.newContext();
     bob = await browser.newContext();
     for (const context of [alice, bob]) context.setDefaultTimeout(WAIT);

@@ -1,6 +1,6 @@
 /**
  * A small HTTP client for tests, on node:http rather than fetch: fetch sends `Cache-Control:
- * no-cache`, which hides Express's ETag/fresh pitfalls (SPEC "Pitfalls"). Plus raw-socket helpers for
+ * no-cache`, which hides Express's ETag/fresh pitfalls (docs/protocol.md). Plus raw-socket helpers for
  * requests no well-behaved client sends.
  */
 import http, { type IncomingHttpHeaders } from 'node:http';

@@ -57,7 +57,7 @@ describe('ParkedSubscribers: watches linger after the last subscriber', () => {
     await publish(store, '/c', 'm1');
     await waitFor('the next answer', () => again.got.length === 1);
     assert.deepEqual(again.got, ['m1']);
-    parked.closeAll();
+    parked.closeAll(1000);
     assert.equal(store.watching, 0);
     await store.close();
   });
@@ -87,7 +87,7 @@ describe('ParkedSubscribers: watches linger after the last subscriber', () => {
     await publish(store, '/f', 'after the failure');
     await waitFor('a message', () => next.got.length === 1);
     assert.deepEqual(next.got, ['after the failure']);
-    parked.closeAll();
+    parked.closeAll(1000);
     await store.close();
   });
 });

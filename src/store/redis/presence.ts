@@ -81,6 +81,13 @@ export class Presence {
     if (held.ids.size === 0) this.#held.delete(channel);
   }
 
+  /** The leaves Redis did not take yet, forgotten here (the store sends them on close). */
+  takeFailedLeaves(): Array<[string, string[]]> {
+    const failed = [...this.#leaving].map(([channel, ids]): [string, string[]] => [channel, [...ids]]);
+    this.#leaving.clear();
+    return failed;
+  }
+
   leaveFailed(channel: string, ids: readonly string[]): void {
     let set = this.#leaving.get(channel);
     if (!set) this.#leaving.set(channel, (set = new Set()));

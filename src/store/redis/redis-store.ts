@@ -83,6 +83,8 @@ export class RedisStore implements ChannelStore {
   readonly #readyListeners = new Map<RedisClient, () => void>();
   #closed = false;
   #recovering: Promise<void> | undefined;
+  /** Leaves sent and not answered yet: close() waits for them, so that no subscriber stays counted. */
+  readonly #leaving = new Set<Promise<unknown>>();
 
   constructor(options: RedisStoreOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('push-relay: RedisStore options must be an object');
@@ -212,12 +214,16 @@ export class RedisStore implements ChannelStore {
   async leave(channel: string, subscriberIds: readonly string[]): Promise<void> {
     if (subscriberIds.length === 0) return;
     this.#presence.left(channel, subscriberIds);
+    const sent = this.#run(channel, SCRIPTS.leave, [this.processId, ...subscriberIds]);
+    this.#leaving.add(sent);
     try {
-      await this.#run(channel, SCRIPTS.leave, [this.processId, ...subscriberIds]);
+      await sent;
     } catch (err) {
       // Retried by the heartbeat; until then the lease keeps them counted (no drift either way).
-      if (!this.#closed) this.#presence.leaveFailed(channel, subscriberIds);
+      this.#presence.leaveFailed(channel, subscriberIds);
       throw err;
+    } finally {
+      this.#leaving.delete(sent);
     }
   }
 
@@ -233,11 +239,18 @@ export class RedisStore implements ChannelStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#presence.stop();
-    // Count out what this process still holds, so others need not wait for its leases to pass.
+    // Count out what this process still holds, so others need not wait for its leases to pass: the
+    // leaves under way, those Redis did not take, and the subscribers still held.
+    if (this.#leaving.size > 0) await Promise.allSettled([...this.#leaving]);
     if (this.#client.isReady) {
+      const held = new Map<string, string[]>();
+      for (const channel of this.#presence.channels) held.set(channel, this.#presence.idsOf(channel));
+      for (const [channel, ids] of this.#presence.takeFailedLeaves()) held.set(channel, [...(held.get(channel) ?? []), ...ids]);
       await Promise.all(
-        this.#presence.channels.map((channel) =>
-          runScript(this.#client, SCRIPTS.leave, this.#keys(channel), [this.processId, ...this.#presence.idsOf(channel)], this.#timeout).catch(() => {}),
+        [...held].map(([channel, ids]) =>
+          runScript(this.#client, SCRIPTS.leave, this.#keys(channel), [this.processId, ...ids], this.#timeout).catch((err: unknown) =>
+            debug('counting out %d subscribers of %s on close failed: %s', ids.length, channel, err),
+          ),
         ),
       );
     }
