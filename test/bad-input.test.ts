@@ -184,13 +184,43 @@ describe('request bodies', () => {
     assert.equal(await relay.channelInfo('r'), undefined);
   });
 
-  it('express.json() before the publisher: the JSON is stored re-serialised', async () => {
-    const { server } = await start({}, serveExpress5, [express.json() as unknown as Middleware]);
-    const res = await request(server.url('/pub?id=j'), { method: 'POST', body: '{ "a" : [1, 2] }', headers: { 'Content-Type': 'application/json' } });
+  const exactJson = '{"n": 1.0, "big": 12345678901234567890}';
+
+  it('a global express.json(): 500 saying how to mount the publisher, nothing published (never a re-serialised object)', async () => {
+    const { relay, server } = await start({}, serveExpress5, [express.json() as unknown as Middleware]);
+    const res = await request(server.url('/pub?id=j'), { method: 'POST', body: exactJson, headers: { 'Content-Type': 'application/json' } });
+    assert.equal(res.status, 500);
+    assert.match(res.text, /body parser/);
+    assert.match(res.text, /Mount the publisher before that parser/);
+    assert.match(res.text, /rawBody/);
+    assert.equal(await relay.channelInfo('j'), undefined, 'nothing was published');
+  });
+
+  it('a global express.urlencoded() and a plain curl -d: the same clear 500', async () => {
+    const { relay, server } = await start({}, serveExpress5, [express.urlencoded({ extended: false }) as unknown as Middleware]);
+    const res = await request(server.url('/pub?id=f'), { method: 'POST', body: 'hello', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    assert.equal(res.status, 500);
+    assert.match(res.text, /Mount the publisher before that parser/);
+    assert.equal(await relay.channelInfo('f'), undefined);
+  });
+
+  it('a parser that keeps the raw bytes (verify hook -> req.rawBody): the exact bytes are published', async () => {
+    const keepRaw = express.json({ verify: (req, _res, buf) => ((req as unknown as { rawBody: Buffer }).rawBody = buf) });
+    const { server } = await start({}, serveExpress5, [keepRaw as unknown as Middleware]);
+    const res = await request(server.url('/pub?id=r'), { method: 'POST', body: exactJson, headers: { 'Content-Type': 'application/json' } });
     assert.equal(res.status, 202);
-    const got = await request(server.url('/sub?id=j'));
-    assert.deepEqual(JSON.parse(got.text), { a: [1, 2] });
+    const got = await request(server.url('/sub?id=r'));
+    assert.equal(got.text, exactJson, 'byte for byte, 1.0 and the big number included');
     assert.equal(got.headers['content-type'], 'application/json');
+  });
+
+  it('a global parser that left an empty body: an empty message', async () => {
+    const { server } = await start({}, serveExpress5, [express.json() as unknown as Middleware]);
+    const res = await request(server.url('/pub?id=e'), { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': '0' } });
+    assert.equal(res.status, 202);
+    const got = await request(server.url('/sub?id=e'));
+    assert.equal(got.status, 200);
+    assert.equal(got.body.length, 0);
   });
 });
 
@@ -208,7 +238,7 @@ describe('hostile cursor headers', () => {
     ['empty values', { 'If-Modified-Since': '', 'If-None-Match': '' }],
     ['unquoted quote', { 'If-Modified-Since': 'Thu, 01 Jan 2015 00:00:00 GMT', 'If-None-Match': '"' }],
   ];
-  it('are read as SPEC.md says and never crash: 200 with a message or 304', async () => {
+  it('are read as docs/protocol.md says and never crash: 200 with a message or 304', async () => {
     const { relay, server } = await start();
     await relay.publish('h', 'stored');
     for (const [name, headers] of cases) {

@@ -1,12 +1,13 @@
 /**
- * Reads a publisher's message body with a size limit (raw-body), or takes `req.body` when a body
- * parser such as `express.raw()` or `express.text()` already read it.
+ * Reads a publisher's message body with a size limit (raw-body). The relay publishes exactly the
+ * bytes the publisher sent: when a body parser has read the stream already, it takes the bytes that
+ * parser kept (`req.rawBody`, or a Buffer or string `req.body`), and never re-serialises an object.
  */
 import type { IncomingMessage } from 'node:http';
 import getRawBody from 'raw-body';
-import { bodyCutOff, bodyLengthMismatch, bodyTooLarge } from '../protocol/answers.js';
+import { bodyAlreadyParsed, bodyCutOff, bodyLengthMismatch, bodyTooLarge } from '../protocol/answers.js';
 
-type ParsedRequest = IncomingMessage & { body?: unknown; _body?: boolean };
+type ParsedRequest = IncomingMessage & { body?: unknown; rawBody?: unknown; _body?: boolean };
 
 export async function readMessageBody(req: ParsedRequest, limit: number): Promise<Buffer> {
   const parsed = alreadyParsed(req);
@@ -25,16 +26,24 @@ export async function readMessageBody(req: ParsedRequest, limit: number): Promis
   }
 }
 
-/** The bytes a body parser left in `req.body`, or undefined if the body stream is still unread. */
+/**
+ * The bytes a body parser kept, or undefined when the body stream is still unread. `req.rawBody`
+ * (what a `verify` hook of body-parser, or a framework, saved) wins over `req.body`, which a text
+ * parser may have decoded from another charset.
+ */
 function alreadyParsed(req: ParsedRequest): Buffer | undefined {
-  const body = req.body;
+  const { body, rawBody } = req;
   if (Buffer.isBuffer(body)) return body;
+  if (Buffer.isBuffer(rawBody)) return rawBody;
+  if (typeof rawBody === 'string') return Buffer.from(rawBody, 'utf8');
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (!req._body && !req.readableEnded) return undefined;
-  if (body === undefined) return Buffer.alloc(0);
-  // express.json() leaves an object: re-serialise it (same JSON, not byte-for-byte the original).
-  if (/\bjson\b/i.test(req.headers['content-type'] ?? '')) return Buffer.from(JSON.stringify(body), 'utf8');
-  throw new TypeError(
-    'push-relay: the request body was already parsed into an object by another middleware; mount the publisher before it, or use express.raw() / express.text() on the publisher route',
-  );
+  // Read, and nothing of it kept: an empty body is still known; anything else is gone.
+  const length = req.headers['content-length'];
+  if ((body === undefined || isEmptyObject(body)) && (length === undefined || length === '0') && !req.headers['transfer-encoding']) return Buffer.alloc(0);
+  throw bodyAlreadyParsed();
+}
+
+function isEmptyObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
 }

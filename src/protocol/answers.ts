@@ -69,6 +69,21 @@ export const bodyCutOff = (): ProtocolError => protocolError(400, 'push-relay: t
 export const bodyLengthMismatch = (): ProtocolError =>
   protocolError(400, 'push-relay: request body length does not match Content-Length', 'request.size.invalid');
 
+/**
+ * Another middleware read the publisher's body and kept only what it parsed (an object from
+ * express.json() or express.urlencoded()): the bytes the publisher sent are gone, and re-serialising
+ * the object would publish something else (numbers rounded, keys reordered, a form re-encoded).
+ */
+export const bodyAlreadyParsed = (): ProtocolError =>
+  protocolError(
+    500,
+    'push-relay: another middleware (a body parser such as express.json() or express.urlencoded()) read this request body ' +
+      'and kept only the parsed object, so the bytes the publisher sent are gone and nothing was published. Mount the publisher ' +
+      'before that parser (app.use(parser) after the publisher route, or the parser only on the routes that need it), or make ' +
+      'the parser keep the raw bytes: express.json({ verify: (req, res, buf) => { req.rawBody = buf; } })',
+    'body.already.parsed',
+  );
+
 export const webSocketRequired = (): ProtocolError =>
   protocolError(426, 'push-relay: this endpoint serves WebSocket subscribers only', 'websocket.required', { Upgrade: 'websocket', Connection: 'Upgrade' });
 
