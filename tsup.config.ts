@@ -9,6 +9,8 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   splitting: false,
+  // import.meta.url in the CommonJS build (createRequire of the optional redis peer).
+  shims: true,
   // Keep every dependency (and the optional peers) external: users install them.
   skipNodeModulesBundle: true,
 });

@@ -20,92 +20,95 @@ export type FirstMessagePolicy = 'oldest' | 'newest' | number;
 export type Role = 'publisher' | 'subscriber';
 
 /**
- * Turns a request into a channel id (nginx's `$push_channel_id`). Nothing or '' answers 400. A
+ * Turns a request (`Req`, see `createPushRelay`) into a channel id (nginx's `$push_channel_id`). Nothing or '' answers 400. A
  * subscriber's resolver may return up to 255 ids: the subscriber receives the messages of all of them
  * (multiplexing, docs/transports.md); a publisher's must name one.
  */
-export type ChannelIdResolver = (
-  req: IncomingMessage,
+export type ChannelIdResolver<Req extends IncomingMessage = IncomingMessage> = (
+  req: Req,
 ) => string | readonly string[] | undefined | null | Promise<string | readonly string[] | undefined | null>;
 
-/** Decides whether `req` may use the channel; false answers 403. Throwing goes to `next(err)`. */
-export type AuthorizeHook = (req: IncomingMessage, context: { channelId: string; role: Role }) => boolean | Promise<boolean>;
+/**
+ * Decides whether `req` may use the channel: `true` lets it through, anything else answers 403.
+ * Throwing goes to `next(err)`.
+ */
+export type AuthorizeHook<Req extends IncomingMessage = IncomingMessage> = (req: Req, context: { channelId: string; role: Role }) => boolean | Promise<boolean>;
 
 /** Options that apply to both endpoints. */
-export interface CommonOptions {
+export interface CommonOptions<Req extends IncomingMessage = IncomingMessage> {
   /** The channel id of a request. @default the `id` query argument */
-  channelId?: ChannelIdResolver;
+  channelId?: ChannelIdResolver<Req> | undefined;
   /** Access check per request, after the channel id is known. */
-  authorize?: AuthorizeHook;
+  authorize?: AuthorizeHook<Req> | undefined;
   /** push_channel_group: a namespace, so the same id names different channels on different endpoints. */
-  channelGroup?: string;
+  channelGroup?: string | undefined;
   /** push_max_channel_id_length: longer ids answer 400 naming the limit. @default 512 */
-  maxChannelIdLength?: number;
+  maxChannelIdLength?: number | undefined;
   /** push_channel_timeout: how long a channel with no messages and no subscribers lives. @default 0 (removed at once) */
-  channelTimeout?: Duration;
+  channelTimeout?: Duration | undefined;
   /**
    * CORS (Nchan's nchan_access_control_allow_origin): `'*'` or one origin (`'https://app.example.com'`)
    * that browsers on another origin may use this endpoint from. Answers carry
    * `Access-Control-Allow-Origin` and expose the cursor headers, and OPTIONS preflights get 200.
    * With one origin, credentials (cookies) are allowed too. @default none (OPTIONS answers 405)
    */
-  allowOrigin?: string;
+  allowOrigin?: string | undefined;
 }
 
 /** Options of `publisher()`. */
-export interface PublisherOptions extends CommonOptions {
+export interface PublisherOptions<Req extends IncomingMessage = IncomingMessage> extends CommonOptions<Req> {
   /** push_store_messages: false only delivers to subscribers waiting now. @default true */
-  storeMessages?: boolean;
+  storeMessages?: boolean | undefined;
   /** push_min_message_buffer_length: the newest N messages are kept even when expired. @default 1 */
-  minMessageBufferLength?: number;
+  minMessageBufferLength?: number | undefined;
   /** push_max_message_buffer_length: at most N messages per channel, oldest dropped first. @default 10 */
-  maxMessageBufferLength?: number;
+  maxMessageBufferLength?: number | undefined;
   /** push_message_buffer_length: sets both the minimum and the maximum. */
-  messageBufferLength?: number;
+  messageBufferLength?: number | undefined;
   /** push_message_timeout: how long a message is stored; 0 = forever. @default '1h' */
-  messageTimeout?: Duration;
+  messageTimeout?: Duration | undefined;
   /** Largest message body; bigger ones answer 413 and are not read. @default '1mb' */
-  maxMessageSize?: Size;
+  maxMessageSize?: Size | undefined;
 }
 
 /** Options of `subscriber()`. */
-export interface SubscriberOptions extends CommonOptions {
+export interface SubscriberOptions<Req extends IncomingMessage = IncomingMessage> extends CommonOptions<Req> {
   /**
    * push_subscriber: pins the endpoint to one mechanism. 'long-poll' holds requests until a message
    * comes; 'interval-poll' answers 304 at once; the others stream (docs/transports.md).
    * @default unset: chosen per request (plain GET long-polls)
    */
-  mode?: SubscriberMode;
+  mode?: SubscriberMode | undefined;
   /** nchan_subscriber_first_message: where a subscriber without a cursor starts. @default 'oldest' */
-  subscriberFirstMessage?: FirstMessagePolicy;
+  subscriberFirstMessage?: FirstMessagePolicy | undefined;
   /**
    * Keep-alive on open streams every this long, so proxies keep them: an EventSource comment, a
    * WebSocket ping (a socket that missed the previous pong is cut); 0 = none. @default '25s'
    */
-  pingInterval?: Duration;
+  pingInterval?: Duration | undefined;
   /** push_subscriber_concurrency: 'last' answers 409 to older waiting requests, 'first' to newcomers. @default 'broadcast' */
-  concurrency?: Concurrency;
+  concurrency?: Concurrency | undefined;
   /** push_subscriber_timeout: a waiting request is answered 304 after this long; 0 = never. @default 0 */
-  subscriberTimeout?: Duration;
+  subscriberTimeout?: Duration | undefined;
   /** push_authorized_channels_only: subscribers get 403 until a publisher POSTs or PUTs the channel. @default false */
-  authorizedChannelsOnly?: boolean;
+  authorizedChannelsOnly?: boolean | undefined;
   /** push_max_channel_subscribers: waiting requests per channel beyond this get 403; 0 = unlimited. @default 0 */
-  maxChannelSubscribers?: number;
+  maxChannelSubscribers?: number | undefined;
   /** nginx's default_type: Content-Type of messages published without one. @default none */
-  defaultContentType?: string;
+  defaultContentType?: string | undefined;
   /**
    * push_delete_oldest_received_message: once a subscriber here receives the channel's oldest message,
    * delete it, as long as more than minMessageBufferLength remain (breaks GET idempotence). @default false
    */
-  deleteOldestReceivedMessage?: boolean;
+  deleteOldestReceivedMessage?: boolean | undefined;
 }
 
 /** Options of `createPushRelay()`: the store, plus defaults for every endpoint. */
-export interface PushRelayOptions extends PublisherOptions, SubscriberOptions {
+export interface PushRelayOptions<Req extends IncomingMessage = IncomingMessage> extends PublisherOptions<Req>, SubscriberOptions<Req> {
   /** Where channels live. @default new MemoryStore({ maxReservedMemory }) */
-  store?: ChannelStore;
+  store?: ChannelStore | undefined;
   /** push_max_reserved_memory of the default MemoryStore. @default '32mb' */
-  maxReservedMemory?: Size;
+  maxReservedMemory?: Size | undefined;
 }
 
 export interface ResolvedCommon {

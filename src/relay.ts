@@ -31,31 +31,36 @@ const debug = log('relay');
 
 export interface PublishOptions {
   /** Content-Type the message's subscribers get. */
-  contentType?: string;
+  contentType?: string | undefined;
   /** EventSource `event:` name. */
-  eventType?: string;
+  eventType?: string | undefined;
   /** Channel group, if not the relay's. */
-  channelGroup?: string;
+  channelGroup?: string | undefined;
 }
 
-export interface PushRelay {
+/**
+ * A relay. `Req` is the request type its hooks (`channelId`, `authorize`) see and its middlewares
+ * take: `IncomingMessage` unless you name your framework's, e.g. `createPushRelay<express.Request>()`.
+ */
+export interface PushRelay<Req extends IncomingMessage = IncomingMessage> {
   /** The publisher middleware: POST publishes, PUT creates, GET informs, DELETE deletes. */
-  publisher(options?: PublisherOptions): Middleware;
+  publisher(options?: PublisherOptions<Req>): Middleware<Req>;
   /** The subscriber middleware: GET waits for (or polls) the next message. */
-  subscriber(options?: SubscriberOptions): Middleware;
+  subscriber(options?: SubscriberOptions<Req>): Middleware<Req>;
   /** Publishes from inside the app, with the relay's publisher options; resolves to channel info. */
   publish(channelId: string, data: string | Uint8Array, options?: PublishOptions): Promise<ChannelInfo>;
   /** Channel info, or undefined when the channel does not exist. */
-  channelInfo(channelId: string, options?: { channelGroup?: string }): Promise<ChannelInfo | undefined>;
+  channelInfo(channelId: string, options?: { channelGroup?: string | undefined }): Promise<ChannelInfo | undefined>;
   /** Deletes a channel (its waiting subscribers get 410); undefined when it did not exist. */
-  deleteChannel(channelId: string, options?: { channelGroup?: string }): Promise<ChannelInfo | undefined>;
+  deleteChannel(channelId: string, options?: { channelGroup?: string | undefined }): Promise<ChannelInfo | undefined>;
   /**
    * A request handler for a `node:http` server: routes by exact path
    * (`{ '/publish': relay.publisher(), '/activity': relay.subscriber() }`); any other path goes to
    * `fallback` (an Express or Connect app, say), or gets 404 without one. The routes are served
-   * without the app's middlewares, at the speed of a bare `node:http` server.
+   * without the app's middlewares, at the speed of a bare `node:http` server: their hooks see a plain
+   * `IncomingMessage` (no `req.params`, no session), so routes here come from a relay of that type.
    */
-  handler(routes: Record<string, Middleware>, fallback?: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void;
+  handler(routes: Record<string, Middleware<IncomingMessage>>, fallback?: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void;
   /**
    * Serves WebSocket subscribers: takes the `upgrade` events of `server` and dispatches each upgrade
    * request through `app` (default: the server's own request handler), so that the subscriber route's
@@ -70,12 +75,17 @@ export interface PushRelay {
    * out (with RedisStore: in Redis, so that other processes stop counting them), waiting at most
    * `timeout` (default '5s'); closes the store if the relay made it.
    */
-  close(options?: { timeout?: Duration }): Promise<void>;
+  close(options?: { timeout?: Duration | undefined }): Promise<void>;
   /** The store in use. */
   readonly store: ChannelStore;
 }
 
-export function createPushRelay(options: PushRelayOptions = {}): PushRelay {
+/**
+ * Makes a relay: one channel space (a store) and the middlewares that serve it. Options given here are
+ * the defaults of every endpoint. Name your framework's request type to type the hooks:
+ * `createPushRelay<express.Request<{ room: string }>>({ channelId: (req) => req.params.room })`.
+ */
+export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(options: PushRelayOptions<Req> = {}): PushRelay<Req> {
   const global = validateOptions(options, 'createPushRelay()', relayOptionKeys);
   if (options.store && options.maxReservedMemory !== undefined) {
     throw new TypeError('push-relay: option "maxReservedMemory" configures the default MemoryStore; give it to your store instead');

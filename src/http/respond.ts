@@ -8,7 +8,7 @@ import { isProtocolError } from '../protocol/protocol-error.js';
 export type Next = (err?: unknown) => void;
 
 /** A `node:http` request handler that Express and Connect also take as middleware. */
-export type Middleware = (req: IncomingMessage, res: ServerResponse, next?: Next) => void;
+export type Middleware<Req extends IncomingMessage = IncomingMessage> = (req: Req, res: ServerResponse, next?: Next) => void;
 
 /** A short text/plain answer (errors and protocol refusals). */
 export function sendText(res: ServerResponse, status: number, text: string, headers?: Record<string, string>): void {

@@ -3,14 +3,38 @@
  * also caches the script) when Redis does not know it yet, e.g. after a restart. Replies keep their
  * bytes (Buffer), so message bodies stay binary-safe.
  */
-import { RESP_TYPES, type RedisClientType, type RedisFunctions, type RedisModules, type RedisScripts, type RespVersions, type TypeMapping } from 'redis';
+import { createRequire } from 'node:module';
+import type * as Redis from 'redis';
+import type { RedisClientType, RedisFunctions, RedisModules, RedisScripts, RespVersions, TypeMapping } from 'redis';
 import { keyList, type ChannelKeys } from './keys.js';
 import type { LuaScript } from './scripts.js';
 
 /** Any node-redis v5 client (`createClient()` from `redis`), whatever its modules and RESP version. */
 export type RedisClient = RedisClientType<RedisModules, RedisFunctions, RedisScripts, RespVersions, TypeMapping>;
 
-const BINARY = { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.SIMPLE_STRING]: Buffer } as const;
+type RedisModule = typeof Redis;
+let redis: RedisModule | undefined;
+
+/**
+ * node-redis, the optional peer dependency, loaded when a RedisStore is made (not when
+ * `push-relay/redis` is imported), with an error that says what to install when it is missing.
+ */
+export function loadRedis(): RedisModule {
+  if (redis) return redis;
+  try {
+    redis = createRequire(import.meta.url)('redis') as RedisModule;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /['"]redis['"]/.test(String((err as Error).message))) {
+      throw new Error('push-relay: RedisStore needs the optional peer dependency "redis" (node-redis 5): npm install redis', { cause: err });
+    }
+    throw err;
+  }
+  return redis;
+}
+
+let binary: TypeMapping | undefined;
+/** Replies keep their bytes: blob and simple strings as Buffers. */
+const BINARY = (): TypeMapping => (binary ??= { [loadRedis().RESP_TYPES.BLOB_STRING]: Buffer, [loadRedis().RESP_TYPES.SIMPLE_STRING]: Buffer });
 
 export type Reply = Buffer | number | null | Reply[];
 
@@ -22,7 +46,7 @@ export async function runScript(
   timeout: number,
 ): Promise<Reply> {
   const keyArgs = keyList(keys);
-  const options = { typeMapping: BINARY, timeout };
+  const options = { typeMapping: BINARY(), timeout };
   const tail = [String(keyArgs.length), ...keyArgs, ...args];
   try {
     return (await client.sendCommand(['EVALSHA', script.sha, ...tail], options)) as Reply;

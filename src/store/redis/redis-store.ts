@@ -5,7 +5,6 @@
  * See docs/scaling.md.
  */
 import { randomBytes } from 'node:crypto';
-import { createClient } from 'redis';
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { storeClosed } from '../../protocol/answers.js';
 import { log } from '../../log.js';
@@ -26,7 +25,7 @@ import type {
 import { toStoreError, unavailable } from './errors.js';
 import { channelKeys, type ChannelKeys } from './keys.js';
 import { Presence } from './presence.js';
-import { int, list, runScript, text, type RedisClient, type Reply } from './redis-client.js';
+import { int, list, loadRedis, runScript, text, type RedisClient, type Reply } from './redis-client.js';
 import { SCRIPTS, type LuaScript } from './scripts.js';
 import { fromStreamId, toStreamId } from './stream-ids.js';
 import { ChannelSubscriptions } from './subscriptions.js';
@@ -108,7 +107,7 @@ export class RedisStore implements ChannelStore {
     this.#lease = 3 * interval;
 
     // Commands fail at once while disconnected (503) rather than queue up behind an outage.
-    this.#client = client ?? (createClient({ url: url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true }) as RedisClient);
+    this.#client = client ?? (loadRedis().createClient({ url: url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true }) as RedisClient);
     this.#ownsClient = !client;
     this.#subscriber = this.#client.duplicate();
     // An 'error' event nobody listens to would crash the host: node-redis reconnects by itself.
