@@ -5,6 +5,7 @@
  * See docs/scaling.md.
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { storeClosed } from '../../protocol/answers.js';
 import { log } from '../../log.js';
@@ -65,7 +66,13 @@ export interface RedisStoreOptions {
 
 const OPTIONS = new Set(['url', 'client', 'prefix', 'commandTimeout', 'heartbeatInterval']);
 
-export class RedisStore implements ChannelStore {
+/** What a RedisStore emits: `error` once per outage (the first connection failure), `ready` when (re)connected. */
+export interface RedisStoreEvents {
+  error: [Error];
+  ready: [];
+}
+
+export class RedisStore extends EventEmitter<RedisStoreEvents> implements ChannelStore {
   readonly prefix: string;
   /** This store's id among the processes sharing Redis (in the `subscribers` and `leases` keys). */
   readonly processId = randomBytes(9).toString('base64url');
@@ -77,7 +84,11 @@ export class RedisStore implements ChannelStore {
   readonly #subscriptions: ChannelSubscriptions;
   readonly #presence: Presence;
   readonly #connecting: Promise<void>;
-  readonly #onError = (err: unknown) => debug('redis connection error: %s', err);
+  /** Where it connects, without a password (for messages). */
+  readonly #target: string;
+  /** The first connection failure since Redis was last ready: requests fail at once while it is set. */
+  #outage: Error | undefined;
+  readonly #onError = (err: unknown) => this.#connectionFailed(err instanceof Error ? err : new Error(String(err)));
   /** Our 'ready' listeners, removed on close (the command client may be yours). */
   readonly #readyListeners = new Map<RedisClient, () => void>();
   #closed = false;
@@ -101,7 +112,9 @@ export class RedisStore implements ChannelStore {
     if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
       throw new TypeError(`push-relay: RedisStore option "prefix" must be a non-empty string without braces, got ${JSON.stringify(prefix)}`);
     }
+    super();
     this.prefix = prefix;
+    this.#target = client ? 'the given client' : redactedUrl(url ?? 'redis://127.0.0.1:6379');
     this.#timeout = positive(parseDuration(options.commandTimeout ?? '5s', 'commandTimeout'), 'commandTimeout');
     const interval = positive(parseDuration(options.heartbeatInterval ?? '5s', 'heartbeatInterval'), 'heartbeatInterval');
     this.#lease = 3 * interval;
@@ -133,9 +146,29 @@ export class RedisStore implements ChannelStore {
     this.#connecting.catch((err: unknown) => debug('connecting to Redis failed: %s', err));
   }
 
-  /** Resolves once connected to Redis (operations wait for this by themselves, up to commandTimeout). */
-  ready(): Promise<void> {
-    return this.#connecting;
+  /**
+   * Resolves once connected to Redis; rejects with an error that names the address and the reason
+   * when that has not happened within `timeout` (default '10s'). The store keeps trying afterwards:
+   * a later call may resolve. Requests do not need it: while Redis cannot be reached they get 503.
+   */
+  async ready(options: { timeout?: Duration | undefined } = {}): Promise<void> {
+    if (this.#closed) throw new Error('push-relay: the RedisStore is closed');
+    if (this.#client.isReady && this.#subscriber.isReady) return;
+    const timeout = parseDuration(options.timeout ?? '10s', 'timeout');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#connecting,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const why = this.#outage ? `: ${this.#outage.message}` : '';
+            reject(new Error(`push-relay: cannot reach Redis at ${this.#target} within ${timeout} ms${why}`, { cause: this.#outage }));
+          }, timeout);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async publish(channel: string, input: NewMessage, rules: BufferRules): Promise<PublishResult> {
@@ -275,11 +308,15 @@ export class RedisStore implements ChannelStore {
     await Promise.all(pending);
   }
 
-  /** Waits for the first connection (bounded); afterwards, fails at once while disconnected. */
+  /**
+   * Fails at once while Redis cannot be reached (a connection attempt failed since it was last
+   * ready); while the first attempt is still under way, waits for it up to commandTimeout.
+   */
   async #ensureConnected(): Promise<void> {
     if (this.#closed) throw storeClosed('Redis store');
     if (this.#client.isReady && this.#subscriber.isReady) return;
     if (!this.#client.isOpen && !this.#ownsClient) throw unavailable('the client given to RedisStore is closed');
+    if (this.#outage) throw unavailable(this.#outage.message || this.#outage.constructor.name);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -305,10 +342,28 @@ export class RedisStore implements ChannelStore {
     }
   }
 
+  /** A connection failed: logged and emitted once per outage, not on every reconnection attempt. */
+  #connectionFailed(err: Error): void {
+    if (this.#closed) return;
+    if (this.#outage) {
+      debug('redis connection error (still): %s', err.message);
+      return;
+    }
+    this.#outage = err;
+    debug('cannot reach Redis at %s: %s (retrying; requests get 503 meanwhile)', this.#target, err.message);
+    // An 'error' event nobody listens to would crash the host: emitted only to listeners.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
   /** Every 'ready' after the first is a reconnect: wake-ups may have been lost meanwhile. */
   #onReconnect(client: RedisClient): void {
     let connectedBefore = client.isReady;
     const onReady = () => {
+      if (this.#client.isReady && this.#subscriber.isReady) {
+        if (this.#outage) debug('connected to Redis at %s', this.#target);
+        this.#outage = undefined;
+        this.emit('ready');
+      }
       if (!connectedBefore) {
         connectedBefore = true;
         return;
@@ -350,6 +405,17 @@ function waitForReady(...clients: RedisClient[]): Promise<void> {
     const timer = setTimeout(done, 1000);
     for (const c of clients) c.on('ready', done);
   });
+}
+
+/** The URL with its password masked. */
+function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return 'the given url';
+  }
 }
 
 function positive(ms: number, option: string): number {
