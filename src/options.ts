@@ -50,7 +50,8 @@ export interface CommonOptions<Req extends IncomingMessage = IncomingMessage> {
    * CORS (Nchan's nchan_access_control_allow_origin): `'*'` or one origin (`'https://app.example.com'`)
    * that browsers on another origin may use this endpoint from. Answers carry
    * `Access-Control-Allow-Origin` and expose the cursor headers, and OPTIONS preflights get 200.
-   * With one origin, credentials (cookies) are allowed too. @default none (OPTIONS answers 405)
+   * With one origin, credentials (cookies) are allowed too, and a WebSocket upgrade from a page of
+   * another origin gets 403 (browsers apply no CORS to WebSockets). @default none (OPTIONS answers 405)
    */
   allowOrigin?: string | undefined;
 }

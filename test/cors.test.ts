@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import express from 'express';
+import { WebSocket } from 'ws';
 import { createPushRelay, type PushRelay } from '../src/index.js';
 
 interface Answer {
@@ -125,5 +126,63 @@ describe('allowOrigin validation', () => {
       assert.throws(() => createPushRelay({ allowOrigin: bad as string }), (err: unknown) => err instanceof TypeError && /"allowOrigin"/.test(err.message));
     }
     assert.doesNotThrow(() => createPushRelay({ allowOrigin: 'http://localhost:3000' }).close());
+  });
+});
+
+describe('allowOrigin and WebSocket upgrades', () => {
+  // Browsers apply no CORS to WebSockets: the relay itself must refuse pages of other origins.
+  async function serveWs(allowOrigin: string) {
+    const relay = createPushRelay({ allowOrigin });
+    const server = http.createServer(relay.handler({ '/sub': relay.subscriber() }));
+    await relay.handleUpgrade(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    return {
+      relay,
+      url: `ws://127.0.0.1:${port}/sub?id=ws`,
+      close: async () => {
+        await relay.close();
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      },
+    };
+  }
+
+  /** The HTTP status of a refused upgrade, or 101 when the socket opened. */
+  function upgradeStatus(url: string, origin?: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, origin ? { origin } : {});
+      socket.once('open', () => {
+        socket.terminate();
+        resolve(101);
+      });
+      socket.once('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        res.resume();
+      });
+      socket.once('error', (err) => reject(err));
+    });
+  }
+
+  it('one origin: another origin gets 403 before any handshake; that origin and non-browser clients connect', async () => {
+    const s = await serveWs('https://app.example.com');
+    try {
+      assert.equal(await upgradeStatus(s.url, 'https://evil.example.net'), 403);
+      assert.equal(await s.relay.channelInfo('ws'), undefined, 'the refused one was never counted in');
+      assert.equal(await upgradeStatus(s.url, 'https://app.example.com'), 101);
+      assert.equal(await upgradeStatus(s.url, 'HTTPS://APP.EXAMPLE.COM'), 101, 'origins compare case-insensitively');
+      assert.equal(await upgradeStatus(s.url), 101, 'no Origin header: not a page');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("'*': any origin connects", async () => {
+    const s = await serveWs('*');
+    try {
+      assert.equal(await upgradeStatus(s.url, 'https://anywhere.example'), 101);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -4,11 +4,11 @@
  * store at once when a message is there, else every transport waits as a subscription.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { allowCrossOrigin, answerPreflight, SUBSCRIBER_CORS } from '../http/cors.js';
+import { allowCrossOrigin, answerPreflight, originAllowed, SUBSCRIBER_CORS } from '../http/cors.js';
 import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
 import type { ResolvedSubscriber } from '../options.js';
-import { methodNotAllowed, retryableEnding } from '../protocol/answers.js';
+import { methodNotAllowed, originNotAllowed, retryableEnding } from '../protocol/answers.js';
 import { readPosition } from '../protocol/position.js';
 import { chooseTransport, type StreamTransport } from '../protocol/transport-choice.js';
 import { startPosition } from '../subscriptions/start-position.js';
@@ -85,6 +85,7 @@ async function serveSubscriber({ context, options, subscription: settings, trans
   const headers = req.headers;
   const mechanism = chooseTransport(headers, options.mode);
   const upgrade = mechanism === 'websocket' ? acceptUpgrade(req) : undefined;
+  if (upgrade && options.allowOrigin && !originAllowed(options.allowOrigin, headers.origin)) throw originNotAllowed(headers.origin!);
   context.assertOpen();
   const channels = await resolveChannels(req, options, 'subscriber');
   const polls = mechanism === 'long-poll' || mechanism === 'interval-poll';

@@ -37,3 +37,13 @@ export function answerPreflight(req: IncomingMessage, res: ServerResponse, origi
   });
   res.end();
 }
+
+/**
+ * Whether a request from `origin` may use an endpoint with `allowOrigin`. Browsers apply no CORS to
+ * WebSockets: a page on any origin can open one, with the user's cookies. So the upgrade's `Origin` is
+ * checked against `allowOrigin` (`'*'` allows any); a request without an `Origin` header does not
+ * come from a page, and is not an origin check's business.
+ */
+export function originAllowed(allowOrigin: string, origin: string | undefined): boolean {
+  return allowOrigin === '*' || origin === undefined || origin.toLowerCase() === allowOrigin.toLowerCase();
+}

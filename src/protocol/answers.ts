@@ -49,6 +49,9 @@ export const channelMissing = (channelId?: string): ProtocolError =>
     'channel.missing',
   );
 
+export const originNotAllowed = (origin: string): ProtocolError =>
+  protocolError(403, `push-relay: origin ${JSON.stringify(origin)} is not allowed here (allowOrigin)`, 'origin.forbidden');
+
 export const subscriberLimit = (max: number): ProtocolError =>
   protocolError(403, `push-relay: this channel already has ${max} waiting subscribers (maxChannelSubscribers)`, 'subscriber.limit');
 
