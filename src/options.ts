@@ -8,6 +8,8 @@ import type { BufferRules } from './protocol/buffer-rules.js';
 import type { SubscriberMode } from './protocol/transport-choice.js';
 import { describe, parseDuration, parseSize, type Duration, type Size } from './protocol/units.js';
 import type { ChannelStore } from './store/channel-store.js';
+import { log } from './log.js';
+import { repeatedIdArgument } from './protocol/answers.js';
 
 export type { SubscriberMode };
 
@@ -195,6 +197,31 @@ const check: Record<string, (value: unknown, name: string) => void> = {
 
 type AnyOptions = Record<string, unknown>;
 
+const debug = log('relay');
+
+/** Durations whose nginx directive counts seconds: a small bare number there is likely a mistake. */
+const SECONDS_IN_NGINX: Record<string, string> = {
+  subscriberTimeout: 'push_subscriber_timeout',
+  messageTimeout: 'push_message_timeout',
+  channelTimeout: 'push_channel_timeout',
+  pingInterval: 'nchan_ping_interval',
+};
+
+/** `subscriberTimeout: 30` is 30 ms here, where nginx's directive means 30 s: say so (debug: push-relay:relay). */
+function warnIfSeconds(key: string, value: unknown, where: string): void {
+  const directive = SECONDS_IN_NGINX[key];
+  if (directive && typeof value === 'number' && value > 0 && value < 1000) {
+    debug(
+      'warning: option "%s" of %s is %d ms: a number is milliseconds (nginx\'s %s counts seconds); write \'%ds\' if you meant seconds',
+      key,
+      where,
+      value,
+      directive,
+      value,
+    );
+  }
+}
+
 /** Validates `options` given to `where`, allowing `keys`; unknown keys are typos and throw. */
 export function validateOptions(options: unknown, where: string, keys: readonly string[]): AnyOptions {
   if (options === undefined) return {};
@@ -211,7 +238,10 @@ export function validateOptions(options: unknown, where: string, keys: readonly 
           : `push-relay: unknown option "${key}" for ${where}${suggest(key, keys)}`,
       );
     }
-    if (value !== undefined) check[key]!(value, key);
+    if (value !== undefined) {
+      check[key]!(value, key);
+      warnIfSeconds(key, value, where);
+    }
   }
   return options as AnyOptions;
 }
@@ -275,31 +305,52 @@ export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
   };
 }
 
-/** The default resolver: the `id` query argument, read from `req.url` (works without Express). */
+/**
+ * The default resolver: the `id` query argument, read from `req.url` (works without Express). An `id`
+ * given twice (`?id=a&id=b`) answers 400: one of them would be dropped silently. Subscribing to
+ * several channels takes a resolver that returns an array on purpose.
+ */
 export function channelIdFromQuery(req: IncomingMessage): string | undefined {
   const url = req.url ?? '';
   const q = url.indexOf('?');
-  return q < 0 ? undefined : queryArgument(url, q + 1, 'id');
+  if (q < 0) return undefined;
+  const found = findArgument(url, q + 1, 'id');
+  if (!found) return undefined;
+  if (found.more) throw repeatedIdArgument();
+  return found.value;
 }
 
-/** The first `name=` argument of the query starting at `from`, decoded like URLSearchParams; on every request, so no allocation but the result. */
+/** The first `name=` argument of the query starting at `from`, decoded like URLSearchParams. */
 export function queryArgument(url: string, from: number, name: string): string | undefined {
+  return findArgument(url, from, name)?.value;
+}
+
+/**
+ * The first `name=` argument, and whether another follows; on every request, so no allocation but
+ * the result.
+ */
+function findArgument(url: string, from: number, name: string): { value: string; more: boolean } | undefined {
   // Encoded names or values: let URLSearchParams decode exactly as the WHATWG URL spec says.
-  if (url.includes('%', from)) return new URLSearchParams(url.slice(from).split('#', 1)[0]).get(name) ?? undefined;
+  if (url.includes('%', from)) {
+    const all = new URLSearchParams(url.slice(from).split('#', 1)[0]).getAll(name);
+    return all.length === 0 ? undefined : { value: all[0]!, more: all.length > 1 };
+  }
+  let found: string | undefined;
   let start = from;
   while (start <= url.length) {
     let end = url.indexOf('&', start);
     if (end < 0) end = url.length;
     const hash = url.indexOf('#', start);
     if (hash >= 0 && hash < end) end = hash;
-    if (end - start > name.length && url.charCodeAt(start + name.length) === 61 /* = */ && url.startsWith(name, start)) {
-      const raw = url.slice(start + name.length + 1, end);
-      return raw.includes('+') ? raw.replaceAll('+', ' ') : raw;
+    if (end - start >= name.length && (end - start === name.length || url.charCodeAt(start + name.length) === 61) /* = */ && url.startsWith(name, start)) {
+      if (found !== undefined) return { value: found, more: true };
+      const raw = end - start === name.length ? '' : url.slice(start + name.length + 1, end);
+      found = raw.includes('+') ? raw.replaceAll('+', ' ') : raw;
     }
-    if (end === url.length || url.charCodeAt(end) === 35 /* # */) return undefined;
+    if (end === url.length || url.charCodeAt(end) === 35 /* # */) break;
     start = end + 1;
   }
-  return undefined;
+  return found === undefined ? undefined : { value: found, more: false };
 }
 
 function pick<T>(levels: AnyOptions[], key: string, fallback: T): T {

@@ -1,5 +1,5 @@
 /**
- * Bad input: a clear answer, nothing lost, the app keeps running (issue 2, "Bad input").
+ * Bad input: a clear answer, nothing lost, the app keeps running.
  */
 import assert from 'node:assert/strict';
 import express from 'express';
@@ -76,6 +76,20 @@ describe('throwing hooks go to next(err); other channels keep working', () => {
     assert.equal((await request(server.url('/sub?id=open'))).text, 'x');
     assert.deepEqual(seen, ['publisher:boom', 'subscriber:secret', 'publisher:secret', 'publisher:open', 'subscriber:open']);
     assert.equal(server.errors.length, 1);
+  });
+
+  it('an authorize hook that returns a truthy non-boolean: 403 whose body says what it returned', async () => {
+    const verdicts: Record<string, unknown> = { one: 1, user: { id: 7 }, yes: 'yes' };
+    const { server } = await start({ authorize: (_req, { channelId }) => verdicts[channelId] as boolean });
+    for (const [id, said] of [['one', /returned 1 \(a number\), not true or false/], ['user', /returned an object/], ['yes', /returned a string \("yes"\)/]] as const) {
+      const res = await request(server.url(`/sub?id=${id}`));
+      assert.equal(res.status, 403, id);
+      assert.match(res.text, said, id);
+      assert.match(res.text, /only true lets a request through/, id);
+    }
+    const plain = await request(server.url('/sub?id=none'));
+    assert.equal(plain.status, 403);
+    assert.equal(plain.text, 'push-relay: not authorized for this channel\n', 'undefined or false: the plain refusal');
   });
 
   it('without a framework (no next), a throwing hook answers a plain 500 and the server lives', async () => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { createPushRelay, MemoryStore } from '../src/index.js';
 import { resolvePublisher, resolveSubscriber } from '../src/options.js';
@@ -130,3 +132,22 @@ describe('defaults and inheritance relay -> endpoint', () => {
 function pickBuffer(p: ReturnType<typeof resolvePublisher>): [number, number] {
   return [p.rules.minMessages, p.rules.maxMessages];
 }
+
+describe('durations given as small numbers', () => {
+  /** What createPushRelay(options) logs on push-relay:relay, in a child process with DEBUG set. */
+  async function logged(options: string): Promise<string> {
+    const code = `import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)}).then((m) => m.createPushRelay(${options}).close())`;
+    const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', code], { env: { ...process.env, DEBUG: 'push-relay:relay', DEBUG_COLORS: '0' } });
+    return stderr;
+  }
+
+  it('subscriberTimeout: 30 is 30 ms, and the relay says so where nginx would read seconds', async () => {
+    const out = await logged('{ subscriberTimeout: 30, pingInterval: 20 }');
+    assert.match(out, /option "subscriberTimeout" of createPushRelay\(\) is 30 ms: a number is milliseconds \(nginx's push_subscriber_timeout counts seconds\); write '30s'/);
+    assert.match(out, /option "pingInterval"/);
+  });
+
+  it('says nothing for strings, for 0 (never), or for numbers that are clearly milliseconds', async () => {
+    assert.doesNotMatch(await logged("{ subscriberTimeout: '30s', messageTimeout: 0, channelTimeout: 5000 }"), /warning/);
+  });
+});

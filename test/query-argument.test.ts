@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createPushRelay, isProtocolError } from '../src/index.js';
 import { channelIdFromQuery, queryArgument } from '../src/options.js';
+import { request } from './helpers/http-client.js';
+import { serveNodeHttp } from './helpers/servers.js';
 import type { IncomingMessage } from 'node:http';
 
 describe('queryArgument (default channel id resolver)', () => {
@@ -30,5 +33,31 @@ describe('queryArgument (default channel id resolver)', () => {
   it('finds nothing without a query string', () => {
     assert.equal(channelIdFromQuery({ url: '/activity' } as IncomingMessage), undefined);
     assert.equal(channelIdFromQuery({ url: '/activity?id=c1' } as IncomingMessage), 'c1');
+  });
+});
+
+describe('the default resolver and a repeated id', () => {
+  for (const url of ['/a?id=a&id=b', '/a?id=a&x=1&id=a', '/a?id=%61&id=b', '/a?id=a&id']) {
+    it(`${url}: 400, not one of them silently`, () => {
+      assert.throws(
+        () => channelIdFromQuery({ url } as IncomingMessage),
+        (err: unknown) => isProtocolError(err) && err.status === 400 && /id query argument is given more than once/.test(err.message),
+      );
+    });
+  }
+
+  it('answers 400 over HTTP on both endpoints, and publishes nothing', async () => {
+    const relay = createPushRelay();
+    const server = await serveNodeHttp({ '/pub': relay.publisher(), '/sub': relay.subscriber() });
+    try {
+      const pub = await request(server.url('/pub?id=a&id=b'), { method: 'POST', body: 'x' });
+      const sub = await request(server.url('/sub?id=a&id=b'));
+      assert.deepEqual([pub.status, sub.status], [400, 400]);
+      assert.match(pub.text, /more than once/);
+      assert.equal(await relay.channelInfo('a'), undefined);
+    } finally {
+      await relay.close();
+      await server.close();
+    }
   });
 });

@@ -3,7 +3,7 @@
  * (403). A subscriber's resolver may name up to 255 channels (multiplexing); a publisher's names one.
  */
 import type { IncomingMessage } from 'node:http';
-import { notAuthorized, oneChannelOnly } from '../protocol/answers.js';
+import { authorizeNotBoolean, notAuthorized, oneChannelOnly } from '../protocol/answers.js';
 import { checkChannelId, checkChannelList, type ResolvedChannel } from '../protocol/channel-id.js';
 import type { ResolvedCommon, Role } from '../options.js';
 
@@ -15,8 +15,14 @@ export async function resolveChannel(req: IncomingMessage, options: ResolvedComm
     id = id[0];
   }
   const channel = checkChannelId(id, options);
-  if (options.authorize && (await options.authorize(req, { channelId: channel.id, role })) !== true) throw notAuthorized();
+  if (options.authorize) refuseUnless(await options.authorize(req, { channelId: channel.id, role }));
   return channel;
+}
+
+/** Only `true` lets a request through. */
+function refuseUnless(verdict: unknown, channelId?: string): void {
+  if (verdict === true) return;
+  throw typeof verdict === 'boolean' || verdict === undefined ? notAuthorized(channelId) : authorizeNotBoolean(verdict);
 }
 
 /** The channels of a subscriber request, in the resolver's order: one, or several (multiplexed). */
@@ -25,7 +31,7 @@ export async function resolveChannels(req: IncomingMessage, options: ResolvedCom
   if (!Array.isArray(id) || id.length === 1) {
     // One channel: no list to build or Promise.all to wait for (this runs on every request).
     const channel = checkChannelId(Array.isArray(id) ? id[0] : id, options);
-    if (options.authorize && (await options.authorize(req, { channelId: channel.id, role })) !== true) throw notAuthorized();
+    if (options.authorize) refuseUnless(await options.authorize(req, { channelId: channel.id, role }));
     return [channel];
   }
   const channels = checkChannelList(id, options);
@@ -33,7 +39,7 @@ export async function resolveChannels(req: IncomingMessage, options: ResolvedCom
     const hook = options.authorize;
     const verdicts = await Promise.all(channels.map((c) => hook(req, { channelId: c.id, role })));
     const refused = verdicts.findIndex((ok) => ok !== true);
-    if (refused >= 0) throw notAuthorized(channels[refused]!.id);
+    if (refused >= 0) refuseUnless(verdicts[refused], channels[refused]!.id);
   }
   return channels;
 }

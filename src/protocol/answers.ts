@@ -34,12 +34,37 @@ export const invalidChannelInList = (index: number, count: number, id: unknown):
 export const repeatedChannelInList = (index: number, id: string): ProtocolError =>
   protocolError(400, `push-relay: channel id #${index + 1} repeats an earlier one (${JSON.stringify(id)})`, 'channel.id.duplicate');
 
+export const repeatedIdArgument = (): ProtocolError =>
+  protocolError(
+    400,
+    'push-relay: the id query argument is given more than once; name one channel (a channelId resolver that returns an array subscribes to several)',
+    'channel.id.repeated',
+  );
+
 export const cursorMismatch = (named: number, count: number): ProtocolError =>
   protocolError(400, `push-relay: the cursor names ${named} channels, this subscription has ${count}`, 'cursor.mismatch');
 
 /** `channelId` is named only when the subscription has several channels. */
 export const notAuthorized = (channelId?: string): ProtocolError =>
   protocolError(403, `push-relay: not authorized for ${channelId === undefined ? 'this channel' : `channel ${JSON.stringify(channelId)}`}`, 'channel.forbidden');
+
+/**
+ * The authorize hook returned something other than true or false (a truthy object, a number, a
+ * string...): refused, as any answer but `true` is, and the body says why, since it is a bug in the hook.
+ */
+export const authorizeNotBoolean = (verdict: unknown): ProtocolError =>
+  protocolError(
+    403,
+    `push-relay: the authorize hook returned ${describeValue(verdict)}, not true or false; only true lets a request through`,
+    'channel.forbidden',
+  );
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)})`;
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return `${String(value)} (a ${typeof value})`;
+}
 
 /** authorizedChannelsOnly and no such channel. `channelId` is named only when the subscription has several channels. */
 export const channelMissing = (channelId?: string): ProtocolError =>
