@@ -1,5 +1,5 @@
 /**
- * The protocol over HTTP (SPEC.md's subscriber and publisher tables, every directive), run against
+ * The protocol over HTTP (docs/protocol.md's subscriber and publisher tables, every directive), run against
  * any ChannelStore: `protocol.memory.test.ts` calls it with a MemoryStore, the Redis tests with a
  * RedisStore. It only uses the public API and HTTP, never a store's internals; every test uses its own
  * channel ids so that one store can serve the whole suite.

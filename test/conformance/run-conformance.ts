@@ -16,7 +16,11 @@ import { createProfileApp } from './profile-server.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const suite = resolve(process.env.CONFORMANCE_DIR ?? join(root, '../shared/conformance'));
 if (!existsSync(join(suite, 'run.mjs'))) {
-  console.error(`conformance suite not found at ${suite} (set CONFORMANCE_DIR)`);
+  console.error(
+    `npm run conformance needs the black-box protocol conformance suite (a folder with run.mjs and profiles.json), ` +
+      `which is not part of this repository. It was looked for at ${suite}. Set CONFORMANCE_DIR to the suite's folder ` +
+      `(CONFORMANCE_DIR=/path/to/conformance npm run conformance). The rest of the checks (npm test) do not need it.`,
+  );
   process.exit(2);
 }
 

@@ -5,7 +5,7 @@ import { formatChannelInfo, negotiateInfoType, type ChannelInfo } from '../../sr
 const info: ChannelInfo = { messages: 1, requested: -1, subscribers: 0, lastMessageId: { time: 1795340901, tag: 0 } };
 const accept = (value?: string) => negotiateInfoType(value);
 
-describe('channel info formats (SPEC.md, byte for byte)', () => {
+describe('channel info formats (docs/protocol.md, byte for byte)', () => {
   it('text/plain', () => {
     assert.equal(
       formatChannelInfo(info, 'text/plain'),
