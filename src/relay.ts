@@ -1,7 +1,7 @@
 /**
  * `createPushRelay(options)`: one channel space (a store) and the middlewares that serve it.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { validateHeaderValue, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { RelayContext } from './endpoints/context.js';
 import { publisherMiddleware } from './endpoints/publisher.js';
@@ -114,6 +114,7 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
       if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
         throw new TypeError('push-relay: publish() data must be a string, Buffer or Uint8Array');
       }
+      checkPublishOptions(publishOptions);
       const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       const key = target(channelId, publishOptions.channelGroup);
       const { info } = await store.publish(key, { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType }, defaults.rules);
@@ -157,4 +158,28 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
       return closing;
     },
   };
+}
+
+/**
+ * An HTTP publisher's Content-Type and event name were checked by Node's parser; in-process ones are
+ * checked here, since each is written into response headers and stream frames: a line break would
+ * add lines of its own (and make writing the header throw).
+ */
+function checkPublishOptions(options: PublishOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('push-relay: publish() options must be an object');
+  const { contentType, eventType } = options;
+  if (contentType !== undefined) {
+    let valid = typeof contentType === 'string' && contentType !== '';
+    try {
+      if (valid) validateHeaderValue('Content-Type', contentType);
+    } catch {
+      valid = false;
+    }
+    if (!valid) {
+      throw new TypeError(`push-relay: publish() contentType must be a header value such as "text/plain" (no line breaks or control characters), got ${JSON.stringify(contentType)}`);
+    }
+  }
+  if (eventType !== undefined && (typeof eventType !== 'string' || /[\r\n\0]/.test(eventType))) {
+    throw new TypeError(`push-relay: publish() eventType must be a string without line breaks, got ${JSON.stringify(eventType)}`);
+  }
 }

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { log } from '../log.js';
 import { channelMissing, subscriberConflict, subscriberLimit, type EndReason } from '../protocol/answers.js';
 import { compareIds, type MessageId } from '../protocol/message-id.js';
+import { isProtocolError } from '../protocol/protocol-error.js';
 import type { ChannelEvent, ChannelStore, JoinRequest, StoredMessage } from '../store/channel-store.js';
 import { TimerWheel, type WheelEntry } from '../timer-wheel.js';
 
@@ -30,6 +31,8 @@ export interface ParkedSubscriber extends WheelEntry {
   deliver(message: StoredMessage): boolean;
   /** Answers without a message. */
   end(reason: EndReason): void;
+  /** Writing to it threw: cut the client (it resumes from its last id); the registry has let it go. */
+  abort(err: unknown): void;
 }
 
 /**
@@ -260,7 +263,15 @@ export class ParkedSubscribers {
         void this.#catchUp(s);
         continue;
       }
-      if (s.deliver(message)) {
+      let done: boolean;
+      try {
+        done = s.deliver(message);
+      } catch (err) {
+        // One subscriber's failure (a broken socket, a header its transport cannot write) is its own.
+        this.#abort(s, err);
+        continue;
+      }
+      if (done) {
         this.#detach(s, entry);
         answered.push(s.id);
       } else {
@@ -292,6 +303,12 @@ export class ParkedSubscribers {
         if (!s.parked) return;
       }
     } catch (err) {
+      if (isProtocolError(err) && err.type === 'store.unavailable') {
+        // The store is down for now: the subscriber stays parked, and re-reads from its cursor on the
+        // resync the store sends once it is back.
+        debug('catch-up read on %s failed, waiting for the store: %s', s.channel, err.message);
+        return;
+      }
       debug('catch-up read on %s failed: %s', s.channel, err);
       this.#finish(s, 'unavailable');
     } finally {
@@ -300,7 +317,14 @@ export class ParkedSubscribers {
   }
 
   #deliverTo(s: ParkedSubscriber, message: StoredMessage): void {
-    if (s.deliver(message)) {
+    let done: boolean;
+    try {
+      done = s.deliver(message);
+    } catch (err) {
+      this.#abort(s, err);
+      return;
+    }
+    if (done) {
       this.#detach(s);
       this.#leave(s.channel, [s.id]);
     } else {
@@ -313,7 +337,26 @@ export class ParkedSubscribers {
     if (!s.parked) return;
     this.#detach(s);
     if (leave) this.#leave(s.channel, [s.id]);
-    s.end(reason);
+    try {
+      s.end(reason);
+    } catch (err) {
+      debug('ending a subscriber of %s (%s) failed: %s', s.channel, reason, err);
+      s.abort(err);
+    }
+  }
+
+  /** A subscriber whose transport threw: forgotten, counted out, and cut. */
+  #abort(s: ParkedSubscriber, err: unknown): void {
+    debug('delivery to a subscriber of %s failed, cutting it: %s', s.channel, err);
+    if (s.parked) {
+      this.#detach(s);
+      this.#leave(s.channel, [s.id]);
+    }
+    try {
+      s.abort(err);
+    } catch (again) {
+      debug('cutting a subscriber of %s failed: %s', s.channel, again);
+    }
   }
 
   #detach(s: ParkedSubscriber, entry = this.#channels.get(s.channel)): void {

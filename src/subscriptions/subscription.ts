@@ -59,6 +59,10 @@ class Leg implements ParkedSubscriber {
   end(reason: EndReason): void {
     this.subscription.legEnded(this.index, reason);
   }
+
+  abort(err: unknown): void {
+    this.subscription.abort(err);
+  }
 }
 
 export class Subscription {
@@ -205,6 +209,12 @@ export class Subscription {
     if (this.#done) return;
     this.#leaveAll();
     this.#transport?.end(reason, this.#legs.length > 1 ? this.channels[channel]!.id : undefined, this.cursors);
+  }
+
+  /** Writing to the client threw: forget every leg, and cut it. */
+  abort(err: unknown): void {
+    this.#leaveAll();
+    this.#transport?.abort(err);
   }
 
   /** The client left: forget every leg at once. */

@@ -92,6 +92,12 @@ export abstract class HttpStream implements SubscriberTransport {
     stopPings(this, this.settings.pingInterval);
   }
 
+  abort(err: unknown): void {
+    this.#ended = true;
+    this.dispose();
+    this.res.destroy(err instanceof Error ? err : undefined);
+  }
+
   get closed(): boolean {
     return this.res.destroyed || (this.res.socket?.destroyed ?? false);
   }

@@ -61,11 +61,13 @@ export class LongPoll implements SubscriberTransport {
 
   send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): boolean {
     if (this.#answered) return true;
-    this.#answered = true;
     const res = this.res;
     // `destroyed` is an own field; `headersSent` would be a getter through Express's swapped prototype
     // chain, which costs microseconds per delivery there.
-    if (res.destroyed) return true;
+    if (res.destroyed) {
+      this.#answered = true;
+      return true;
+    }
     let headers = messageHeaders(message, this.defaultContentType);
     if (position !== undefined || gapAfter !== undefined) {
       // A copy for this one answer: the shared array goes to every other subscriber of the message.
@@ -73,8 +75,10 @@ export class LongPoll implements SubscriberTransport {
       if (position !== undefined) headers[headers.indexOf('Etag') + 1] = position;
       if (gapAfter !== undefined) headers.push(MISSED_HEADER, '1');
     }
+    // Answered once written: should writing throw, abort() cuts the request instead of leaving it hanging.
     res.writeHead(200, headers);
     res.end(message.data);
+    this.#answered = true;
     return true;
   }
 
@@ -101,6 +105,11 @@ export class LongPoll implements SubscriberTransport {
 
   dispose(): void {
     this.#answered = true;
+  }
+
+  abort(err: unknown): void {
+    this.#answered = true;
+    this.res.destroy(err instanceof Error ? err : undefined);
   }
 
   get closed(): boolean {

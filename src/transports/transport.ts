@@ -23,6 +23,8 @@ export interface SubscriberTransport {
   open(): void;
   /** The client left: stop keep-alives. */
   dispose(): void;
+  /** Writing failed (it threw): cut the connection, the client resumes from the last id it has. */
+  abort(err: unknown): void;
   /** Whether the client has left already. */
   readonly closed: boolean;
   /** Calls `listener` once when the client leaves. */

@@ -114,6 +114,13 @@ export class WebSocketTransport implements SubscriberTransport {
     stopPings(this, this.#settings.pingInterval);
   }
 
+  abort(err: unknown): void {
+    debug('websocket %s: %s', this.#req.url, err);
+    stopPings(this, this.#settings.pingInterval);
+    if (this.#ws) this.#ws.terminate();
+    else this.#pending?.socket.destroy();
+  }
+
   /** Sends a keep-alive ping, or cuts a peer that did not answer the previous one. */
   ping(): void {
     const ws = this.#ws;

@@ -71,7 +71,8 @@ else
       try {
         await outageAndBack(id, waiter);
       } finally {
-        raw = createClient({ url: `redis://127.0.0.1:${port}` });
+        // Bounded: a connect to a Redis that is not there never settles.
+        raw = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false, connectTimeout: 2000 } });
         raw.on('error', () => {});
         await raw.connect();
       }

@@ -16,10 +16,16 @@ export class FakeSubscriber implements ParkedSubscriber {
     readonly streams = false,
   ) {}
   deliver(message: StoredMessage): boolean {
+    if (this.failWith) throw this.failWith;
     this.got.push(message.data.toString());
     return !this.streams;
   }
+  /** Set to make deliver() throw, as a transport with a broken socket or header would. */
+  failWith: Error | undefined;
   end(reason: EndReason): void {
     this.got.push(`end:${reason}`);
+  }
+  abort(err: unknown): void {
+    this.got.push(`abort:${(err as Error).message}`);
   }
 }

@@ -273,7 +273,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     this.#presence.stop();
     // Count out what this process still holds, so others need not wait for its leases to pass: the
     // leaves under way, those Redis did not take, and the subscribers still held.
-    if (this.#leaving.size > 0) await Promise.allSettled([...this.#leaving]);
+    if (this.#leaving.size > 0) await settledWithin([...this.#leaving], this.#timeout);
     if (this.#client.isReady) {
       const held = new Map<string, string[]>();
       for (const channel of this.#presence.channels) held.set(channel, this.#presence.idsOf(channel));
@@ -405,6 +405,13 @@ function waitForReady(...clients: RedisClient[]): Promise<void> {
     const timer = setTimeout(done, 1000);
     for (const c of clients) c.on('ready', done);
   });
+}
+
+/** Waits for `promises` to settle, at most `ms`. */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled(promises), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** The URL with its password masked. */
