@@ -29,7 +29,7 @@ export type {
 } from './store/channel-store.js';
 export { DEFAULT_BUFFER_RULES, expiryOf, isExpired, overflow } from './protocol/buffer-rules.js';
 export { formatChannelInfo, type ChannelInfo, type ChannelInfoType } from './protocol/channel-info.js';
-export { compareIds, formatId, nextId, parseId, type Cursor, type MessageId } from './protocol/message-id.js';
+export { compareIds, firstId, formatId, nextId, parseId, type Cursor, type MessageId } from './protocol/message-id.js';
 export { readCursor, httpDate } from './protocol/cursor.js';
 export { protocolError, isProtocolError, type ProtocolError } from './protocol/protocol-error.js';
 export { formatSize, parseDuration, parseSize, type Duration, type Size } from './protocol/units.js';

@@ -35,13 +35,26 @@ describe('MemoryStore: ids of a channel recreated in the same second', () => {
     await store.close();
   });
 
-  it('start from tag 0 again once the second is over', async () => {
+  it('once the second is over, the removed channel is forgotten: a new history, its tag from the clock', async () => {
     let now = 1_795_000_000_900;
     const store = new MemoryStore({ now: () => now });
     await store.publish('/e', msg('a'), unstored);
     now += 1_000;
     const next = await store.publish('/e', msg('b'), unstored);
-    assert.deepEqual(next.message.id, { time: 1_795_000_001, tag: 0 });
+    // 900 ms into the second: the first message of a history takes 1 + the microsecond as tag.
+    assert.deepEqual(next.message.id, { time: 1_795_000_001, tag: 900_001 });
+    assert.deepEqual(next.message.previousId, { time: 1_795_000_001, tag: 900_000 });
+    await store.close();
+  });
+
+  it('a channel that keeps publishing counts from 0 in each new second', async () => {
+    let now = 1_795_000_000_500;
+    const store = new MemoryStore({ now: () => now });
+    await store.publish('/f', msg('a'), DEFAULT_BUFFER_RULES);
+    now += 1_000;
+    const next = await store.publish('/f', msg('b'), DEFAULT_BUFFER_RULES);
+    const again = await store.publish('/f', msg('c'), DEFAULT_BUFFER_RULES);
+    assert.deepEqual([next.message.id, again.message.id], [{ time: 1_795_000_001, tag: 0 }, { time: 1_795_000_001, tag: 1 }]);
     await store.close();
   });
 });
@@ -64,7 +77,9 @@ describe('RedisStore: ids of a channel recreated in the same second', async () =
       const third = await store.publish('/r', msg('m3'), DEFAULT_BUFFER_RULES);
       const ids = [first, second, third].map((p) => p.message.id);
       assert.equal(ids[2]!.time, ids[0]!.time, `all three in one second (${JSON.stringify(ids)}); a slow machine may cross a second`);
-      assert.deepEqual(ids.map((id) => id.tag), [0, 1, 2]);
+      const [t0, t1, t2] = ids.map((id) => id.tag) as [number, number, number];
+      assert.ok(t0 >= 1, 'a first message takes its tag from the microsecond of its second');
+      assert.deepEqual([t1, t2], [t0 + 1, t0 + 2], 'each recreated channel continues after the last id');
       assert.equal(third.message.previousId, undefined, 'no previous message in the new channel');
     } finally {
       await store.close();

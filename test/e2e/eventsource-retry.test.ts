@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { createPushRelay, MemoryStore, type PushRelay } from '../../src/index.js';
 import { storeUnavailable } from '../../src/protocol/answers.js';
-import { nextSecond, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { browserSkip, launchBrowser } from './browser.js';
 
 declare const window: { got: string[]; ends: string[] };
@@ -91,8 +91,6 @@ describe('EventSource in Chromium across refusals a retry can cure', { skip: bro
       await page.waitForFunction(() => window.ends.length >= 2, undefined, { timeout: 5000 });
       await a.close();
       b = await serve(second, a.port);
-      // A new process's ids start again within its first second: publish in a later one than the page's id.
-      await nextSecond();
       // The browser waits the hint (1-3 s), then reconnects with its Last-Event-ID.
       await waitFor('the page to come back', async () => (await second.channelInfo('room'))?.subscribers === 1, 10_000);
       await second.publish('room', 'after the restart');

@@ -29,6 +29,8 @@ interface Side {
   store: ChannelStore;
   /** Ids this store gave, by publish number. */
   ids: MessageId[];
+  /** The channel of each id in `ids` (ids are per channel: two channels may give the same one). */
+  channels: string[];
 }
 
 const CHANNELS = ['/d1', '/d2', 'g/d3'];
@@ -53,17 +55,17 @@ else
         const rand = random(seed);
         const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
         const int = (n: number) => Math.floor(rand() * n);
-        const memory: Side = { store: new MemoryStore(), ids: [] };
-        const shared: Side = { store: redis, ids: [] };
+        const memory: Side = { store: new MemoryStore(), ids: [], channels: [] };
+        const shared: Side = { store: redis, ids: [], channels: [] };
         const sides = [memory, shared];
         // Channel names unique to this seed on the shared Redis.
         const name = (c: string) => `${c}-${seed}`;
         const joined = new Map<string, Set<string>>();
 
-        const indexOf = (side: Side, id: MessageId | undefined) =>
-          id === undefined ? 'none' : side.ids.findIndex((x) => x.time === id.time && x.tag === id.tag);
-        const infoOf = (side: Side, info: ChannelInfo | undefined) =>
-          info && { messages: info.messages, subscribers: info.subscribers, last: indexOf(side, info.lastMessageId), requested: info.requested >= 0 };
+        const indexOf = (side: Side, channel: string, id: MessageId | undefined) =>
+          id === undefined ? 'none' : side.ids.findIndex((x, i) => side.channels[i] === channel && x.time === id.time && x.tag === id.tag);
+        const infoOf = (side: Side, channel: string, info: ChannelInfo | undefined) =>
+          info && { messages: info.messages, subscribers: info.subscribers, last: indexOf(side, channel, info.lastMessageId), requested: info.requested >= 0 };
         const cursor = (side: Side, k: number | undefined) => (k === undefined ? undefined : side.ids[k]);
 
         for (let step = 0; step < 150; step++) {
@@ -76,7 +78,9 @@ else
             channelTimeout: pick([0, 3_600_000]),
           };
           const published = memory.ids.length;
-          const k = published > 0 && rand() < 0.8 ? int(published) : undefined;
+          // A cursor from this channel's own ids: ids of different channels (and of the two stores) need not line up.
+          const own = memory.channels.flatMap((c, i) => (c === channel ? [i] : []));
+          const k = own.length > 0 && rand() < 0.8 ? own[int(own.length)] : undefined;
           const op = pick(['publish', 'publish', 'publish', 'next', 'next', 'start', 'received', 'info', 'join', 'join', 'leave', 'create', 'delete']);
           // Every random choice is made once, before either store runs the step.
           const newest = int(4);
@@ -97,7 +101,11 @@ else
               case 'publish': {
                 const { message, info } = await s.publish(channel, { data: Buffer.from(`m${published}`), contentType: undefined }, rules);
                 side.ids.push(message.id);
-                answers.push({ previous: indexOf(side, message.previousId), info: infoOf(side, info) });
+                side.channels.push(channel);
+                // A history's first message names the instant before it (not a published id): read as 'none' too, since
+                // whether a channel removed at a second's end starts a new history depends on each store's clock.
+                const previous = indexOf(side, channel, message.previousId);
+                answers.push({ previous: previous === -1 ? 'none' : previous, info: infoOf(side, channel, info) });
                 break;
               }
               case 'next': {
@@ -106,31 +114,31 @@ else
                 break;
               }
               case 'start':
-                answers.push(indexOf(side, await s.startCursor(channel, newest)));
+                answers.push(indexOf(side, channel, await s.startCursor(channel, newest)));
                 break;
               case 'received':
                 if (k !== undefined) await s.received(channel, side.ids[k]!);
-                answers.push(infoOf(side, await s.info(channel)));
+                answers.push(infoOf(side, channel, await s.info(channel)));
                 break;
               case 'info':
-                answers.push(infoOf(side, await s.info(channel)));
+                answers.push(infoOf(side, channel, await s.info(channel)));
                 break;
               case 'create':
-                answers.push(infoOf(side, await s.create(channel, rules)));
+                answers.push(infoOf(side, channel, await s.create(channel, rules)));
                 break;
               case 'delete':
-                answers.push(infoOf(side, await s.delete(channel)));
+                answers.push(infoOf(side, channel, await s.delete(channel)));
                 break;
               case 'join': {
                 const r = await s.join(channel, join);
                 // As the relay does on the conflict event: the older subscribers get 409 and leave.
                 if (r.ok && join.concurrency === 'last') await s.leave(channel, [...waiting]);
-                answers.push({ join: r, info: infoOf(side, await s.info(channel)) });
+                answers.push({ join: r, info: infoOf(side, channel, await s.info(channel)) });
                 break;
               }
               case 'leave':
                 await s.leave(channel, leaving);
-                answers.push(infoOf(side, await s.info(channel)));
+                answers.push(infoOf(side, channel, await s.info(channel)));
                 break;
             }
           }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { DEFAULT_BUFFER_RULES, MemoryStore, type BufferRules, type ChannelEvent, type JoinRequest } from '../../src/index.js';
+import { compareIds, DEFAULT_BUFFER_RULES, MemoryStore, type BufferRules, type ChannelEvent, type JoinRequest } from '../../src/index.js';
 import { MESSAGE_OVERHEAD } from '../../src/store/memory/memory-store.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -40,7 +40,7 @@ async function bodies(store: MemoryStore, channel: string): Promise<string[]> {
 }
 
 describe('MemoryStore (fake clock)', () => {
-  it('gives distinct, growing ids within a second, tag 0 in a new second', async () => {
+  it('gives distinct, growing ids within a second (the first from the clock), tag 0 in a new second', async () => {
     const { clock, store } = fakeStore();
     const a = await store.publish('/c', msg('a'), rules());
     const b = await store.publish('/c', msg('b'), rules());
@@ -49,12 +49,30 @@ describe('MemoryStore (fake clock)', () => {
     clock.now += 1;
     const d = await store.publish('/c', msg('d'), rules());
     const t = Math.floor(T0 / 1000);
+    // The first message of a channel: 1 + the microsecond of its second (the fake clock has milliseconds).
+    const first = 1 + (T0 % 1000) * 1000;
     assert.deepEqual([a, b, c, d].map((r) => r.message.id), [
-      { time: t, tag: 0 },
-      { time: t, tag: 1 },
-      { time: t, tag: 2 },
+      { time: t, tag: first },
+      { time: t, tag: first + 1 },
+      { time: t, tag: first + 2 },
       { time: t + 1, tag: 0 },
     ]);
+  });
+
+  it('a store made after another one lost the channel (a restarted process) gives no id twice, and signals the gap', async () => {
+    let now = T0 + 400;
+    const before = new MemoryStore({ now: () => now });
+    for (const t of ['a', 'b', 'c']) await before.publish('/c', msg(t), rules());
+    const held = (await before.info('/c'))!.lastMessageId!;
+    await before.close();
+    now += 30; // the same second
+    const after = new MemoryStore({ now: () => now });
+    const d = await after.publish('/c', msg('d'), rules());
+    assert.ok(compareIds(d.message.id, held) > 0, `the new history's first id ${JSON.stringify(d.message.id)} comes after ${JSON.stringify(held)}`);
+    const next = await after.next('/c', held);
+    assert.equal(next.message?.data.toString(), 'd', 'a cursor of the lost history does not skip it');
+    assert.ok(compareIds(held, next.message!.previousId!) < 0, 'and it sees the gap (the loss signal)');
+    await after.close();
   });
 
   it('keeps ids monotonic when the clock goes back', async () => {
@@ -62,7 +80,7 @@ describe('MemoryStore (fake clock)', () => {
     const a = await store.publish('/c', msg('a'), rules());
     clock.now -= 5000;
     const b = await store.publish('/c', msg('b'), rules());
-    assert.deepEqual(b.message.id, { time: a.message.id.time, tag: 1 });
+    assert.deepEqual(b.message.id, { time: a.message.id.time, tag: a.message.id.tag + 1 });
     assert.deepEqual(await bodies(store, '/c'), ['a', 'b']);
   });
 
@@ -71,7 +89,8 @@ describe('MemoryStore (fake clock)', () => {
     // channelTimeout keeps the channel that storeMessages: false leaves empty.
     const a = await store.publish('/c', msg('a'), rules({ storeMessages: false, channelTimeout: 60_000 }));
     const b = await store.publish('/c', msg('b'), rules({ channelTimeout: 60_000 }));
-    assert.equal(a.message.previousId, undefined);
+    // The first message of a history names the instant before it: a cursor from a lost history sees a gap.
+    assert.deepEqual(a.message.previousId, { time: a.message.id.time, tag: a.message.id.tag - 1 });
     assert.deepEqual(b.message.previousId, a.message.id);
     assert.equal((await store.info('/c'))!.messages, 1);
     assert.deepEqual((await store.info('/c'))!.lastMessageId, b.message.id);

@@ -5,7 +5,7 @@
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { storeClosed, storeFull } from '../../protocol/answers.js';
 import { log } from '../../log.js';
-import { compareIds, nextId, type MessageId } from '../../protocol/message-id.js';
+import { compareIds, firstId, nextId, type MessageId } from '../../protocol/message-id.js';
 import { TimerWheel } from '../../timer-wheel.js';
 import { formatSize, parseSize, type Size } from '../../protocol/units.js';
 import { DEFAULT_BUFFER_RULES, expiryOf, isExpired } from '../../protocol/buffer-rules.js';
@@ -85,10 +85,12 @@ export class MemoryStore implements ChannelStore {
     channel = this.#channels.get(name) ?? this.#create(name, rules);
     channel.rules = rules;
     const previous = channel.queue.at(-1)?.message.id;
-    const id = nextId(channel.lastMessageId ?? channel.idFloor, Math.floor(now / 1000));
+    const second = Math.floor(now / 1000);
+    const continuing = channel.lastMessageId ?? channel.idFloor;
+    const { id, previousId } = continuing ? { id: nextId(continuing, second), previousId: channel.lastMessageId } : firstId(second, (now % 1000) * 1000);
     const message: StoredMessage = {
       id,
-      previousId: channel.lastMessageId,
+      previousId,
       data: input.data,
       contentType: input.contentType,
       eventType: input.eventType,

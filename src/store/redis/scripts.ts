@@ -207,6 +207,12 @@ if last then
     time = lastTime
     tag = lastTag + 1
   end
+else
+  -- The first message of the channel's history (firstId() of message-id.ts): its tag is the
+  -- microsecond of its second, so that a history replacing one Redis lost (restarted empty,
+  -- flushed) starts after every id the lost one gave; previousId names the instant before it.
+  tag = 1 + tonumber(clock[2])
+  previousId = string.format('%d-%d', sec, tag - 1)
 end
 local id = string.format('%d-%d', time, tag)
 local newest = redis.call('XREVRANGE', M, '+', '-', 'COUNT', 1)
