@@ -36,6 +36,11 @@ export interface PublishOptions {
   eventType?: string | undefined;
   /** Channel group, if not the relay's. */
   channelGroup?: string | undefined;
+  /**
+   * As the `Idempotency-Key` header of an HTTP publish: while a message published with this key is
+   * still stored in the channel, publishing again stores nothing (so a retry never duplicates).
+   */
+  idempotencyKey?: string | undefined;
 }
 
 /**
@@ -117,7 +122,11 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
       checkPublishOptions(publishOptions);
       const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       const key = target(channelId, publishOptions.channelGroup);
-      const { info } = await store.publish(key, { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType }, defaults.rules);
+      const { info } = await store.publish(
+        key,
+        { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType, idempotencyKey: publishOptions.idempotencyKey },
+        defaults.rules,
+      );
       return info;
     },
     async channelInfo(channelId, opts = {}) {
@@ -178,6 +187,9 @@ function checkPublishOptions(options: PublishOptions): void {
     if (!valid) {
       throw new TypeError(`push-relay: publish() contentType must be a header value such as "text/plain" (no line breaks or control characters), got ${JSON.stringify(contentType)}`);
     }
+  }
+  if (options.idempotencyKey !== undefined && (typeof options.idempotencyKey !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(options.idempotencyKey))) {
+    throw new TypeError(`push-relay: publish() idempotencyKey must be 1 to 255 visible ASCII characters, got ${JSON.stringify(options.idempotencyKey)}`);
   }
   if (eventType !== undefined && (typeof eventType !== 'string' || /[\r\n\0]/.test(eventType))) {
     throw new TypeError(`push-relay: publish() eventType must be a string without line breaks, got ${JSON.stringify(eventType)}`);

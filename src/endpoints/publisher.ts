@@ -10,7 +10,7 @@ import { readMessageBody } from '../http/request-body.js';
 import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
 import type { ResolvedPublisher } from '../options.js';
-import { methodNotAllowed, noSuchChannel } from '../protocol/answers.js';
+import { badIdempotencyKey, methodNotAllowed, noSuchChannel } from '../protocol/answers.js';
 import type { RelayContext } from './context.js';
 import { resolveChannel } from './resolve-channels.js';
 
@@ -44,13 +44,16 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
       const headers = req.headers;
       const data = await readMessageBody(req, options.maxMessageSize);
       const eventType = headers['x-eventsource-event'];
-      const { info } = await store.publish(
+      const idempotencyKey = readIdempotencyKey(headers['idempotency-key']);
+      const { info, duplicate } = await store.publish(
         key,
-        { data, contentType: headers['content-type'], eventType: typeof eventType === 'string' ? eventType : undefined },
+        { data, contentType: headers['content-type'], eventType: typeof eventType === 'string' ? eventType : undefined, idempotencyKey },
         options.rules,
       );
+      // A retry of a publish that is still stored: nothing published now (the IETF draft's replay header).
+      if (duplicate) res.setHeader('Idempotent-Replayed', 'true');
       // 201 vs 202 needs only the count of waiting subscribers; fan-out happens after this answer.
-      sendChannelInfo(req, res, info.subscribers > 0 ? 201 : 202, info);
+      sendChannelInfo(req, res, !duplicate && info.subscribers > 0 ? 201 : 202, info);
       return;
     }
     case 'PUT':
@@ -69,4 +72,11 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
       return;
     }
   }
+}
+
+/** The `Idempotency-Key` request header: at most 255 visible ASCII characters. */
+function readIdempotencyKey(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(value)) throw badIdempotencyKey();
+  return value;
 }

@@ -41,6 +41,9 @@ export const repeatedIdArgument = (): ProtocolError =>
     'channel.id.repeated',
   );
 
+export const badIdempotencyKey = (): ProtocolError =>
+  protocolError(400, 'push-relay: the Idempotency-Key header must be 1 to 255 visible ASCII characters', 'idempotency.key.invalid');
+
 export const cursorMismatch = (named: number, count: number): ProtocolError =>
   protocolError(400, `push-relay: the cursor names ${named} channels, this subscription has ${count}`, 'cursor.mismatch');
 

@@ -16,6 +16,11 @@ export interface NewMessage {
   contentType: string | undefined;
   /** EventSource `event:` name, if the publisher gave one. */
   eventType?: string | undefined;
+  /**
+   * The publisher's `Idempotency-Key`: while a message published with the same key is still stored
+   * in the channel, publishing again stores nothing and answers that message (`duplicate`).
+   */
+  idempotencyKey?: string | undefined;
 }
 
 /** A message as stored, with the id the store gave it. Never mutated once published. */
@@ -29,7 +34,10 @@ export interface StoredMessage extends NewMessage {
 }
 
 export interface PublishResult {
+  /** The message published, or, for a `duplicate`, the one published earlier with the same key. */
   message: StoredMessage;
+  /** True when an earlier publish with the same idempotency key is still stored: nothing was published. */
+  duplicate?: boolean;
   /** Channel info after the publish; `subscribers` is the count of waiting subscribers it goes to. */
   info: ChannelInfo;
 }

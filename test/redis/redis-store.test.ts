@@ -65,16 +65,23 @@ else
         assert.throws(() => new RedisStore({ url: REDIS_URL, client: raw as never }), { name: 'TypeError', message: /"url" and option "client"/ });
       });
 
-      it('works on a client you give it, and leaves that client open', async () => {
+      it("takes a client you give it for its options, and never connects, uses or closes it", async () => {
         const client = createClient({ url: REDIS_URL });
         client.on('error', () => {});
         const mine = new RedisStore({ client: client as never, prefix });
+        assert.equal(client.isOpen, false, 'not connected by the store');
         await mine.ready();
         const id = channel();
         const { message } = await mine.publish(id, msg('via your client'), rules());
         assert.equal((await store.next(id, undefined)).message?.data.toString(), 'via your client');
         assert.deepEqual((await mine.next(id, undefined)).message?.id, message.id);
         await mine.close();
+        assert.equal(client.isOpen, false, 'still yours, untouched');
+        // An open client stays open.
+        await client.connect();
+        const again = new RedisStore({ client: client as never, prefix });
+        await again.ready();
+        await again.close();
         assert.equal(client.isOpen, true);
         client.destroy();
       });

@@ -13,12 +13,16 @@ export interface QueuedMessage {
   expiresAt: number;
   /** Bytes counted against maxReservedMemory. */
   size: number;
+  /** The publisher's idempotency key, if any. */
+  key?: string | undefined;
 }
 
 export class MemoryChannel implements WheelEntry {
   readonly name: string;
   rules: BufferRules;
   readonly queue: QueuedMessage[] = [];
+  /** Stored messages by idempotency key (only those published with one). */
+  keys: Map<string, QueuedMessage> | undefined;
   /** Waiting subscriber ids, in arrival order. */
   readonly subscribers = new Set<string>();
   lastMessageId: MessageId | undefined;

@@ -82,6 +82,12 @@ export class MemoryStore implements ChannelStore {
     let channel = this.#channels.get(name);
     if (channel) this.#settle(channel, now);
     const created = !this.#channels.has(name);
+    const key = input.idempotencyKey;
+    const known = key !== undefined ? channel?.keys?.get(key) : undefined;
+    if (channel && known) {
+      debug('publish %s: idempotency key already stored (%d:%d), nothing published', name, known.message.id.time, known.message.id.tag);
+      return { message: known.message, info: channel.info(now), duplicate: true };
+    }
     channel = this.#channels.get(name) ?? this.#create(name, rules);
     channel.rules = rules;
     const previous = channel.queue.at(-1)?.message.id;
@@ -96,7 +102,7 @@ export class MemoryStore implements ChannelStore {
       eventType: input.eventType,
     };
     if (rules.storeMessages && rules.maxMessages > 0) {
-      const size = sizeOf(message);
+      const size = sizeOf(message) + (key?.length ?? 0);
       try {
         this.#reserve(channel, size, now);
       } catch (err) {
@@ -105,7 +111,9 @@ export class MemoryStore implements ChannelStore {
         throw err;
       }
       this.#bytes += size;
-      this.#release(channel.append({ message, expiresAt: expiryOf(now, rules), size }));
+      const entry: QueuedMessage = { message, expiresAt: expiryOf(now, rules), size, key };
+      if (key !== undefined) (channel.keys ??= new Map()).set(key, entry);
+      this.#release(channel, channel.append(entry));
     }
     channel.lastMessageId = id;
     if (channel.isIdle) channel.idleSince ??= now;
@@ -161,7 +169,7 @@ export class MemoryStore implements ChannelStore {
     const oldest = channel?.queue[0];
     if (!channel || !oldest || compareIds(oldest.message.id, id) !== 0) return;
     if (channel.queue.length <= channel.rules.minMessages) return;
-    this.#release(channel.queue.splice(0, 1));
+    this.#release(channel, channel.queue.splice(0, 1));
     this.#markIfIdle(channel);
     this.#settle(channel);
   }
@@ -259,7 +267,7 @@ export class MemoryStore implements ChannelStore {
     if (this.#channels.get(channel.name) !== channel) return;
     const expired = channel.expire(now);
     if (expired.length > 0) {
-      this.#release(expired);
+      this.#release(channel, expired);
       if (channel.isIdle && channel.idleSince === undefined) channel.idleSince = Math.min(now, expired.at(-1)!.expiresAt);
     }
     if (!channel.isIdle) channel.idleSince = undefined;
@@ -293,7 +301,7 @@ export class MemoryStore implements ChannelStore {
     const fits = () => this.#bytes + size - pushedOut <= this.maxReservedMemory;
     if (fits()) return;
     for (const holder of this.#holdingExpired) {
-      this.#release(holder.expireRetained(now));
+      this.#release(holder, holder.expireRetained(now));
       this.#holdingExpired.delete(holder);
       if (holder !== channel) this.#settle(holder, now);
       if (fits()) return;
@@ -305,14 +313,18 @@ export class MemoryStore implements ChannelStore {
     );
   }
 
-  #release(entries: QueuedMessage[]): void {
-    for (const entry of entries) this.#bytes -= entry.size;
+  /** Forgets `entries`, dropped from `channel`'s queue. */
+  #release(channel: MemoryChannel, entries: QueuedMessage[]): void {
+    for (const entry of entries) {
+      this.#bytes -= entry.size;
+      if (entry.key !== undefined && channel.keys?.get(entry.key) === entry) channel.keys.delete(entry.key);
+    }
   }
 
   #remove(channel: MemoryChannel): void {
     this.#timers.cancel(channel);
     this.#holdingExpired.delete(channel);
-    this.#release(channel.queue);
+    this.#release(channel, channel.queue);
     this.#channels.delete(channel.name);
     // A channel recreated within the same second must not hand out its old ids again: a subscriber
     // holding `T:0` would skip the new `T:0`. Remember the last id until its second is over.

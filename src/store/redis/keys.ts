@@ -18,13 +18,15 @@ export interface ChannelKeys {
    * created again within that second, never hands out an id twice. Expires with its second.
    */
   readonly floor: string;
+  /** Hash: idempotency key -> id of the stored message published with it (only while it is stored). */
+  readonly idempotency: string;
   /** Pub/sub channel carrying the channel's wake-ups. */
   readonly events: string;
 }
 
 /** The keys in the order the Lua scripts read them from KEYS. */
 export function keyList(keys: ChannelKeys): string[] {
-  return [keys.meta, keys.messages, keys.subscribers, keys.leases, keys.floor];
+  return [keys.meta, keys.messages, keys.subscribers, keys.leases, keys.floor, keys.idempotency];
 }
 
 export function channelKeys(prefix: string, channel: string): ChannelKeys {
@@ -35,6 +37,7 @@ export function channelKeys(prefix: string, channel: string): ChannelKeys {
     subscribers: `${tag}:subscribers`,
     leases: `${tag}:leases`,
     floor: `${tag}:floor`,
+    idempotency: `${tag}:keys`,
     events: `${tag}:events`,
   };
 }

@@ -38,22 +38,33 @@ const BINARY = (): TypeMapping => (binary ??= { [loadRedis().RESP_TYPES.BLOB_STR
 
 export type Reply = Buffer | number | null | Reply[];
 
-export async function runScript(
-  client: RedisClient,
-  script: LuaScript,
-  keys: ChannelKeys,
-  args: ReadonlyArray<string | Buffer>,
-  timeout: number,
-): Promise<Reply> {
+/**
+ * A command got no answer within the store's commandTimeout. node-redis bounds a command only until it
+ * is written to the socket, so the store keeps its own deadline; when it passes, a late reply may
+ * still come (and the command may have run), so the connection is treated as broken.
+ */
+export class CommandTimeoutError extends Error {
+  override readonly name = 'CommandTimeoutError';
+}
+
+/** Runs `script` on the channel's keys, answered within `timeout` ms or rejected with CommandTimeoutError. */
+export function runScript(client: RedisClient, script: LuaScript, keys: ChannelKeys, args: ReadonlyArray<string | Buffer>, timeout: number): Promise<Reply> {
   const keyArgs = keyList(keys);
-  const options = { typeMapping: BINARY(), timeout };
+  const options = { typeMapping: BINARY() };
   const tail = [String(keyArgs.length), ...keyArgs, ...args];
-  try {
-    return (await client.sendCommand(['EVALSHA', script.sha, ...tail], options)) as Reply;
-  } catch (err) {
-    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return (await client.sendCommand(['EVAL', script.source, ...tail], options)) as Reply;
-  }
+  const sent = (async () => {
+    try {
+      return (await client.sendCommand(['EVALSHA', script.sha, ...tail], options)) as Reply;
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return (await client.sendCommand(['EVAL', script.source, ...tail], options)) as Reply;
+    }
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CommandTimeoutError(`no answer within ${timeout} ms`)), timeout);
+  });
+  return Promise.race([sent, deadline]).finally(() => clearTimeout(timer));
 }
 
 export const text = (reply: Reply | undefined): string => (Buffer.isBuffer(reply) ? reply.toString('utf8') : reply == null ? '' : String(reply));

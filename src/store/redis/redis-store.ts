@@ -26,7 +26,7 @@ import type {
 import { toStoreError, unavailable } from './errors.js';
 import { channelKeys, type ChannelKeys } from './keys.js';
 import { Presence } from './presence.js';
-import { int, list, loadRedis, runScript, text, type RedisClient, type Reply } from './redis-client.js';
+import { CommandTimeoutError, int, list, loadRedis, runScript, text, type RedisClient, type Reply } from './redis-client.js';
 import { SCRIPTS, type LuaScript } from './scripts.js';
 import { fromStreamId, toStreamId } from './stream-ids.js';
 import { ChannelSubscriptions } from './subscriptions.js';
@@ -39,29 +39,32 @@ export interface RedisStoreOptions {
    * closes its own two connections. Give `url` or `client`, not both.
    * @default 'redis://127.0.0.1:6379'
    */
-  url?: string;
+  url?: string | undefined;
   /**
-   * Your node-redis v5 client (`createClient()` from `redis`), for commands; RedisStore uses
-   * `client.duplicate()` for pub/sub, connects what is not connected, and closes only the duplicate.
+   * Your node-redis v5 client (`createClient()` from `redis`), whose options (address, password, TLS,
+   * socket settings) RedisStore takes: it opens its two connections with `client.duplicate()` and
+   * never uses, connects or closes yours.
    */
-  client?: RedisClient;
+  client?: RedisClient | undefined;
   /**
    * Prefix of every key and pub/sub channel; processes sharing a prefix share channels. No braces.
    * @default 'push-relay'
    */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * How long a command may take before the request gets 503 (Redis hung, or the network dropped
-   * without closing the connection). While Redis is disconnected, requests get 503 at once.
+   * without closing the connection): the store's own deadline, on every command, including one
+   * already sent. The connection is then reset, and a publish that timed out may still have been
+   * stored. While Redis is disconnected, requests get 503 at once.
    * @default '5s'
    */
-  commandTimeout?: Duration;
+  commandTimeout?: Duration | undefined;
   /**
    * How often this process renews the leases that keep its waiting subscribers counted. A process
    * that dies stops counting after 3 intervals (its lease).
    * @default '5s'
    */
-  heartbeatInterval?: Duration;
+  heartbeatInterval?: Duration | undefined;
 }
 
 const OPTIONS = new Set(['url', 'client', 'prefix', 'commandTimeout', 'heartbeatInterval']);
@@ -78,7 +81,6 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   readonly processId = randomBytes(9).toString('base64url');
   readonly #client: RedisClient;
   readonly #subscriber: RedisClient;
-  readonly #ownsClient: boolean;
   readonly #timeout: number;
   readonly #lease: number;
   readonly #subscriptions: ChannelSubscriptions;
@@ -89,9 +91,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   /** The first connection failure since Redis was last ready: requests fail at once while it is set. */
   #outage: Error | undefined;
   readonly #onError = (err: unknown) => this.#connectionFailed(err instanceof Error ? err : new Error(String(err)));
-  /** Our 'ready' listeners, removed on close (the command client may be yours). */
-  readonly #readyListeners = new Map<RedisClient, () => void>();
   #closed = false;
+  #resetting = false;
   #recovering: Promise<void> | undefined;
   /** Leaves sent and not answered yet: close() waits for them, so that no subscriber stays counted. */
   readonly #leaving = new Set<Promise<unknown>>();
@@ -119,9 +120,11 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     const interval = positive(parseDuration(options.heartbeatInterval ?? '5s', 'heartbeatInterval'), 'heartbeatInterval');
     this.#lease = 3 * interval;
 
-    // Commands fail at once while disconnected (503) rather than queue up behind an outage.
-    this.#client = client ?? (loadRedis().createClient({ url: url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true }) as RedisClient);
-    this.#ownsClient = !client;
+    // Commands fail at once while disconnected (503) rather than queue up behind an outage. A given
+    // client is duplicated: the store resets its connections on its own, and never touches yours.
+    this.#client = client
+      ? (client.duplicate({ disableOfflineQueue: true }) as RedisClient)
+      : (loadRedis().createClient({ url: url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true }) as RedisClient);
     this.#subscriber = this.#client.duplicate();
     // An 'error' event nobody listens to would crash the host: node-redis reconnects by itself.
     this.#client.on('error', this.#onError);
@@ -183,10 +186,15 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         eventType === undefined ? '0' : '1',
         eventType ?? '',
         ...ruleArgs(rules),
+        input.idempotencyKey ?? '',
       ]),
     );
     const id = fromStreamId(text(r[0]))!;
     this.#presence.saw(channel, id);
+    if (r.length > 7) {
+      debug('publish %s: idempotency key already stored (%s), nothing published', channel, text(r[0]));
+      return { message: messageOf(text(r[0]), list(r[7])), info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: fromStreamId(text(r[8])) }, duplicate: true };
+    }
     const message: StoredMessage = { id, previousId: fromStreamId(text(r[1])), data: input.data, contentType, eventType };
     debug('publish %s %s (%d bytes) to %d waiting', channel, text(r[0]), input.data.length, int(r[5]));
     return { message, info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: id } };
@@ -288,12 +296,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     }
     this.#subscriptions.clear();
     if (this.#subscriber.isOpen) this.#subscriber.destroy();
-    if (this.#ownsClient) {
-      if (this.#client.isOpen) this.#client.destroy();
-    } else {
-      this.#client.off('error', this.#onError);
-      this.#client.off('ready', this.#readyListeners.get(this.#client)!);
-    }
+    if (this.#client.isOpen) this.#client.destroy();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -304,7 +307,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async #connect(): Promise<void> {
     const pending: Promise<unknown>[] = [this.#subscriber.connect()];
-    if (!this.#client.isOpen) pending.push(this.#client.connect());
+    pending.push(this.#client.connect());
     await Promise.all(pending);
   }
 
@@ -315,7 +318,6 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   async #ensureConnected(): Promise<void> {
     if (this.#closed) throw storeClosed('Redis store');
     if (this.#client.isReady && this.#subscriber.isReady) return;
-    if (!this.#client.isOpen && !this.#ownsClient) throw unavailable('the client given to RedisStore is closed');
     if (this.#outage) throw unavailable(this.#outage.message || this.#outage.constructor.name);
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -338,8 +340,30 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     try {
       return await runScript(this.#client, script, this.#keys(channel), args, this.#timeout);
     } catch (err) {
+      if (err instanceof CommandTimeoutError) {
+        this.#resetConnection();
+        throw unavailable(`${err.message}; the connection is reset (a publish that timed out may still have been stored)`);
+      }
       throw toStoreError(err);
     }
+  }
+
+  /**
+   * A command timed out: its reply may still come, and every command behind it waits too. Drop the
+   * connection (what is in flight fails at once) and open a new one; its 'ready' is a reconnect, so
+   * the recovery (leases, resync of parked subscribers) runs as after any outage.
+   */
+  #resetConnection(): void {
+    if (this.#resetting || this.#closed) return;
+    this.#resetting = true;
+    debug('a command got no answer within %d ms: resetting the connection to Redis', this.#timeout);
+    if (this.#client.isOpen) this.#client.destroy();
+    this.#client
+      .connect()
+      .catch((err: unknown) => debug('reconnecting after a command time-out failed: %s', err))
+      .finally(() => {
+        this.#resetting = false;
+      });
   }
 
   /** A connection failed: logged and emitted once per outage, not on every reconnection attempt. */
@@ -372,7 +396,6 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       this.#recover();
     };
     client.on('ready', onReady);
-    this.#readyListeners.set(client, onReady);
   }
 
   /**

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 
 const PRELUDE = `
-local C, M, S, L, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local C, M, S, L, F, K = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local clock = redis.call('TIME')
 local sec = tonumber(clock[1])
 local now = sec * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -26,6 +26,12 @@ local function field(entry, name)
     if f[i] == name then return f[i + 1] end
   end
   return ''
+end
+
+-- An entry leaving the stream takes its idempotency key with it (if it was published with one).
+local function forgetKey(entry)
+  local key = field(entry, 'k')
+  if key ~= '' and redis.call('HGET', K, key) == entry[1] then redis.call('HDEL', K, key) end
 end
 
 local function parseId(id)
@@ -90,6 +96,7 @@ local function expire(min)
       end
       ids[#ids + 1] = entry[1]
       lastExpiry = x
+      forgetKey(entry)
     end
     if #ids > 0 then
       redis.call('XDEL', M, unpack(ids))
@@ -104,7 +111,7 @@ end
 -- subscriber holding T:0 would skip a new T:0), so its last id stays in F until the second is over.
 local function removeChannel()
   local last = redis.call('HGET', C, 'last')
-  redis.call('DEL', C, M, S, L)
+  redis.call('DEL', C, M, S, L, K)
   if last then
     local lastTime = parseId(last)
     if lastTime >= sec then redis.call('SET', F, last, 'PXAT', (lastTime + 1) * 1000) end
@@ -165,7 +172,7 @@ local function settle(oldMin, oldCto)
     end
     if never then at = nil elseif at ~= nil then at = at + cto end
   end
-  for _, key in ipairs({C, M, S, L}) do
+  for _, key in ipairs({C, M, S, L, K}) do
     if at == nil then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, at) end
   end
   return true
@@ -185,10 +192,25 @@ end
 
 /**
  * ARGV: events channel, data, has content type ('1'/'0'), content type, has event type, event type,
- * rules (store, min, max, messageTimeout, channelTimeout).
- * Returns {id, previousId, previous stored id, messages, requested, subscribers} ('' = none).
+ * rules (store, min, max, messageTimeout, channelTimeout), idempotency key ('' = none).
+ * Returns {id, previousId, previous stored id, messages, requested, subscribers} ('' = none), or for a
+ * duplicate (the key's message is still stored) {id, previousId, '', messages, requested, subscribers,
+ * 1, that message's fields}.
  */
 const PUBLISH = `
+-- A retry of a publish whose message is still stored (same idempotency key): nothing is written.
+local idempotencyKey = ARGV[12] or ''
+if idempotencyKey ~= '' then
+  local known = redis.call('HGET', K, idempotencyKey)
+  if known then
+    local entry = redis.call('XRANGE', M, known, known)[1]
+    local x = entry and tonumber(field(entry, 'x')) or 0
+    if entry and (x == 0 or x > now) then
+      local i = info()
+      return {known, field(entry, 'p'), '', i[1], i[2], i[3], 1, entry[2], i[4]}
+    end
+  end
+end
 -- The script's first write must be one that Redis refuses when out of memory (507): once a script has
 -- written, Redis lets its later writes through. So the new rules go in first; the channel is settled
 -- with the rules it had (as MemoryStore does), then with the new ones at the end.
@@ -229,7 +251,14 @@ if store == '1' and max > 0 then
   local fields = {'d', ARGV[2], 'x', x, 'p', previousId}
   if ARGV[3] == '1' then fields[#fields + 1] = 'c'; fields[#fields + 1] = ARGV[4] end
   if ARGV[5] == '1' then fields[#fields + 1] = 'e'; fields[#fields + 1] = ARGV[6] end
+  if idempotencyKey ~= '' then fields[#fields + 1] = 'k'; fields[#fields + 1] = idempotencyKey end
   redis.call('XADD', M, id, unpack(fields))
+  if idempotencyKey ~= '' then redis.call('HSET', K, idempotencyKey, id) end
+  -- The entries about to be trimmed take their keys with them.
+  local over = redis.call('XLEN', M) - max
+  if over > 0 and redis.call('EXISTS', K) == 1 then
+    for _, entry in ipairs(redis.call('XRANGE', M, '-', '+', 'COUNT', over)) do forgetKey(entry) end
+  end
   redis.call('XTRIM', M, 'MAXLEN', max)
   redis.call('HSET', C, 'xmax', xmax)
 end
@@ -304,6 +333,7 @@ if not settle() then return 0 end
 local oldest = redis.call('XRANGE', M, '-', '+', 'COUNT', 1)
 if not oldest[1] or oldest[1][1] ~= ARGV[1] then return 0 end
 if redis.call('XLEN', M) <= (meta('min') or 0) then return 0 end
+forgetKey(oldest[1])
 redis.call('XDEL', M, ARGV[1])
 markIfIdle()
 settle()
