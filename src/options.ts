@@ -104,6 +104,12 @@ export interface SubscriberOptions<Req extends IncomingMessage = IncomingMessage
    * delete it, as long as more than minMessageBufferLength remain (breaks GET idempotence). @default false
    */
   deleteOldestReceivedMessage?: boolean | undefined;
+  /**
+   * How much one stream (EventSource, chunked, multipart, raw, WebSocket) may leave unread before it
+   * is cut: unwritten bytes plus 64 bytes (192 on a WebSocket) per queued write (see docs/transports.md, "Slow
+   * clients"). A cut client reconnects and resumes from its last id. @default '4mb'
+   */
+  maxStreamBacklog?: Size | undefined;
 }
 
 /** Options of `createPushRelay()`: the store, plus defaults for every endpoint. */
@@ -112,6 +118,12 @@ export interface PushRelayOptions<Req extends IncomingMessage = IncomingMessage>
   store?: ChannelStore | undefined;
   /** push_max_reserved_memory of the default MemoryStore. @default '32mb' */
   maxReservedMemory?: Size | undefined;
+  /**
+   * How much every stream of the relay may leave unread together; past it the slowest streams are
+   * cut first (they resume from their last id). Bounds what slow or hostile readers can make the
+   * process hold. @default '64mb'
+   */
+  maxTotalBacklog?: Size | undefined;
 }
 
 export interface ResolvedCommon {
@@ -137,6 +149,7 @@ export interface ResolvedSubscriber extends ResolvedCommon {
   maxChannelSubscribers: number;
   defaultContentType: string | undefined;
   deleteOldestReceivedMessage: boolean;
+  maxStreamBacklog: number;
 }
 
 const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'channelTimeout', 'allowOrigin'] as const;
@@ -151,8 +164,9 @@ const SUBSCRIBER_KEYS = [
   'maxChannelSubscribers',
   'defaultContentType',
   'deleteOldestReceivedMessage',
+  'maxStreamBacklog',
 ] as const;
-const RELAY_KEYS = ['store', 'maxReservedMemory'] as const;
+const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxTotalBacklog'] as const;
 
 /** Validators: each throws a TypeError naming the option, or returns nothing. */
 const check: Record<string, (value: unknown, name: string) => void> = {
@@ -193,6 +207,8 @@ const check: Record<string, (value: unknown, name: string) => void> = {
     if (!s || typeof s !== 'object' || methods.some((m) => typeof s[m] !== 'function')) fail(name, `a ChannelStore (with ${methods.join(', ')})`, v);
   },
   maxReservedMemory: parseSize,
+  maxStreamBacklog: positiveSize,
+  maxTotalBacklog: positiveSize,
 };
 
 type AnyOptions = Record<string, unknown>;
@@ -302,6 +318,7 @@ export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
     maxChannelSubscribers: pick(levels, 'maxChannelSubscribers', 0),
     defaultContentType: pick<string | undefined>(levels, 'defaultContentType', undefined),
     deleteOldestReceivedMessage: pick(levels, 'deleteOldestReceivedMessage', false),
+    maxStreamBacklog: parseSize(pick<Size>(levels, 'maxStreamBacklog', '4mb'), 'maxStreamBacklog'),
   };
 }
 
@@ -366,6 +383,9 @@ function fail(name: string, expected: string, value: unknown): never {
 }
 function fn(v: unknown, name: string): void {
   if (typeof v !== 'function') fail(name, 'a function', v);
+}
+function positiveSize(v: unknown, name: string): void {
+  if (parseSize(v, name) < 1) fail(name, 'a size above 0', v);
 }
 function bool(v: unknown, name: string): void {
   if (typeof v !== 'boolean') fail(name, 'true or false', v);

@@ -21,7 +21,7 @@ import {
   type SubscriberOptions,
 } from './options.js';
 import { noSuchEndpoint } from './protocol/answers.js';
-import { parseDuration, type Duration } from './protocol/units.js';
+import { parseDuration, parseSize, type Duration } from './protocol/units.js';
 import { checkChannelId } from './protocol/channel-id.js';
 import type { ChannelInfo } from './protocol/channel-info.js';
 import type { ChannelStore } from './store/channel-store.js';
@@ -97,7 +97,7 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
   }
   const ownsStore = !options.store;
   const store = options.store ?? new MemoryStore({ maxReservedMemory: options.maxReservedMemory ?? '32mb' });
-  const core = new RelayContext(store);
+  const core = new RelayContext(store, parseSize(options.maxTotalBacklog ?? '64mb', 'maxTotalBacklog'));
   // Resolve the relay-level settings now so that a bad combination fails here, not on first use.
   const defaults = resolvePublisher([global]);
   resolveSubscriber([global]);

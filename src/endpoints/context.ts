@@ -2,15 +2,19 @@
 import { relayClosing } from '../protocol/answers.js';
 import type { ChannelStore } from '../store/channel-store.js';
 import { ParkedSubscribers } from '../subscriptions/parked-subscribers.js';
+import { Backlog } from '../transports/backlog.js';
 
 export class RelayContext {
   readonly store: ChannelStore;
   readonly parked: ParkedSubscribers;
+  /** What the relay's streams leave unread, together. */
+  readonly backlog: Backlog;
   closed = false;
 
-  constructor(store: ChannelStore) {
+  constructor(store: ChannelStore, maxTotalBacklog: number) {
     this.store = store;
     this.parked = new ParkedSubscribers(store);
+    this.backlog = new Backlog(maxTotalBacklog);
   }
 
   assertOpen(): void {

@@ -54,7 +54,12 @@ export function subscriberMiddleware(context: RelayContext, options: ResolvedSub
       timeout: options.subscriberTimeout,
       deletesReceived: options.deleteOldestReceivedMessage,
     },
-    transport: { defaultContentType: options.defaultContentType, pingInterval: options.pingInterval },
+    transport: {
+      defaultContentType: options.defaultContentType,
+      pingInterval: options.pingInterval,
+      backlog: context.backlog,
+      maxStreamBacklog: options.maxStreamBacklog,
+    },
   };
   return function pushRelaySubscriber(req, res, next) {
     if (options.allowOrigin) {

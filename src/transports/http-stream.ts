@@ -11,7 +11,8 @@ import { MISSED_HEADER, type EndReason } from '../protocol/answers.js';
 import type { MessageId } from '../protocol/message-id.js';
 import type { StoredMessage } from '../store/channel-store.js';
 import { startPings, stopPings } from './keep-alive.js';
-import { MAX_BACKLOG, type SubscriberTransport, type TransportSettings } from './transport.js';
+import { QUEUED_WRITE_COST, StreamBacklog } from './backlog.js';
+import type { SubscriberTransport, TransportSettings } from './transport.js';
 
 export abstract class HttpStream implements SubscriberTransport {
   #opened = false;
@@ -22,11 +23,22 @@ export abstract class HttpStream implements SubscriberTransport {
    */
   #socket: Socket | undefined;
   #chunked = false;
+  /** What the client leaves unread (see backlog.ts). */
+  readonly #backlog: StreamBacklog;
 
   constructor(
     readonly res: ServerResponse,
     protected readonly settings: TransportSettings,
-  ) {}
+  ) {
+    this.#backlog = new StreamBacklog(
+      settings.backlog,
+      settings.maxStreamBacklog,
+      QUEUED_WRITE_COST.http,
+      () => (this.#socket ? this.#socket.writableLength : res.writableLength),
+      // A client this far behind would hold the process's memory: cut it, it resumes from its last id.
+      () => res.destroy(),
+    );
+  }
 
   /** The 200's headers. */
   protected abstract headers(): OutgoingHttpHeaders;
@@ -90,6 +102,7 @@ export abstract class HttpStream implements SubscriberTransport {
 
   dispose(): void {
     stopPings(this, this.settings.pingInterval);
+    this.#backlog.end();
   }
 
   abort(err: unknown): void {
@@ -110,8 +123,9 @@ export abstract class HttpStream implements SubscriberTransport {
     const res = this.res;
     if (!this.#writable()) return;
     if (chunks.length > 1) res.cork();
-    for (const chunk of chunks) if (chunk.length > 0) res.write(chunk);
+    for (const chunk of chunks) if (chunk.length > 0) res.write(chunk, this.#backlog.before());
     if (chunks.length > 1) res.uncork();
+    if (!this.#backlog.after()) return;
     // The compression middleware buffers until flushed (no-transform already makes it pass through).
     (res as ServerResponse & { flush?: () => void }).flush?.();
   }
@@ -125,11 +139,8 @@ export abstract class HttpStream implements SubscriberTransport {
       return;
     }
     if (socket.destroyed) return;
-    if (socket.writableLength > MAX_BACKLOG) {
-      socket.destroy(); // as #writable(): it resumes from its last id
-      return;
-    }
-    socket.write(this.#chunked ? frame.chunk : frame.body);
+    socket.write(this.#chunked ? frame.chunk : frame.body, this.#backlog.before());
+    this.#backlog.after();
   }
 
   #findSocket(): Socket | undefined {
@@ -143,12 +154,6 @@ export abstract class HttpStream implements SubscriberTransport {
 
   #writable(): boolean {
     const res = this.res;
-    if (res.destroyed || res.writableEnded) return false;
-    if (res.writableLength > MAX_BACKLOG) {
-      // A client this far behind would hold the process's memory: cut it, it resumes from its last id.
-      res.destroy();
-      return false;
-    }
-    return true;
+    return !res.destroyed && !res.writableEnded;
   }
 }

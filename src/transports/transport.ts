@@ -8,6 +8,7 @@ import type { EndReason } from '../protocol/answers.js';
 import type { MessageId } from '../protocol/message-id.js';
 import type { Cursors } from '../protocol/position.js';
 import type { StoredMessage } from '../store/channel-store.js';
+import type { Backlog } from './backlog.js';
 
 export interface SubscriberTransport {
   /**
@@ -36,10 +37,11 @@ export interface TransportSettings {
   defaultContentType: string | undefined;
   /** ms between keep-alive frames, 0 = none (only streams and WebSocket ping). */
   pingInterval: number;
+  /** What the relay's streams leave unread, together (maxTotalBacklog). */
+  backlog: Backlog;
+  /** What one stream may leave unread before it is cut (maxStreamBacklog; it resumes from its last id). */
+  maxStreamBacklog: number;
 }
-
-/** Bytes a client may leave unread before its stream is cut (it can resume from its last id). */
-export const MAX_BACKLOG = 16 * 1024 * 1024;
 
 /** A header value or event name cannot hold a line break: anything after one would be a line of its own. */
 export function oneLine(value: string): string {

@@ -16,7 +16,8 @@ import { badHandshake, endSentence, webSocketNotEnabled, webSocketRequired, type
 import { formatId, type MessageId } from '../protocol/message-id.js';
 import type { StoredMessage } from '../store/channel-store.js';
 import { startPings, stopPings } from './keep-alive.js';
-import { MAX_BACKLOG, oneLine, type SubscriberTransport, type TransportSettings } from './transport.js';
+import { QUEUED_WRITE_COST, StreamBacklog } from './backlog.js';
+import { oneLine, type SubscriberTransport, type TransportSettings } from './transport.js';
 
 const debug = log('subscriber');
 
@@ -59,12 +60,21 @@ export class WebSocketTransport implements SubscriberTransport {
   #alive = true;
   readonly #req: IncomingMessage;
   readonly #settings: TransportSettings;
+  readonly #backlog: StreamBacklog;
   #onClose: (() => void) | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, pending: PendingUpgrade, settings: TransportSettings) {
     this.#req = req;
     this.#pending = pending;
     this.#settings = settings;
+    this.#backlog = new StreamBacklog(
+      settings.backlog,
+      settings.maxStreamBacklog,
+      QUEUED_WRITE_COST.websocket,
+      () => this.#ws?.bufferedAmount ?? 0,
+      // A client this far behind would hold the process's memory: cut it, it resumes from its last id.
+      () => this.#ws?.terminate(),
+    );
     // Until the handshake, the socket belongs to the HTTP response: a client leaving closes it. The
     // handshake also detaches the socket from the response: only a real departure counts.
     res.once('close', () => {
@@ -89,17 +99,13 @@ export class WebSocketTransport implements SubscriberTransport {
   send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): boolean {
     if (!this.#open()) return false;
     const ws = this.#ws!;
-    if (ws.bufferedAmount > MAX_BACKLOG) {
-      // A client this far behind would hold the process's memory: cut it, it resumes from its last id.
-      ws.terminate();
-      return false;
-    }
     let frame = messageFrame(message, this.#settings.defaultContentType, this.#meta, gapAfter !== undefined);
     if (this.#meta && position !== undefined) {
       // The shared frame starts with the message's own `id:` line; this socket names its composite cursor.
       frame = { binary: frame.binary, data: Buffer.concat([Buffer.from(`id: ${position}\n`, 'utf8'), frame.data.subarray(frame.data.indexOf(10) + 1)]) };
     }
-    ws.send(frame.data, { binary: frame.binary });
+    ws.send(frame.data, { binary: frame.binary }, this.#backlog.before());
+    this.#backlog.after();
     return false;
   }
 
@@ -112,6 +118,7 @@ export class WebSocketTransport implements SubscriberTransport {
 
   dispose(): void {
     stopPings(this, this.#settings.pingInterval);
+    this.#backlog.end();
   }
 
   abort(err: unknown): void {
@@ -159,6 +166,7 @@ export class WebSocketTransport implements SubscriberTransport {
     if (this.#gone) return;
     this.#gone = true;
     stopPings(this, this.#settings.pingInterval);
+    this.#backlog.end();
     this.#onClose?.();
   }
 }

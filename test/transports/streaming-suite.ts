@@ -407,8 +407,8 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
         assert.equal(parts.at(-1)!.body.toString(), 'push-relay: channel deleted');
       });
 
-      it('a client that stops reading is cut once 16 MiB wait for it (it resumes from its last id)', async () => {
-        const f = await fixture({ subscriber: { pingInterval: 0 } });
+      it('a client that stops reading is cut once maxStreamBacklog waits for it (it resumes from its last id)', async () => {
+        const f = await fixture({ subscriber: { pingInterval: 0, maxStreamBacklog: '8mb' } });
         const id = f.id();
         const s = f.open(id, { TE: 'chunked' });
         await s.head();
@@ -423,7 +423,8 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
           // Let the fan-out and the socket run between publishes.
           await new Promise((r) => setTimeout(r, 5));
         }
-        assert.ok(published > 16, `cut after ${published} MiB`);
+        // The kernel's socket buffers take a few MiB before anything waits in the process.
+        assert.ok(published > 8, `cut after ${published} MiB`);
       });
 
       it('subscriberTimeout and relay.close() end streams too', async () => {
