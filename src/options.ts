@@ -119,6 +119,12 @@ export interface PushRelayOptions<Req extends IncomingMessage = IncomingMessage>
   /** push_max_reserved_memory of the default MemoryStore. @default '32mb' */
   maxReservedMemory?: Size | undefined;
   /**
+   * push_stream_max_number_of_channels, for the default MemoryStore: the most channels at once;
+   * creating one more (a publish, a PUT, a subscriber) answers 403 naming the limit. With a store of
+   * your own, give it to the store (`new RedisStore({ maxChannels })`). @default 0 (unlimited)
+   */
+  maxChannels?: number | undefined;
+  /**
    * How much every stream of the relay may leave unread together; past it the slowest streams are
    * cut first (they resume from their last id). Bounds what slow or hostile readers can make the
    * process hold. @default '64mb'
@@ -166,7 +172,7 @@ const SUBSCRIBER_KEYS = [
   'deleteOldestReceivedMessage',
   'maxStreamBacklog',
 ] as const;
-const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxTotalBacklog'] as const;
+const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxChannels', 'maxTotalBacklog'] as const;
 
 /** Validators: each throws a TypeError naming the option, or returns nothing. */
 const check: Record<string, (value: unknown, name: string) => void> = {
@@ -208,6 +214,7 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   },
   maxReservedMemory: parseSize,
   maxStreamBacklog: positiveSize,
+  maxChannels: count,
   maxTotalBacklog: positiveSize,
 };
 

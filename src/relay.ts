@@ -92,11 +92,13 @@ export interface PushRelay<Req extends IncomingMessage = IncomingMessage> {
  */
 export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(options: PushRelayOptions<Req> = {}): PushRelay<Req> {
   const global = validateOptions(options, 'createPushRelay()', relayOptionKeys);
-  if (options.store && options.maxReservedMemory !== undefined) {
-    throw new TypeError('push-relay: option "maxReservedMemory" configures the default MemoryStore; give it to your store instead');
+  for (const key of ['maxReservedMemory', 'maxChannels'] as const) {
+    if (options.store && options[key] !== undefined) {
+      throw new TypeError(`push-relay: option "${key}" configures the default MemoryStore; give it to your store instead`);
+    }
   }
   const ownsStore = !options.store;
-  const store = options.store ?? new MemoryStore({ maxReservedMemory: options.maxReservedMemory ?? '32mb' });
+  const store = options.store ?? new MemoryStore({ maxReservedMemory: options.maxReservedMemory ?? '32mb', maxChannels: options.maxChannels ?? 0 });
   const core = new RelayContext(store, parseSize(options.maxTotalBacklog ?? '64mb', 'maxTotalBacklog'));
   // Resolve the relay-level settings now so that a bad combination fails here, not on first use.
   const defaults = resolvePublisher([global]);

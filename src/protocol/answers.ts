@@ -80,6 +80,10 @@ export const channelMissing = (channelId?: string): ProtocolError =>
 export const originNotAllowed = (origin: string): ProtocolError =>
   protocolError(403, `push-relay: origin ${JSON.stringify(origin)} is not allowed here (allowOrigin)`, 'origin.forbidden');
 
+/** push_stream_max_number_of_channels: no new channel; the existing ones keep working. */
+export const tooManyChannelsInStore = (max: number): ProtocolError =>
+  protocolError(403, `push-relay: there are ${max} channels already, the most allowed (maxChannels); no channel was created`, 'channel.limit');
+
 export const subscriberLimit = (max: number): ProtocolError =>
   protocolError(403, `push-relay: this channel already has ${max} waiting subscribers (maxChannelSubscribers)`, 'subscriber.limit');
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { compareIds, DEFAULT_BUFFER_RULES, MemoryStore, type BufferRules, type ChannelEvent, type JoinRequest } from '../../src/index.js';
-import { MESSAGE_OVERHEAD } from '../../src/store/memory/memory-store.js';
+import { CHANNEL_OVERHEAD, MESSAGE_OVERHEAD, SUBSCRIBER_OVERHEAD } from '../../src/store/memory/memory-store.js';
 import { waitFor } from '../helpers/wait.js';
 
 const T0 = 1_795_340_901_000;
@@ -127,7 +127,9 @@ describe('MemoryStore (fake clock)', () => {
 
   it('answers 507 when full even after dropping expired messages, keeping what is stored', async () => {
     const size = 100;
-    const { clock, store } = fakeStore(3 * (size + MESSAGE_OVERHEAD));
+    // Room for three of these messages and four channels (each named with 2 characters).
+    const channel = CHANNEL_OVERHEAD + 4;
+    const { clock, store } = fakeStore(3 * (size + MESSAGE_OVERHEAD) + 4 * channel);
     const body = (c: string) => ({ data: Buffer.alloc(size, c), contentType: undefined });
     await store.publish('/a', body('a'), rules({ messageTimeout: 0 }));
     await store.publish('/b', body('b'), rules({ messageTimeout: 0 }));
@@ -148,11 +150,42 @@ describe('MemoryStore (fake clock)', () => {
     assert.equal((await store.next('/d', undefined)).message!.data.toString(), 'd'.repeat(size));
     assert.equal((await store.next('/c', undefined)).message, undefined);
     assert.equal((await store.next('/a', undefined)).message!.data.toString(), 'a'.repeat(size));
-    assert.equal(store.reservedBytes, 3 * (size + MESSAGE_OVERHEAD));
+    assert.equal(store.reservedBytes, 3 * (size + MESSAGE_OVERHEAD) + store.channelCount * channel);
+  });
+
+  it('counts channels and waiting subscribers too: 507 for one more channel, or one more subscriber', async () => {
+    const channel = CHANNEL_OVERHEAD + 4;
+    const subscriber = SUBSCRIBER_OVERHEAD + 4;
+    const { store } = fakeStore(2 * channel + subscriber);
+    assert.ok(await store.create('/a', rules({ channelTimeout: 60_000 })));
+    assert.deepEqual(await store.join('/a', join('s1')), { ok: true });
+    assert.equal(store.reservedBytes, channel + subscriber);
+    await assert.rejects(store.join('/a', join('s2')), (err: Error & { status?: number }) => err.status === 507 && /waiting subscribers/.test(err.message));
+    assert.ok(await store.create('/b', rules({ channelTimeout: 60_000 })));
+    await assert.rejects(store.create('/c', rules()), (err: Error & { status?: number }) => err.status === 507);
+    assert.equal(await store.info('/c'), undefined);
+    await store.leave('/a', ['s1']);
+    assert.equal(store.reservedBytes, 2 * channel, 'a subscriber that leaves gives its share back');
+    assert.deepEqual(await store.join('/a', join('s2')), { ok: true });
+  });
+
+  it('maxChannels: one more channel is 403 naming the limit; the existing ones keep working', async () => {
+    const store = new MemoryStore({ maxChannels: 2 });
+    await store.publish('/a', msg('a'), rules());
+    await store.create('/b', rules());
+    for (const attempt of [() => store.publish('/c', msg('c'), rules()), () => store.create('/c', rules()), () => store.join('/c', join('s'))]) {
+      await assert.rejects(attempt(), (err: Error & { status?: number }) => err.status === 403 && /2 channels already.*maxChannels/.test(err.message));
+    }
+    assert.equal(store.channelCount, 2);
+    await store.publish('/a', msg('again'), rules());
+    assert.deepEqual(await store.join('/b', join('s')), { ok: true });
+    await store.delete('/a');
+    await store.publish('/c', msg('c'), rules());
+    await store.close();
   });
 
   it('counts a message pushed out by maxMessages as room for the new one', async () => {
-    const { store } = fakeStore(2 * (10 + MESSAGE_OVERHEAD));
+    const { store } = fakeStore(2 * (10 + MESSAGE_OVERHEAD) + CHANNEL_OVERHEAD + 4);
     const r = rules({ maxMessages: 2 });
     for (let i = 0; i < 5; i++) await store.publish('/c', { data: Buffer.alloc(10, String(i)), contentType: undefined }, r);
     assert.deepEqual(await bodies(store, '/c'), ['3'.repeat(10), '4'.repeat(10)]);

@@ -3,7 +3,7 @@
  * For several processes or hosts, use RedisStore (`push-relay/redis`).
  */
 import type { ChannelInfo } from '../../protocol/channel-info.js';
-import { storeClosed, storeFull } from '../../protocol/answers.js';
+import { storeClosed, storeFull, tooManyChannelsInStore } from '../../protocol/answers.js';
 import { log } from '../../log.js';
 import { compareIds, firstId, nextId, type MessageId } from '../../protocol/message-id.js';
 import { TimerWheel } from '../../timer-wheel.js';
@@ -25,25 +25,41 @@ import { MemoryChannel, type QueuedMessage } from './memory-channel.js';
 
 const debug = log('store');
 
-/** Bytes counted per stored message on top of its body and headers (object and queue overhead). */
-export const MESSAGE_OVERHEAD = 96;
+/**
+ * What the store counts against maxReservedMemory besides bodies and names, from the heap growth
+ * measured on Node 20 under three floods (empty channels by PUT, 1-byte messages to new channels,
+ * subscribers multiplexing 255 new channels each): about 450 B per empty channel, 400 B per stored
+ * message (the Buffer, the message and its queue entry), 1,000 B per waiting subscriber (the store's
+ * entry and the relay's own for it).
+ */
+export const CHANNEL_OVERHEAD = 480;
+export const MESSAGE_OVERHEAD = 400;
+export const SUBSCRIBER_OVERHEAD = 1024;
 
 export interface MemoryStoreOptions {
   /**
-   * push_max_reserved_memory: the most message bytes (bodies, content types and a small per-message
-   * overhead) stored at once across all channels. When a publish does not fit, expired messages are
-   * dropped first; if it still does not fit the publisher gets 507 Insufficient Storage.
+   * push_max_reserved_memory: the most memory the store holds at once: messages (bodies, headers and
+   * their objects), channels (their objects and names) and waiting subscribers. When a publish does
+   * not fit, expired messages are dropped first; if it still does not fit, the request that would
+   * need more (a publish, a new channel, a new subscriber) gets 507 Insufficient Storage.
    * @default '32mb'
    */
-  maxReservedMemory?: Size;
+  maxReservedMemory?: Size | undefined;
+  /**
+   * push_stream_max_number_of_channels: the most channels at once. Creating one more (a publish, a
+   * PUT, a subscriber) answers 403 naming the limit; existing channels keep working. 0 = unlimited.
+   * @default 0
+   */
+  maxChannels?: number | undefined;
   /** Clock, for tests. @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
-const MEMORY_OPTIONS = new Set(['maxReservedMemory', 'now']);
+const MEMORY_OPTIONS = new Set(['maxReservedMemory', 'maxChannels', 'now']);
 
 export class MemoryStore implements ChannelStore {
   readonly maxReservedMemory: number;
+  readonly maxChannels: number;
   readonly #now: () => number;
   readonly #channels = new Map<string, MemoryChannel>();
   readonly #listeners = new Map<string, Set<ChannelListener>>();
@@ -63,11 +79,14 @@ export class MemoryStore implements ChannelStore {
       if (!MEMORY_OPTIONS.has(key)) throw new TypeError(`push-relay: unknown MemoryStore option "${key}" (known: ${[...MEMORY_OPTIONS].join(', ')})`);
     }
     this.maxReservedMemory = parseSize(options.maxReservedMemory ?? '32mb', 'maxReservedMemory');
+    const maxChannels = options.maxChannels ?? 0;
+    if (!Number.isSafeInteger(maxChannels) || maxChannels < 0) throw new TypeError(`push-relay: MemoryStore option "maxChannels" must be a whole number >= 0, got ${JSON.stringify(maxChannels)}`);
+    this.maxChannels = maxChannels;
     this.#now = options.now ?? Date.now;
     this.#timers = new TimerWheel(250, (channel) => this.#settle(channel), this.#now);
   }
 
-  /** Message bytes stored now (what maxReservedMemory limits). */
+  /** Bytes the store counts now (what maxReservedMemory limits: messages, channels, subscribers). */
   get reservedBytes(): number {
     return this.#bytes;
   }
@@ -104,7 +123,7 @@ export class MemoryStore implements ChannelStore {
     if (rules.storeMessages && rules.maxMessages > 0) {
       const size = sizeOf(message) + (key?.length ?? 0);
       try {
-        this.#reserve(channel, size, now);
+        this.#reserve(size, now, channel);
       } catch (err) {
         // A refused publish (507) must not leave behind the empty channel it created.
         if (created) this.#remove(channel);
@@ -195,10 +214,18 @@ export class MemoryStore implements ChannelStore {
       channel = this.#create(name, { ...DEFAULT_BUFFER_RULES, channelTimeout: request.channelTimeout });
     }
     const waiting = channel.subscribers.size;
-    if (request.concurrency === 'first' && waiting > 0) return { ok: false, reason: 'conflict' };
+    if (request.concurrency === 'first' && waiting > 0) return this.#refuse(channel, 'conflict');
     if (request.concurrency !== 'last' && request.maxSubscribers > 0 && waiting >= request.maxSubscribers) {
-      return { ok: false, reason: 'full' };
+      return this.#refuse(channel, 'full');
     }
+    const cost = subscriberCost(request.subscriberId);
+    try {
+      this.#reserve(cost, this.#now());
+    } catch (err) {
+      this.#refuse(channel, 'full');
+      throw err;
+    }
+    this.#bytes += cost;
     channel.subscribers.add(request.subscriberId);
     channel.lastRequested = this.#now();
     // An idle channel's removal clock stops: settle swaps it for its next message expiry, if any.
@@ -211,7 +238,11 @@ export class MemoryStore implements ChannelStore {
     const channel = this.#channels.get(name);
     if (!channel) return;
     let left = 0;
-    for (const id of subscriberIds) if (channel.subscribers.delete(id)) left++;
+    for (const id of subscriberIds) {
+      if (!channel.subscribers.delete(id)) continue;
+      left++;
+      this.#bytes -= subscriberCost(id);
+    }
     if (left === 0) return;
     this.#markIfIdle(channel);
     this.#settle(channel);
@@ -242,6 +273,10 @@ export class MemoryStore implements ChannelStore {
 
   #create(name: string, rules: BufferRules): MemoryChannel {
     if (this.#closed) throw storeClosed();
+    if (this.maxChannels > 0 && this.#channels.size >= this.maxChannels) throw tooManyChannelsInStore(this.maxChannels);
+    const cost = channelCost(name);
+    this.#reserve(cost, this.#now());
+    this.#bytes += cost;
     const channel = new MemoryChannel(name, rules);
     const removed = this.#removedIds.get(name);
     if (removed) {
@@ -294,10 +329,19 @@ export class MemoryStore implements ChannelStore {
     if (channel.isIdle) channel.idleSince ??= this.#now();
   }
 
-  /** Makes room for `size` more bytes, dropping expired messages first; 507 if it still does not fit. */
-  #reserve(channel: MemoryChannel, size: number, now: number): void {
-    // The publish itself pushes out this channel's oldest message when the queue is full.
-    const pushedOut = channel.queue.length + 1 > channel.rules.maxMessages ? (channel.queue[0]?.size ?? 0) : 0;
+  /** A join refused: a channel it created for nothing goes again. */
+  #refuse(channel: MemoryChannel, reason: 'full' | 'conflict'): JoinResult {
+    this.#markIfIdle(channel);
+    this.#settle(channel);
+    return { ok: false, reason };
+  }
+
+  /**
+   * Makes room for `size` more bytes, dropping expired messages first; 507 if it still does not fit.
+   * `channel`: the channel a message is published to (its oldest may be pushed out by the publish).
+   */
+  #reserve(size: number, now: number, channel?: MemoryChannel): void {
+    const pushedOut = channel && channel.queue.length + 1 > channel.rules.maxMessages ? (channel.queue[0]?.size ?? 0) : 0;
     const fits = () => this.#bytes + size - pushedOut <= this.maxReservedMemory;
     if (fits()) return;
     for (const holder of this.#holdingExpired) {
@@ -308,8 +352,8 @@ export class MemoryStore implements ChannelStore {
     }
     // A protocol answer (507 with a clear body), written directly rather than passed to next(err).
     throw storeFull(
-      `message store full: a ${formatSize(size)} message does not fit in maxReservedMemory ` +
-        `(${formatSize(this.maxReservedMemory)}, ${formatSize(this.#bytes)} in use)`,
+      `store full: ${formatSize(size)} more ${channel ? 'for a message ' : ''}does not fit in maxReservedMemory ` +
+        `(${formatSize(this.maxReservedMemory)}, ${formatSize(this.#bytes)} in use by messages, channels and waiting subscribers)`,
     );
   }
 
@@ -325,6 +369,8 @@ export class MemoryStore implements ChannelStore {
     this.#timers.cancel(channel);
     this.#holdingExpired.delete(channel);
     this.#release(channel, channel.queue);
+    this.#bytes -= channelCost(channel.name);
+    for (const id of channel.subscribers) this.#bytes -= subscriberCost(id);
     this.#channels.delete(channel.name);
     // A channel recreated within the same second must not hand out its old ids again: a subscriber
     // holding `T:0` would skip the new `T:0`. Remember the last id until its second is over.
@@ -367,6 +413,14 @@ export class MemoryStore implements ChannelStore {
       }
     }
   }
+}
+
+function channelCost(name: string): number {
+  return CHANNEL_OVERHEAD + 2 * name.length;
+}
+
+function subscriberCost(id: string): number {
+  return SUBSCRIBER_OVERHEAD + 2 * id.length;
 }
 
 function sizeOf(message: StoredMessage): number {

@@ -47,11 +47,27 @@ export class CommandTimeoutError extends Error {
   override readonly name = 'CommandTimeoutError';
 }
 
-/** Runs `script` on the channel's keys, answered within `timeout` ms or rejected with CommandTimeoutError. */
-export function runScript(client: RedisClient, script: LuaScript, keys: ChannelKeys, args: ReadonlyArray<string | Buffer>, timeout: number): Promise<Reply> {
-  const keyArgs = keyList(keys);
+/** The store's channel index and limit (maxChannels), when it has one. */
+export interface ChannelLimit {
+  readonly index: string;
+  readonly max: number;
+}
+
+/**
+ * Runs `script` on the channel's keys, answered within `timeout` ms or rejected with
+ * CommandTimeoutError. The first argument every script gets is the channel limit (0: none).
+ */
+export function runScript(
+  client: RedisClient,
+  script: LuaScript,
+  keys: ChannelKeys,
+  args: ReadonlyArray<string | Buffer>,
+  timeout: number,
+  limit?: ChannelLimit,
+): Promise<Reply> {
+  const keyArgs = limit ? [...keyList(keys), limit.index] : keyList(keys);
   const options = { typeMapping: BINARY() };
-  const tail = [String(keyArgs.length), ...keyArgs, ...args];
+  const tail = [String(keyArgs.length), ...keyArgs, String(limit?.max ?? 0), ...args];
   const sent = (async () => {
     try {
       return (await client.sendCommand(['EVALSHA', script.sha, ...tail], options)) as Reply;

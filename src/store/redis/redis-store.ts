@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ChannelInfo } from '../../protocol/channel-info.js';
-import { storeClosed } from '../../protocol/answers.js';
+import { storeClosed, tooManyChannelsInStore } from '../../protocol/answers.js';
 import { log } from '../../log.js';
 import type { MessageId } from '../../protocol/message-id.js';
 import { parseDuration, type Duration } from '../../protocol/units.js';
@@ -26,7 +26,7 @@ import type {
 import { toStoreError, unavailable } from './errors.js';
 import { channelKeys, type ChannelKeys } from './keys.js';
 import { Presence } from './presence.js';
-import { CommandTimeoutError, int, list, loadRedis, runScript, text, type RedisClient, type Reply } from './redis-client.js';
+import { CommandTimeoutError, int, list, loadRedis, runScript, text, type ChannelLimit, type RedisClient, type Reply } from './redis-client.js';
 import { SCRIPTS, type LuaScript } from './scripts.js';
 import { fromStreamId, toStreamId } from './stream-ids.js';
 import { ChannelSubscriptions } from './subscriptions.js';
@@ -65,9 +65,17 @@ export interface RedisStoreOptions {
    * @default '5s'
    */
   heartbeatInterval?: Duration | undefined;
+  /**
+   * push_stream_max_number_of_channels: the most channels at once, across every process sharing the
+   * store. Creating one more (a publish, a PUT, a subscriber) answers 403 naming the limit; existing
+   * channels keep working. Counted atomically in Redis by an index of the channels (a sorted set under
+   * `<prefix>:channels`, outside the channels' hash slots: not for Redis Cluster). 0 = unlimited.
+   * @default 0
+   */
+  maxChannels?: number | undefined;
 }
 
-const OPTIONS = new Set(['url', 'client', 'prefix', 'commandTimeout', 'heartbeatInterval']);
+const OPTIONS = new Set(['url', 'client', 'prefix', 'commandTimeout', 'heartbeatInterval', 'maxChannels']);
 
 /** What a RedisStore emits: `error` once per outage (the first connection failure), `ready` when (re)connected. */
 export interface RedisStoreEvents {
@@ -82,6 +90,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   readonly #client: RedisClient;
   readonly #subscriber: RedisClient;
   readonly #timeout: number;
+  /** maxChannels, when set. */
+  readonly #limit: ChannelLimit | undefined;
   readonly #lease: number;
   readonly #subscriptions: ChannelSubscriptions;
   readonly #presence: Presence;
@@ -119,6 +129,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     this.#timeout = positive(parseDuration(options.commandTimeout ?? '5s', 'commandTimeout'), 'commandTimeout');
     const interval = positive(parseDuration(options.heartbeatInterval ?? '5s', 'heartbeatInterval'), 'heartbeatInterval');
     this.#lease = 3 * interval;
+    const maxChannels = options.maxChannels ?? 0;
+    if (!Number.isSafeInteger(maxChannels) || maxChannels < 0) throw new TypeError(`push-relay: RedisStore option "maxChannels" must be a whole number >= 0, got ${JSON.stringify(maxChannels)}`);
+    this.#limit = maxChannels > 0 ? { index: `${prefix}:channels`, max: maxChannels } : undefined;
 
     // Commands fail at once while disconnected (503) rather than queue up behind an outage. A given
     // client is duplicated: the store resets its connections on its own, and never touches yours.
@@ -189,6 +202,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         input.idempotencyKey ?? '',
       ]),
     );
+    if (text(r[0]) === 'toomany') throw tooManyChannelsInStore(this.#limit!.max);
     const id = fromStreamId(text(r[0]))!;
     this.#presence.saw(channel, id);
     if (r.length > 7) {
@@ -201,7 +215,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   async create(channel: string, rules: BufferRules): Promise<ChannelInfo> {
-    return infoOf(list(await this.#run(channel, SCRIPTS.create, ruleArgs(rules))), 0);
+    const r = list(await this.#run(channel, SCRIPTS.create, ruleArgs(rules)));
+    if (text(r[0]) === 'toomany') throw tooManyChannelsInStore(this.#limit!.max);
+    return infoOf(r, 0);
   }
 
   async next(channel: string, after: MessageId | undefined): Promise<NextResult> {
@@ -246,6 +262,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         ...ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: request.channelTimeout }),
       ]),
     );
+    if (result === 'toomany') throw tooManyChannelsInStore(this.#limit!.max);
     if (result !== 'ok') return { ok: false, reason: result as 'full' | 'conflict' | 'missing' };
     this.#presence.joined(channel, request.subscriberId, request.create, request.channelTimeout);
     return { ok: true };
@@ -288,7 +305,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       for (const [channel, ids] of this.#presence.takeFailedLeaves()) held.set(channel, [...(held.get(channel) ?? []), ...ids]);
       await Promise.all(
         [...held].map(([channel, ids]) =>
-          runScript(this.#client, SCRIPTS.leave, this.#keys(channel), [this.processId, ...ids], this.#timeout).catch((err: unknown) =>
+          runScript(this.#client, SCRIPTS.leave, this.#keys(channel), [this.processId, ...ids], this.#timeout, this.#limit).catch((err: unknown) =>
             debug('counting out %d subscribers of %s on close failed: %s', ids.length, channel, err),
           ),
         ),
@@ -338,7 +355,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   async #run(channel: string, script: LuaScript, args: ReadonlyArray<string | Buffer>): Promise<Reply> {
     await this.#ensureConnected();
     try {
-      return await runScript(this.#client, script, this.#keys(channel), args, this.#timeout);
+      return await runScript(this.#client, script, this.#keys(channel), args, this.#timeout, this.#limit);
     } catch (err) {
       if (err instanceof CommandTimeoutError) {
         this.#resetConnection();

@@ -10,6 +10,10 @@ import { createHash } from 'node:crypto';
 
 const PRELUDE = `
 local C, M, S, L, F, K = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- maxChannels: the store's channel index (a sorted set of every channel, scored by the time its keys
+-- expire) and the limit, given to every script when the store has a limit (see roomForChannel).
+local I = KEYS[7]
+local LIMIT = tonumber(table.remove(ARGV, 1))
 local clock = redis.call('TIME')
 local sec = tonumber(clock[1])
 local now = sec * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -112,10 +116,19 @@ end
 local function removeChannel()
   local last = redis.call('HGET', C, 'last')
   redis.call('DEL', C, M, S, L, K)
+  if I then redis.call('ZREM', I, C) end
   if last then
     local lastTime = parseId(last)
     if lastTime >= sec then redis.call('SET', F, last, 'PXAT', (lastTime + 1) * 1000) end
   end
+end
+
+-- Whether one more channel may be created under maxChannels: channels whose keys have expired leave
+-- the index first, so the count never drifts (a crashed process cannot leave one counted).
+local function roomForChannel()
+  if not I or LIMIT <= 0 then return true end
+  redis.call('ZREMRANGEBYSCORE', I, '-inf', now)
+  return redis.call('ZCARD', I) < LIMIT
 end
 
 local function markIfIdle()
@@ -175,6 +188,7 @@ local function settle(oldMin, oldCto)
   for _, key in ipairs({C, M, S, L, K}) do
     if at == nil then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, at) end
   end
+  if I then redis.call('ZADD', I, at or '+inf', C) end
   return true
 end
 
@@ -217,7 +231,14 @@ end
 local oldMin, oldCto = meta('min'), meta('cto')
 local existed = redis.call('EXISTS', C) == 1
 setRules(7)
-if existed and not settle(oldMin or 0, oldCto or 0) then setRules(7) end
+if existed and not settle(oldMin or 0, oldCto or 0) then
+  existed = false
+  setRules(7)
+end
+if not existed and not roomForChannel() then
+  redis.call('DEL', C)
+  return {'toomany'}
+end
 local store, max, mto = ARGV[7], tonumber(ARGV[9]), tonumber(ARGV[10])
 local last = redis.call('HGET', C, 'last')
 local time, tag, previousId = sec, 0, ''
@@ -278,6 +299,7 @@ return {id, previousId, previous, result[1], result[2], result[3]}
 const CREATE = `
 settle()
 if redis.call('EXISTS', C) == 0 then
+  if not roomForChannel() then return {'toomany'} end
   setRules(1)
   -- Created empty by PUT: its idle clock starts only if it has one (see MemoryStore.create).
   if tonumber(ARGV[5]) > 0 then redis.call('HSET', C, 'idle', now) end
@@ -365,6 +387,7 @@ const JOIN = `
 settle()
 if redis.call('EXISTS', C) == 0 then
   if ARGV[6] ~= '1' then return 'missing' end
+  if not roomForChannel() then return 'toomany' end
   setRules(8)
 end
 local waiting = redis.call('ZCARD', S)
