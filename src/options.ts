@@ -72,6 +72,12 @@ export interface PublisherOptions<Req extends IncomingMessage = IncomingMessage>
   messageTimeout?: Duration | undefined;
   /** Largest message body; bigger ones answer 413 and are not read. @default '1mb' */
   maxMessageSize?: Size | undefined;
+  /**
+   * How long a publisher may take to send its message body; past it the request answers 408, nothing
+   * is stored and the connection closes. Bounds slow-body (slowloris) publishers. 0 = no limit.
+   * @default '30s'
+   */
+  bodyTimeout?: Duration | undefined;
 }
 
 /** Options of `subscriber()`. */
@@ -110,6 +116,13 @@ export interface SubscriberOptions<Req extends IncomingMessage = IncomingMessage
    * clients"). A cut client reconnects and resumes from its last id. @default '4mb'
    */
   maxStreamBacklog?: Size | undefined;
+  /**
+   * TCP keep-alive on subscriber connections: the kernel probes a connection idle this long and resets
+   * it when the client is gone, so a vanished client's long-poll or stream ends and frees its slot.
+   * 0 = leave the socket as the server set it.
+   * @default '30s'
+   */
+  tcpKeepAlive?: Duration | undefined;
 }
 
 /** Options of `createPushRelay()`: the store, plus defaults for every endpoint. */
@@ -143,6 +156,7 @@ export interface ResolvedCommon {
 export interface ResolvedPublisher extends ResolvedCommon {
   rules: BufferRules;
   maxMessageSize: number;
+  bodyTimeout: number;
 }
 export interface ResolvedSubscriber extends ResolvedCommon {
   /** undefined: chosen per request. */
@@ -156,10 +170,11 @@ export interface ResolvedSubscriber extends ResolvedCommon {
   defaultContentType: string | undefined;
   deleteOldestReceivedMessage: boolean;
   maxStreamBacklog: number;
+  tcpKeepAlive: number;
 }
 
 const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'channelTimeout', 'allowOrigin'] as const;
-const PUBLISHER_KEYS = ['storeMessages', 'minMessageBufferLength', 'maxMessageBufferLength', 'messageBufferLength', 'messageTimeout', 'maxMessageSize'] as const;
+const PUBLISHER_KEYS = ['storeMessages', 'minMessageBufferLength', 'maxMessageBufferLength', 'messageBufferLength', 'messageTimeout', 'maxMessageSize', 'bodyTimeout'] as const;
 const SUBSCRIBER_KEYS = [
   'mode',
   'subscriberFirstMessage',
@@ -171,6 +186,7 @@ const SUBSCRIBER_KEYS = [
   'defaultContentType',
   'deleteOldestReceivedMessage',
   'maxStreamBacklog',
+  'tcpKeepAlive',
 ] as const;
 const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxChannels', 'maxTotalBacklog'] as const;
 
@@ -195,6 +211,7 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   messageBufferLength: count,
   messageTimeout: parseDuration,
   maxMessageSize: parseSize,
+  bodyTimeout: parseDuration,
   mode: oneOf('long-poll', 'interval-poll', 'eventsource', 'chunked', 'multipart', 'raw-stream', 'websocket'),
   subscriberFirstMessage: (v, name) => {
     if (v !== 'oldest' && v !== 'newest' && !(Number.isSafeInteger(v) && v !== 0)) fail(name, "'oldest', 'newest' or a whole number other than 0", v);
@@ -214,6 +231,7 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   },
   maxReservedMemory: parseSize,
   maxStreamBacklog: positiveSize,
+  tcpKeepAlive: parseDuration,
   maxChannels: count,
   maxTotalBacklog: positiveSize,
 };
@@ -309,6 +327,7 @@ export function resolvePublisher(levels: AnyOptions[]): ResolvedPublisher {
       channelTimeout: common.channelTimeout,
     },
     maxMessageSize: parseSize(pick<Size>(levels, 'maxMessageSize', '1mb'), 'maxMessageSize'),
+    bodyTimeout: parseDuration(pick<Duration>(levels, 'bodyTimeout', '30s'), 'bodyTimeout'),
   };
 }
 
@@ -326,6 +345,7 @@ export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
     defaultContentType: pick<string | undefined>(levels, 'defaultContentType', undefined),
     deleteOldestReceivedMessage: pick(levels, 'deleteOldestReceivedMessage', false),
     maxStreamBacklog: parseSize(pick<Size>(levels, 'maxStreamBacklog', '4mb'), 'maxStreamBacklog'),
+    tcpKeepAlive: parseDuration(pick<Duration>(levels, 'tcpKeepAlive', '30s'), 'tcpKeepAlive'),
   };
 }
 

@@ -42,7 +42,7 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
   switch (req.method) {
     case 'POST': {
       const headers = req.headers;
-      const data = await readMessageBody(req, options.maxMessageSize);
+      const data = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
       const eventType = headers['x-eventsource-event'];
       const idempotencyKey = readIdempotencyKey(headers['idempotency-key']);
       const { info, duplicate } = await store.publish(

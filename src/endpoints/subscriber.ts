@@ -20,6 +20,7 @@ import { LongPoll } from '../transports/long-poll.js';
 import { MultipartStream } from '../transports/multipart.js';
 import { RawStream } from '../transports/raw-stream.js';
 import type { TransportSettings } from '../transports/transport.js';
+import { enableTcpKeepAlive } from '../http/tcp-keep-alive.js';
 import { acceptUpgrade, WebSocketTransport } from '../transports/websocket.js';
 import type { RelayContext } from './context.js';
 import { resolveChannels } from './resolve-channels.js';
@@ -97,6 +98,7 @@ async function serveSubscriber({ context, options, subscription: settings, trans
   const resumeFrom = readPosition(headers, req.url, !polls, channels.length);
   const cursors = resumeFrom ?? (await startPosition(context.store, channels, options.subscriberFirstMessage));
   const subscription = new Subscription(context.parked, channels, cursors, resumeFrom !== undefined, settings);
+  enableTcpKeepAlive(req, options.tcpKeepAlive);
 
   if (polls) return subscription.poll(new LongPoll(res, options.defaultContentType), mechanism === 'interval-poll', options.authorizedChannelsOnly);
   return subscription.stream(upgrade ? new WebSocketTransport(req, res, upgrade, transportSettings) : new STREAMS[mechanism as StreamTransport](res, transportSettings));

@@ -5,24 +5,38 @@
  */
 import type { IncomingMessage } from 'node:http';
 import getRawBody from 'raw-body';
-import { bodyAlreadyParsed, bodyCutOff, bodyLengthMismatch, bodyTooLarge } from '../protocol/answers.js';
+import { bodyAlreadyParsed, bodyCutOff, bodyLengthMismatch, bodyTimedOut, bodyTooLarge } from '../protocol/answers.js';
 
 type ParsedRequest = IncomingMessage & { body?: unknown; rawBody?: unknown; _body?: boolean };
 
-export async function readMessageBody(req: ParsedRequest, limit: number): Promise<Buffer> {
+/**
+ * `timeout` (ms, 0 = none) bounds the whole read, so that a publisher that sends its body a byte at a
+ * time (slowloris) holds the request for that long at most: it then gets 408 and the connection closes.
+ */
+export async function readMessageBody(req: ParsedRequest, limit: number, timeout = 0): Promise<Buffer> {
   const parsed = alreadyParsed(req);
   if (parsed) {
     if (parsed.length > limit) throw bodyTooLarge(limit);
     return parsed;
   }
+  const reading = getRawBody(req, { limit, length: req.headers['content-length'] });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    return await getRawBody(req, { limit, length: req.headers['content-length'] });
+    if (timeout <= 0) return await reading;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(bodyTimedOut(timeout)), timeout);
+    });
+    return await Promise.race([reading, expired]);
   } catch (err) {
+    // The read goes on failing when the connection closes; nothing waits for it any more.
+    reading.catch(() => {});
     const type = (err as { type?: string }).type;
     if (type === 'entity.too.large') throw bodyTooLarge(limit);
     if (type === 'request.aborted') throw bodyCutOff();
     if (type === 'request.size.invalid') throw bodyLengthMismatch();
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Every answer the relay gives on its own, in one place: the refusals (400, 403, 404, 405, 409, 413,
+ * Every answer the relay gives on its own, in one place: the refusals (400, 403, 404, 405, 408, 409, 413,
  * 426, 501, 503, 507), and how a waiting subscriber ends without a message (304, 409, 410, 503).
  * The endpoints and stores throw the refusals; the transports say the endings in their own framing
  * (a long-poll status, an EventSource end event, a WebSocket close code), from the table here.
@@ -96,6 +96,11 @@ export const noSuchEndpoint = (): ProtocolError => protocolError(404, 'push-rela
 
 export const bodyTooLarge = (limit: number): ProtocolError =>
   protocolError(413, `push-relay: message body is larger than maxMessageSize (${formatSize(limit)}); nothing was stored`, 'entity.too.large', {
+    Connection: 'close',
+  });
+
+export const bodyTimedOut = (timeout: number): ProtocolError =>
+  protocolError(408, `push-relay: the message body did not arrive within bodyTimeout (${timeout} ms); nothing was stored`, 'request.timeout', {
     Connection: 'close',
   });
 
