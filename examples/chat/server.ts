@@ -5,7 +5,8 @@
 import { createChat, ROOMS } from './app.js';
 
 const port = Number(process.env.PORT ?? 8080);
-const { relay, server } = await createChat();
+// A fixed CHAT_SECRET keeps sessions across restarts; without it, pages sign in again by themselves.
+const { relay, server } = await createChat(process.env.CHAT_SECRET ? { secret: process.env.CHAT_SECRET } : {});
 server.listen(port, () => {
   console.log(`chat on http://localhost:${port}/ (rooms: ${ROOMS.join(', ')}; ?transport=eventsource|longpoll|websocket)`);
 });

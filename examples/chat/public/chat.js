@@ -4,12 +4,17 @@
  * arrive (eventsource, longpoll or websocket). Every transport names a message by the same id
  * (`time:tag`), kept in sessionStorage with the lines shown, so a reload (or a switch of transport)
  * resumes right after the last message this tab saw: nothing sent meanwhile is lost or repeated.
+ *
+ * A restart of the server is survived the same way: every transport reconnects from the last id,
+ * with a growing pause while the server is away, and a session the new process does not know (its
+ * cookie secret changed) is opened again with the nickname this tab used.
  */
 const params = new URLSearchParams(location.search);
 const room = params.get('room') || 'lobby';
 const transport = params.get('transport') || 'eventsource';
 const eventsPath = `/rooms/${encodeURIComponent(room)}/events`;
 const storageKey = `push-relay-chat:${room}`;
+const nickKey = 'push-relay-chat:nick';
 const MAX_SHOWN = 200;
 
 const $ = (id) => document.getElementById(id);
@@ -60,7 +65,8 @@ function show(line) {
 
 /** One message from any transport: its id, its JSON body, and whether messages were lost before it. */
 function receive(id, body, missed) {
-  if (missed) show({ notice: 'some messages expired before this page could get them' });
+  attempts = 0;
+  if (missed) show({ notice: 'the server no longer has some messages sent before this one (they expired, or it restarted)' });
   let message;
   try {
     message = JSON.parse(body);
@@ -73,29 +79,70 @@ function receive(id, body, missed) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Consecutive failed connections; the pause before the next one grows with it (1 s to 30 s, spread). */
+let attempts = 0;
+function pause() {
+  attempts++;
+  const ms = Math.min(30_000, 1000 * 2 ** (attempts - 1));
+  setStatus('reconnecting', `reconnecting in ${Math.round(ms / 1000)} s`);
+  return sleep(ms * (0.5 + Math.random() / 2));
+}
+
+/**
+ * After a refusal (403) or a connection that failed: true to reconnect after a pause, false to stop.
+ * A 403 here means the session is gone (the server restarted with another secret): sign in again with
+ * this tab's nickname. A server that does not answer yet is simply tried again.
+ */
+async function recover() {
+  let me;
+  try {
+    me = await ensureSession();
+  } catch {
+    return true;
+  }
+  if (me) return true;
+  setStatus('closed', 'signed out');
+  showJoin();
+  return false;
+}
+
 function subscribeEventSource() {
   const url = state.lastId ? `${eventsPath}?last_event_id=${encodeURIComponent(state.lastId)}` : eventsPath;
   const source = new EventSource(url);
   let missed = false;
-  source.onopen = () => setStatus('live', 'live (EventSource)');
-  // The browser reconnects by itself after an error, sending the last id as Last-Event-ID.
-  source.onerror = () => setStatus('reconnecting');
+  source.onopen = () => {
+    attempts = 0;
+    setStatus('live', 'live (EventSource)');
+  };
+  source.onerror = async () => {
+    // CONNECTING: the browser reconnects by itself, sending the last id as Last-Event-ID.
+    if (source.readyState !== EventSource.CLOSED) return setStatus('reconnecting');
+    // CLOSED: an HTTP refusal (403), which a browser never retries by itself.
+    source.close();
+    if (await recover()) {
+      await pause();
+      subscribeEventSource();
+    }
+  };
   source.onmessage = (event) => {
     receive(event.lastEventId, event.data, missed);
     missed = false;
   };
   source.addEventListener('push-relay-missed', () => (missed = true));
   source.addEventListener('push-relay-end', (event) => {
-    // A time-out ends the stream so that it reconnects; anything else is final.
-    if (event.data === 'timeout') return;
-    source.close();
-    setStatus('closed', `closed: ${event.data}`);
+    // Deleted, or replaced by a newer subscriber: final. A time-out, a restart (closing) or a store
+    // outage (unavailable): the browser reconnects by itself, after the retry hint the server sent.
+    if (event.data === 'deleted' || event.data === 'conflict') {
+      source.close();
+      setStatus('closed', `closed: ${event.data}`);
+    } else setStatus('reconnecting', `reconnecting (${event.data})`);
   });
 }
 
 async function subscribeLongPoll() {
-  setStatus('live', 'live (long-poll)');
   for (;;) {
+    // A long-poll is waiting from the moment it is sent (until its time-out, nothing comes back).
+    setStatus('live', 'live (long-poll)');
     const headers = {};
     if (state.lastId) {
       // The protocol's cursor: Last-Modified and Etag of the last message, sent back.
@@ -107,22 +154,24 @@ async function subscribeLongPoll() {
     try {
       res = await fetch(eventsPath, { headers, cache: 'no-store' });
     } catch {
-      setStatus('reconnecting');
-      await sleep(1000);
+      await pause();
       continue;
     }
     if (res.status === 200) {
       const time = Date.parse(res.headers.get('Last-Modified')) / 1000;
       receive(`${time}:${res.headers.get('Etag')}`, await res.text(), res.headers.has('X-Push-Relay-Missed'));
-      setStatus('live', 'live (long-poll)');
     } else if (res.status === 304) {
       // The subscriber time-out passed with nothing new: ask again.
-    } else if (res.status === 410 || res.status === 403 || res.status === 409) {
+      attempts = 0;
+    } else if (res.status === 410 || res.status === 409) {
       setStatus('closed', `closed: ${res.status} ${(await res.text()).trim()}`);
       return;
+    } else if (res.status === 403) {
+      if (!(await recover())) return;
+      await pause();
     } else {
-      setStatus('reconnecting', `reconnecting (${res.status})`);
-      await sleep(1000);
+      // 503: the server is closing, or its store is away.
+      await pause();
     }
   }
 }
@@ -133,7 +182,12 @@ function subscribeWebSocket() {
   // The metadata subprotocol puts the message id (and content type) at the head of every frame.
   const socket = new WebSocket(`${scheme}://${location.host}${eventsPath}${query}`, 'ws+meta.push-relay');
   socket.binaryType = 'arraybuffer';
-  socket.onopen = () => setStatus('live', 'live (WebSocket)');
+  let opened = false;
+  socket.onopen = () => {
+    opened = true;
+    attempts = 0;
+    setStatus('live', 'live (WebSocket)');
+  };
   socket.onmessage = (event) => {
     const frame = typeof event.data === 'string' ? event.data : new TextDecoder().decode(event.data);
     const blank = frame.indexOf('\n\n');
@@ -144,14 +198,18 @@ function subscribeWebSocket() {
     }
     receive(fields.id, frame.slice(blank + 2), fields.missed === '1');
   };
-  socket.onclose = (event) => {
-    // 4410 channel deleted, 4409 replaced by a newer subscriber: final. Anything else: reconnect from the last id.
+  socket.onclose = async (event) => {
+    // 4410 channel deleted, 4409 replaced by a newer subscriber: final.
     if (event.code === 4410 || event.code === 4409) {
       setStatus('closed', `closed: ${event.reason}`);
       return;
     }
-    setStatus('reconnecting');
-    setTimeout(subscribeWebSocket, event.code === 4408 ? 0 : 1000);
+    // A time-out: at once. A handshake that failed (a browser does not say why: a 403, or no server) or
+    // any other close: after a pause, signed in again if the session is gone.
+    if (event.code === 4408) return subscribeWebSocket();
+    if (!opened && !(await recover())) return;
+    await pause();
+    subscribeWebSocket();
   };
 }
 
@@ -169,6 +227,27 @@ async function session() {
   return res.ok ? res.json() : undefined;
 }
 
+async function signIn(nick) {
+  const res = await fetch('/session', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ nick }),
+  });
+  if (!res.ok) return { error: (await res.json()).error };
+  sessionStorage.setItem(nickKey, nick);
+  return res.json();
+}
+
+/** The session, opened again with this tab's nickname when the server no longer knows it. Throws while the server is away. */
+async function ensureSession() {
+  const me = await session();
+  if (me) return me;
+  const nick = sessionStorage.getItem(nickKey);
+  if (!nick) return undefined;
+  const again = await signIn(nick);
+  return again.error ? undefined : again;
+}
+
 function nav(rooms) {
   const links = [];
   for (const r of rooms) links.push([`#${r}`, `?room=${r}&transport=${transport}`]);
@@ -183,9 +262,25 @@ function nav(rooms) {
   );
 }
 
+function showJoin() {
+  $('send').hidden = true;
+  $('join').hidden = false;
+  $('join').onsubmit = async (event) => {
+    event.preventDefault();
+    const me = await signIn($('nick').value.trim());
+    if (me.error) show({ notice: me.error });
+    else start(me);
+  };
+}
+
 function start(me) {
   nav(me.rooms);
   $('join').hidden = true;
+  if (!me.rooms.includes(room)) {
+    // The server would refuse it (403) on every attempt: say so once.
+    setStatus('closed', `there is no room "${room}": pick one above`);
+    return;
+  }
   $('send').hidden = false;
   $('send').onsubmit = (event) => {
     event.preventDefault();
@@ -202,18 +297,6 @@ function start(me) {
 
 $('room').textContent = room;
 for (const line of state.shown) render(line);
-const me = await session();
+const me = await ensureSession().catch(() => undefined);
 if (me) start(me);
-else {
-  $('join').hidden = false;
-  $('join').onsubmit = async (event) => {
-    event.preventDefault();
-    const res = await fetch('/session', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ nick: $('nick').value }),
-    });
-    if (res.ok) start(await res.json());
-    else show({ notice: (await res.json()).error });
-  };
-}
+else showJoin();
