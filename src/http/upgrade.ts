@@ -23,6 +23,15 @@ const debug = log('subscriber');
 
 /** The metadata subprotocol: every frame starts with the message id and content type (docs/transports.md). */
 export const WEBSOCKET_META_PROTOCOL = 'ws+meta.push-relay';
+/** Nchan's metadata subprotocol, which its client (NchanSubscriber) asks for. Nchan matches it as a prefix. */
+export const NCHAN_META_PROTOCOL = 'ws+meta.nchan';
+
+/** The subprotocol to answer: ours first, else Nchan's (echoed as the client spelled it), else none. */
+export function chooseSubprotocol(protocols: Set<string>): string | false {
+  if (protocols.has(WEBSOCKET_META_PROTOCOL)) return WEBSOCKET_META_PROTOCOL;
+  for (const p of protocols) if (p.startsWith(NCHAN_META_PROTOCOL)) return p;
+  return false;
+}
 
 /** A request handler: an Express or Connect app, or a plain `node:http` request listener. */
 export type UpgradeApp = (req: IncomingMessage, res: ServerResponse) => void;
@@ -78,8 +87,8 @@ function loadWebSocketServer(): Promise<WebSocketServer> {
         clientTracking: false,
         // Clients do not publish here: anything they send is dropped, so keep it small.
         maxPayload: 64 * 1024,
-        // Only our metadata subprotocol is spoken; a client asking only for others gets none (and fails, RFC 6455 §4.1).
-        handleProtocols: (protocols: Set<string>) => (protocols.has(WEBSOCKET_META_PROTOCOL) ? WEBSOCKET_META_PROTOCOL : false),
+        // Our metadata subprotocol and Nchan's are spoken; a client asking only for others gets none (and fails, RFC 6455 §4.1).
+        handleProtocols: chooseSubprotocol,
       }),
     (err: unknown) => {
       wsServer = undefined;

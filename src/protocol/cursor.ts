@@ -75,14 +75,40 @@ export function missedBefore(cursor: MessageId | undefined, message: { previousI
   return cursor !== undefined && message.previousId !== undefined && compareIds(cursor, message.previousId) < 0;
 }
 
+/** The text of an EventSource-style id: the `Last-Event-ID` header, else the `last_event_id` query argument. */
+export function eventIdText(headers: IncomingHttpHeaders, url: string | undefined): string | undefined {
+  const header = headers['last-event-id'];
+  if (typeof header === 'string' && header.trim()) return header.trim();
+  const q = url?.indexOf('?') ?? -1;
+  return (q >= 0 ? new URLSearchParams(url!.slice(q + 1)).get('last_event_id')?.trim() : undefined) || undefined;
+}
+
 /**
  * The cursor of a streaming subscriber: an EventSource `Last-Event-ID` header or `last_event_id` query
  * argument (`time:tag`, as `id:` lines carry it), else `If-Modified-Since` / `If-None-Match`.
  */
 export function readStreamCursor(headers: IncomingHttpHeaders, url: string | undefined): Cursor | undefined {
-  const header = headers['last-event-id'];
-  const q = url?.indexOf('?') ?? -1;
-  const text = (typeof header === 'string' && header) || (q >= 0 ? new URLSearchParams(url!.slice(q + 1)).get('last_event_id') : null);
-  const id = text ? parseId(text.trim()) : undefined;
+  const text = eventIdText(headers, url);
+  const id = text ? parseId(text) : undefined;
   return id ?? readCursor(headers['if-modified-since'], headers['if-none-match']);
+}
+
+/**
+ * The cursor of a long-poll or interval-poll: `If-Modified-Since` / `If-None-Match` (the protocol's
+ * cursor, which a polling client sends back from each answer); without either, an id as a stream
+ * takes it (`Last-Event-ID`, `last_event_id`, as Nchan reads them), else a request `Etag: time:tag`
+ * header (what NchanSubscriber sends on its first poll after a page reload).
+ */
+export function readPollCursor(headers: IncomingHttpHeaders, url: string | undefined): Cursor | undefined {
+  const ims = headers['if-modified-since'];
+  const inm = headers['if-none-match'];
+  if (ims !== undefined || inm !== undefined) return readCursor(ims, inm);
+  const text = eventIdText(headers, url) ?? requestEtag(headers);
+  return text ? parseId(text) : undefined;
+}
+
+/** A request `Etag` header (not a standard request header; NchanSubscriber's), trimmed. */
+export function requestEtag(headers: IncomingHttpHeaders): string | undefined {
+  const etag = headers.etag;
+  return typeof etag === 'string' && etag.trim() ? etag.trim() : undefined;
 }

@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { cursorMismatch } from './answers.js';
-import { cursorHeaders, httpDate, readCursor, readStreamCursor } from './cursor.js';
+import { cursorHeaders, eventIdText, httpDate, readCursor, readPollCursor, readStreamCursor, requestEtag } from './cursor.js';
 import { parseId, WHOLE_SECOND, type MessageId } from './message-id.js';
 
 export type Cursors = Array<MessageId | undefined>;
@@ -52,23 +52,21 @@ export function parseComposite(value: string): Cursors | undefined {
  */
 export function readPosition(headers: IncomingHttpHeaders, url: string | undefined, stream: boolean, count: number): Cursors | undefined {
   if (count === 1) {
-    const cursor = stream ? readStreamCursor(headers, url) : readCursor(headers['if-modified-since'], headers['if-none-match']);
+    const cursor = stream ? readStreamCursor(headers, url) : readPollCursor(headers, url);
     return cursor ? [cursor] : undefined;
   }
-  let text: string | undefined;
-  if (stream) {
-    const header = headers['last-event-id'];
-    const q = url?.indexOf('?') ?? -1;
-    text = (typeof header === 'string' && header.trim()) || (q >= 0 ? new URLSearchParams(url!.slice(q + 1)).get('last_event_id')?.trim() : undefined) || undefined;
-  }
+  const ims = headers['if-modified-since'];
   const inm = headers['if-none-match'];
+  // Streams: the event id first. Polls: the protocol's cursor first, the event id (or Nchan's request Etag) without one.
+  let text = stream || (ims === undefined && inm === undefined) ? eventIdText(headers, url) : undefined;
+  if (!stream && text === undefined && ims === undefined && inm === undefined) text = requestEtag(headers);
   const etag = Array.isArray(inm) ? inm[0] : inm;
   const composite = text !== undefined ? parseComposite(text) : etag !== undefined ? parseComposite(etag) : undefined;
   if (composite) {
     if (composite.length !== count) throw cursorMismatch(composite.length, count);
     return composite;
   }
-  const single = (text !== undefined ? parseId(text) : undefined) ?? readCursor(headers['if-modified-since'], inm);
+  const single = (text !== undefined ? parseId(text) : undefined) ?? readCursor(ims, inm);
   return single ? new Array<MessageId | undefined>(count).fill(single) : undefined;
 }
 

@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
-import { claimUpgrade, completeUpgrade, handshakeProblem, WEBSOCKET_META_PROTOCOL, type PendingUpgrade } from '../http/upgrade.js';
+import { claimUpgrade, completeUpgrade, handshakeProblem, NCHAN_META_PROTOCOL, WEBSOCKET_META_PROTOCOL, type PendingUpgrade } from '../http/upgrade.js';
 import { log } from '../log.js';
 import { badHandshake, endSentence, webSocketNotEnabled, webSocketRequired, type EndReason } from '../protocol/answers.js';
 import { formatId, type MessageId } from '../protocol/message-id.js';
@@ -54,7 +54,7 @@ export function acceptUpgrade(req: IncomingMessage): PendingUpgrade {
 export class WebSocketTransport implements SubscriberTransport {
   #ws: WebSocket | undefined;
   #pending: PendingUpgrade | undefined;
-  #meta = false;
+  #meta: MetaFraming = false;
   #gone = false;
   /** Answered the last keep-alive ping (or was just opened). */
   #alive = true;
@@ -149,7 +149,7 @@ export class WebSocketTransport implements SubscriberTransport {
     this.#pending = undefined;
     const opened = completeUpgrade(this.#req, pending, (ws) => {
       this.#ws = ws;
-      this.#meta = ws.protocol === WEBSOCKET_META_PROTOCOL;
+      this.#meta = ws.protocol === WEBSOCKET_META_PROTOCOL ? 'push-relay' : ws.protocol.startsWith(NCHAN_META_PROTOCOL) ? 'nchan' : false;
       ws.on('close', () => this.#left());
       ws.on('pong', () => {
         this.#alive = true;
@@ -191,13 +191,17 @@ export interface Frame {
 const frames = new WeakMap<StoredMessage, Map<string, Frame>>();
 
 /**
- * The frame that carries `message`. Plain: the body alone. Metadata subprotocol: `id: <time:tag>`,
- * `content-type:`, `event:` and `missed: 1` lines, a blank line, then the body (as Nchan's
- * ws+meta.nchan does). Binary frame unless the message is text (see isText).
+ * How a socket frames messages: `false`, the body alone; `'push-relay'` (ws+meta.push-relay):
+ * `id: <time:tag>`, `content-type:`, `event:` and `missed: 1` lines, a blank line, then the body;
+ * `'nchan'` (ws+meta.nchan): exactly what Nchan sends and its client parses, `id:` and
+ * `content-type:` only (`^id: (.*)\n(content-type: (.*)\n)?\n`).
  */
-export function messageFrame(message: StoredMessage, defaultContentType: string | undefined, meta: boolean, missed = false): Frame {
+export type MetaFraming = false | 'push-relay' | 'nchan';
+
+/** The frame that carries `message`. Binary frame unless the message is text (see isText). */
+export function messageFrame(message: StoredMessage, defaultContentType: string | undefined, meta: MetaFraming, missed = false): Frame {
   const contentType = message.contentType ?? defaultContentType;
-  const key = `${meta ? 'm' : 'p'}${missed ? '!' : ''}${message.contentType ? '' : (defaultContentType ?? '')}`;
+  const key = `${meta === 'push-relay' ? 'm' : meta === 'nchan' ? 'n' : 'p'}${missed && meta === 'push-relay' ? '!' : ''}${message.contentType ? '' : (defaultContentType ?? '')}`;
   let byKey = frames.get(message);
   const hit = byKey?.get(key);
   if (hit) return hit;
@@ -206,8 +210,10 @@ export function messageFrame(message: StoredMessage, defaultContentType: string 
   if (meta) {
     let head = `id: ${formatId(message.id)}\n`;
     if (contentType) head += `content-type: ${oneLine(contentType)}\n`;
-    if (message.eventType) head += `event: ${oneLine(message.eventType)}\n`;
-    if (missed) head += 'missed: 1\n';
+    if (meta === 'push-relay') {
+      if (message.eventType) head += `event: ${oneLine(message.eventType)}\n`;
+      if (missed) head += 'missed: 1\n';
+    }
     data = Buffer.concat([Buffer.from(`${head}\n`, 'utf8'), message.data]);
   }
   const frame = { data, binary };

@@ -31,26 +31,35 @@ test('text frames for textual types and untyped UTF-8; binary for everything els
 test('the default content type applies to untyped messages only', () => {
   assert.equal(messageFrame(message('x'), 'application/octet-stream', false).binary, true);
   assert.equal(messageFrame(message('x', 'text/plain'), 'application/octet-stream', false).binary, false);
-  const meta = messageFrame(message('x'), 'text/csv', true).data.toString();
+  const meta = messageFrame(message('x'), 'text/csv', 'push-relay').data.toString();
   assert.equal(meta, 'id: 1795340901:2\ncontent-type: text/csv\n\nx');
 });
 
 test('metadata frame: id, content type, event, loss signal, blank line, body byte for byte', () => {
   const body = Buffer.from([0, 1, 2, 0xff]);
-  const frame = messageFrame(message(body, 'application/octet-stream', 'blob'), undefined, true, true);
+  const frame = messageFrame(message(body, 'application/octet-stream', 'blob'), undefined, 'push-relay', true);
   assert.equal(frame.binary, true);
   const head = 'id: 1795340901:2\ncontent-type: application/octet-stream\nevent: blob\nmissed: 1\n\n';
   assert.deepEqual(frame.data, Buffer.concat([Buffer.from(head), body]));
 });
 
 test('a line break in an event name cannot forge a metadata line', () => {
-  const frame = messageFrame(message('x', 'text/plain', 'evil\nid: 1:0'), undefined, true).data.toString();
+  const frame = messageFrame(message('x', 'text/plain', 'evil\nid: 1:0'), undefined, 'push-relay').data.toString();
   assert.equal(frame, 'id: 1795340901:2\ncontent-type: text/plain\nevent: evil id: 1:0\n\nx');
 });
 
 test('a frame is built once per message and variant, then shared', () => {
   const m = message('shared');
-  assert.equal(messageFrame(m, undefined, true), messageFrame(m, undefined, true));
-  assert.notEqual(messageFrame(m, undefined, true), messageFrame(m, undefined, true, true));
-  assert.notEqual(messageFrame(m, undefined, true), messageFrame(m, undefined, false));
+  assert.equal(messageFrame(m, undefined, 'push-relay'), messageFrame(m, undefined, 'push-relay'));
+  assert.notEqual(messageFrame(m, undefined, 'push-relay'), messageFrame(m, undefined, 'push-relay', true));
+  assert.notEqual(messageFrame(m, undefined, 'push-relay'), messageFrame(m, undefined, false));
+});
+
+test("ws+meta.nchan frame: exactly Nchan's id and content-type lines, blank line, body (no event or missed lines)", () => {
+  const typed = messageFrame(message('x', 'text/plain', 'chat'), undefined, 'nchan', true);
+  assert.equal(typed.data.toString(), 'id: 1795340901:2\ncontent-type: text/plain\n\nx');
+  assert.equal(messageFrame(message('y'), undefined, 'nchan').data.toString(), 'id: 1795340901:2\n\ny');
+  // What NchanSubscriber.js matches every frame against.
+  assert.match(typed.data.toString(), /^id: (.*)\n(content-type: (.*)\n)?\n/);
+  assert.equal(messageFrame(message('bytes', 'application/octet-stream'), undefined, 'nchan').binary, true);
 });

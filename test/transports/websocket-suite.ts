@@ -199,6 +199,36 @@ export function websocketSuite(storeName: string, makeStore: StoreFactory): void
         await waitFor('the subscriber counted out', async () => (await subscribers(app, 'recv')) === 0);
       });
 
+      test("Nchan's subprotocol ws+meta.nchan: echoed, framed as NchanSubscriber parses it, resumable", async () => {
+        // NchanSubscriber.js asks for exactly this, and drops the connection when it is not echoed.
+        const c = new Client(app.ws(sub(kind, 'nchan')), ['ws+meta.nchan']);
+        await within(c.opened, WAIT, 'open');
+        assert.equal(c.ws.protocol, 'ws+meta.nchan');
+        await app.relay.publish('nchan', 'hello', { contentType: 'text/plain', eventType: 'chat' });
+        await app.relay.publish('nchan', 'plain');
+        await app.relay.publish('nchan', Buffer.from([0, 0xff]), { contentType: 'application/octet-stream' });
+        await c.frame(2);
+        const nchanFrame = /^id: (.*)\n(content-type: (.*)\n)?\n/;
+        const [typed, untyped, bytes] = c.frames;
+        const m = nchanFrame.exec(typed!.data.toString('latin1'))!;
+        assert.ok(m, 'every frame matches the client\'s parser');
+        assert.equal(typed!.data.toString(), `id: ${m[1]}\ncontent-type: text/plain\n\nhello`, 'no event: line');
+        assert.equal(untyped!.data.toString().replace(/^id: .*\n/, ''), '\nplain');
+        assert.equal(bytes!.binary, true);
+        assert.ok(nchanFrame.test(bytes!.data.subarray(0, 255).toString('latin1')));
+        await c.close();
+        // Its resume: last_event_id in the query.
+        await app.relay.publish('nchan', 'later');
+        const again = new Client(app.ws(sub(kind, 'nchan', `last_event_id=${encodeURIComponent(m[1]!)}`)), ['ws+meta.nchan']);
+        await within(again.opened, WAIT, 'reopen');
+        await again.frame(2);
+        assert.deepEqual(
+          again.texts().map((t) => t.slice(t.indexOf('\n\n') + 2)),
+          ['plain', Buffer.from([0, 0xff]).toString(), 'later'],
+        );
+        await again.close();
+      });
+
       test('metadata subprotocol: id and content type per frame; resume from last_event_id without loss or duplicate', async () => {
         const first = new Client(app.ws(sub(kind, 'resume')), [WEBSOCKET_META_PROTOCOL]);
         await within(first.opened, WAIT, 'open');
