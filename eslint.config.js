@@ -49,4 +49,18 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The client runs in browsers: nothing from Node, no packages, nothing from the server side.
+    files: ['src/client/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^(?!\\./)', message: 'src/client/ runs in browsers: it imports only from src/client/ (no Node modules, no packages, no server code)', allowTypeImports: false },
+          ],
+        },
+      ],
+    },
+  },
 );

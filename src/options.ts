@@ -78,6 +78,14 @@ export interface PublisherOptions<Req extends IncomingMessage = IncomingMessage>
    * @default '30s'
    */
   bodyTimeout?: Duration | undefined;
+  /**
+   * Give every message of a channel its own `Last-Modified` second, so that a subscriber that only
+   * echoes `Last-Modified` as `If-Modified-Since` (never `Etag`) skips nothing when several messages
+   * are published in one second. The cost: in a burst, ids run ahead of the clock (100 messages in
+   * one second end 99 seconds in the future), so `Last-Modified` stops being the publish time.
+   * @default false
+   */
+  distinctSeconds?: boolean | undefined;
 }
 
 /** Options of `subscriber()`. */
@@ -105,6 +113,15 @@ export interface SubscriberOptions<Req extends IncomingMessage = IncomingMessage
   maxChannelSubscribers?: number | undefined;
   /** nginx's default_type: Content-Type of messages published without one. @default none */
   defaultContentType?: string | undefined;
+  /**
+   * For pages that long-poll with plain `fetch`/XHR and leave `If-Modified-Since` / `If-None-Match` to
+   * the browser's HTTP cache (rev 2.23 §1.1, "transparent to the web client"): answers carry
+   * `Cache-Control: private, no-cache` and no `Vary` (with which Chromium revalidates with the Etag
+   * alone), and a time-out answers `200` with an empty body and the cursor as `Last-Modified` / `Etag`,
+   * instead of a `304` the browser would turn into its cached previous message. Clients that send the
+   * headers themselves want the default. @default false
+   */
+  browserCache?: boolean | undefined;
   /**
    * push_delete_oldest_received_message: once a subscriber here receives the channel's oldest message,
    * delete it, as long as more than minMessageBufferLength remain (breaks GET idempotence). @default false
@@ -157,6 +174,7 @@ export interface ResolvedPublisher extends ResolvedCommon {
   rules: BufferRules;
   maxMessageSize: number;
   bodyTimeout: number;
+  distinctSeconds: boolean;
 }
 export interface ResolvedSubscriber extends ResolvedCommon {
   /** undefined: chosen per request. */
@@ -168,13 +186,14 @@ export interface ResolvedSubscriber extends ResolvedCommon {
   authorizedChannelsOnly: boolean;
   maxChannelSubscribers: number;
   defaultContentType: string | undefined;
+  browserCache: boolean;
   deleteOldestReceivedMessage: boolean;
   maxStreamBacklog: number;
   tcpKeepAlive: number;
 }
 
 const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'channelTimeout', 'allowOrigin'] as const;
-const PUBLISHER_KEYS = ['storeMessages', 'minMessageBufferLength', 'maxMessageBufferLength', 'messageBufferLength', 'messageTimeout', 'maxMessageSize', 'bodyTimeout'] as const;
+const PUBLISHER_KEYS = ['storeMessages', 'minMessageBufferLength', 'maxMessageBufferLength', 'messageBufferLength', 'messageTimeout', 'maxMessageSize', 'bodyTimeout', 'distinctSeconds'] as const;
 const SUBSCRIBER_KEYS = [
   'mode',
   'subscriberFirstMessage',
@@ -184,6 +203,7 @@ const SUBSCRIBER_KEYS = [
   'authorizedChannelsOnly',
   'maxChannelSubscribers',
   'defaultContentType',
+  'browserCache',
   'deleteOldestReceivedMessage',
   'maxStreamBacklog',
   'tcpKeepAlive',
@@ -212,6 +232,7 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   messageTimeout: parseDuration,
   maxMessageSize: parseSize,
   bodyTimeout: parseDuration,
+  distinctSeconds: bool,
   mode: oneOf('long-poll', 'interval-poll', 'eventsource', 'chunked', 'multipart', 'raw-stream', 'websocket'),
   subscriberFirstMessage: (v, name) => {
     if (v !== 'oldest' && v !== 'newest' && !(Number.isSafeInteger(v) && v !== 0)) fail(name, "'oldest', 'newest' or a whole number other than 0", v);
@@ -224,6 +245,7 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   defaultContentType: (v, name) => {
     if (typeof v !== 'string' || !/^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;.*)?$/.test(v)) fail(name, 'a media type such as "text/plain"', v);
   },
+  browserCache: bool,
   store: (v, name) => {
     const s = v as Record<string, unknown> | null;
     const methods = ['publish', 'create', 'next', 'startCursor', 'received', 'info', 'delete', 'join', 'leave', 'watch', 'close'];
@@ -328,6 +350,7 @@ export function resolvePublisher(levels: AnyOptions[]): ResolvedPublisher {
     },
     maxMessageSize: parseSize(pick<Size>(levels, 'maxMessageSize', '1mb'), 'maxMessageSize'),
     bodyTimeout: parseDuration(pick<Duration>(levels, 'bodyTimeout', '30s'), 'bodyTimeout'),
+    distinctSeconds: pick(levels, 'distinctSeconds', false),
   };
 }
 
@@ -343,6 +366,7 @@ export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
     authorizedChannelsOnly: pick(levels, 'authorizedChannelsOnly', false),
     maxChannelSubscribers: pick(levels, 'maxChannelSubscribers', 0),
     defaultContentType: pick<string | undefined>(levels, 'defaultContentType', undefined),
+    browserCache: pick(levels, 'browserCache', false),
     deleteOldestReceivedMessage: pick(levels, 'deleteOldestReceivedMessage', false),
     maxStreamBacklog: parseSize(pick<Size>(levels, 'maxStreamBacklog', '4mb'), 'maxStreamBacklog'),
     tcpKeepAlive: parseDuration(pick<Duration>(levels, 'tcpKeepAlive', '30s'), 'tcpKeepAlive'),

@@ -126,7 +126,7 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
       const key = target(channelId, publishOptions.channelGroup);
       const { info } = await store.publish(
         key,
-        { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType, idempotencyKey: publishOptions.idempotencyKey },
+        { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType, idempotencyKey: publishOptions.idempotencyKey, distinctSecond: defaults.distinctSeconds },
         defaults.rules,
       );
       return info;

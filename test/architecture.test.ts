@@ -29,6 +29,13 @@ describe('source tree rules', () => {
     assert.deepEqual(await ruleIds('src/http/example.ts', "import { readFileSync } from 'node:fs';\nexport const read = readFileSync;\n"), []);
   });
 
+  it('src/client/ imports nothing but src/client/: no Node, no packages, no server code', async () => {
+    assert.deepEqual(await ruleIds('src/client/example.ts', "import { readFileSync } from 'node:fs';\nexport const read = readFileSync;\n"), ['@typescript-eslint/no-restricted-imports']);
+    assert.deepEqual(await ruleIds('src/client/example.ts', "import { WebSocket } from 'ws';\nexport const W = WebSocket;\n"), ['@typescript-eslint/no-restricted-imports']);
+    assert.deepEqual(await ruleIds('src/client/example.ts', "import { formatId } from '../protocol/message-id.js';\nexport const f = formatId;\n"), ['@typescript-eslint/no-restricted-imports']);
+    assert.deepEqual(await ruleIds('src/client/example.ts', "import { withLastId } from './wire.js';\nexport const w = withLastId;\n"), []);
+  });
+
   const dir = join(root, 'src', `.cycle-check-${process.pid}`);
   after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -162,6 +162,23 @@ test('push-relay/redis resolves for require() and import', async () => {
   }
 });
 
+test('push-relay/client resolves for require() and import, with its types, and stays under 6 KB minified and gzipped', async () => {
+  const script = (kind: 'require' | 'import') =>
+    kind === 'require' ? `console.log(typeof require('push-relay/client').subscribe)` : `import('push-relay/client').then((m) => console.log(typeof m.subscribe))`;
+  for (const kind of ['require', 'import'] as const) {
+    const { stdout } = await run(process.execPath, ['-e', script(kind)], { cwd: clean, timeout: 30_000 });
+    assert.equal(stdout.trim(), 'function', `${kind}('push-relay/client').subscribe`);
+  }
+  // The browser bundle is what it weighs to a page: dist/client.js, minified, gzipped.
+  const { transform } = await import('esbuild');
+  const { gzipSync } = await import('node:zlib');
+  const minified = await transform(readFileSync(join(root, 'dist/client.js'), 'utf8'), { minify: true, format: 'esm', target: 'es2020' });
+  const size = gzipSync(minified.code, { level: 9 }).length;
+  assert.ok(size < 6 * 1024, `push-relay/client is ${size} bytes minified + gzipped`);
+  const declarations = readFileSync(join(root, 'dist/client.d.ts'), 'utf8');
+  assert.match(declarations, /declare function subscribe\(/);
+});
+
 test('a protocol error thrown by the push-relay/redis bundle is answered by the main bundle, not passed to next(err)', async () => {
   for (const kind of ['import', 'require'] as const) {
     const { stdout } = await run(process.execPath, [join(withExpress, 'redis-entry.mjs'), kind], { cwd: withExpress, timeout: 30_000 });

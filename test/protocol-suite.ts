@@ -150,6 +150,49 @@ export function protocolSuite(label: string, makeStore: StoreFactory): void {
         assert.equal(earlier.text, 'only');
       });
 
+      // The seeds' Ruby client re-polls with If-Modified-Since only: a burst in one second must not be skipped.
+      async function imsOnlyClient(f: Fixture, id: string): Promise<string[]> {
+        const got: string[] = [];
+        let ims: string | undefined;
+        for (;;) {
+          const res = await f.sub(id, ims ? { 'If-Modified-Since': ims } : {});
+          if (res.status !== 200) break;
+          got.push(res.text);
+          ims = res.headers['last-modified'];
+        }
+        return got;
+      }
+
+      it('distinctSeconds: an If-Modified-Since-only client receives every message of a burst', async () => {
+        const f = await fixture({ publisher: { distinctSeconds: true, messageBufferLength: 50 }, subscriber: { mode: 'interval-poll' } });
+        const id = f.id();
+        const sent = Array.from({ length: 21 }, (_, i) => `m${i}`);
+        for (const t of sent) await f.post(id, t);
+        assert.deepEqual(await imsOnlyClient(f, id), sent);
+        // Each message has its own second, tag 0 after the first; they run ahead of the clock.
+        const seconds = new Set<string>();
+        let res = await f.sub(id);
+        for (let i = 0; res.status === 200; i++) {
+          seconds.add(res.headers['last-modified']!);
+          if (i > 0) assert.equal(res.headers.etag, '0');
+          res = await f.sub(id, cursorOf(res));
+        }
+        assert.equal(seconds.size, 21);
+        // In-process publishes follow the relay's publisher option too.
+        const relayWide = await fixture({ relay: { distinctSeconds: true, messageBufferLength: 50 }, subscriber: { mode: 'interval-poll' } });
+        const other = relayWide.id();
+        for (const t of sent.slice(0, 5)) await relayWide.relay.publish(other, t);
+        assert.deepEqual(await imsOnlyClient(relayWide, other), sent.slice(0, 5));
+      });
+
+      it('without distinctSeconds an If-Modified-Since-only client skips the rest of a second (what the option is for)', async () => {
+        const f = await fixture({ publisher: { messageBufferLength: 50 }, subscriber: { mode: 'interval-poll' } });
+        const id = f.id();
+        for (let i = 0; i < 21; i++) await f.post(id, `m${i}`);
+        const got = await imsOnlyClient(f, id);
+        assert.ok(got.length < 21, `got all ${got.length}: the burst spanned 21 seconds?`);
+      });
+
       it('an invalid If-Modified-Since counts as none (the oldest message)', async () => {
         const f = await fixture();
         const id = f.id();

@@ -47,7 +47,7 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
       const idempotencyKey = readIdempotencyKey(headers['idempotency-key']);
       const { info, duplicate } = await store.publish(
         key,
-        { data, contentType: headers['content-type'], eventType: typeof eventType === 'string' ? eventType : undefined, idempotencyKey },
+        { data, contentType: headers['content-type'], eventType: typeof eventType === 'string' ? eventType : undefined, idempotencyKey, distinctSecond: options.distinctSeconds },
         options.rules,
       );
       // A retry of a publish that is still stored: nothing published now (the IETF draft's replay header).

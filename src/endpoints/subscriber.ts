@@ -100,6 +100,6 @@ async function serveSubscriber({ context, options, subscription: settings, trans
   const subscription = new Subscription(context.parked, channels, cursors, resumeFrom !== undefined, settings);
   enableTcpKeepAlive(req, options.tcpKeepAlive);
 
-  if (polls) return subscription.poll(new LongPoll(res, options.defaultContentType), mechanism === 'interval-poll', options.authorizedChannelsOnly);
+  if (polls) return subscription.poll(new LongPoll(res, options.defaultContentType, options.browserCache), mechanism === 'interval-poll', options.authorizedChannelsOnly);
   return subscription.stream(upgrade ? new WebSocketTransport(req, res, upgrade, transportSettings) : new STREAMS[mechanism as StreamTransport](res, transportSettings));
 }

@@ -12,7 +12,7 @@ export interface CorsRules {
   readonly exposed: string;
 }
 
-export const SUBSCRIBER_CORS: CorsRules = { methods: 'GET', exposed: 'Last-Modified, Etag, X-Push-Relay-Missed' };
+export const SUBSCRIBER_CORS: CorsRules = { methods: 'GET', exposed: 'Last-Modified, Etag, X-Push-Relay-Missed, Retry-After' };
 export const PUBLISHER_CORS: CorsRules = { methods: 'GET, POST, PUT, DELETE', exposed: 'Etag' };
 
 /** Adds the CORS headers to whatever `res` answers; call before anything is written. */

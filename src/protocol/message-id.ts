@@ -49,8 +49,12 @@ export function firstId(time: number, micros: number): { id: MessageId; previous
   return { id: { time, tag }, previousId: { time, tag: tag - 1 } };
 }
 
-/** The id the next message of a channel gets, after `last`, at unix second `now` (never going back). */
-export function nextId(last: MessageId | undefined, now: number): MessageId {
+/**
+ * The id the next message of a channel gets, after `last`, at unix second `now` (never going back).
+ * With `distinctSecond` it never shares a second with `last`: it takes the next one, tag 0.
+ */
+export function nextId(last: MessageId | undefined, now: number, distinctSecond = false): MessageId {
   if (!last || now > last.time) return { time: now, tag: 0 };
+  if (distinctSecond) return { time: last.time + 1, tag: 0 };
   return { time: last.time, tag: last.tag + 1 };
 }

@@ -21,6 +21,12 @@ export interface NewMessage {
    * in the channel, publishing again stores nothing and answers that message (`duplicate`).
    */
   idempotencyKey?: string | undefined;
+  /**
+   * Give the message a unix second of its own (the publisher's `distinctSeconds`): when the channel's
+   * last message has this second or a later one, the new one takes the next second, tag 0, so that a
+   * subscriber echoing only `Last-Modified` skips nothing. Ids then run ahead of the clock in bursts.
+   */
+  distinctSecond?: boolean | undefined;
 }
 
 /** A message as stored, with the id the store gave it. Never mutated once published. */

@@ -23,9 +23,19 @@ let lastMessage: StoredMessage | undefined;
 let lastKey = '';
 let lastHeaders: RawHeaders = [];
 
+/**
+ * The caching headers: the protocol's (the old module's and Nchan's Vary), or, for pages that leave
+ * the cursor to the browser's cache (`browserCache`), no Vary (Chromium then revalidates with both
+ * validators) and `private` (a shared cache must not hand one client's position to another).
+ */
+const CACHING: Readonly<Record<'protocol' | 'browser', RawHeaders>> = {
+  protocol: ['Vary', 'If-None-Match, If-Modified-Since', 'Cache-Control', 'no-cache, no-transform'],
+  browser: ['Cache-Control', 'private, no-cache, no-transform'],
+};
+
 /** Headers of the 200 for `message`: Last-Modified, Etag, Content-Type, Vary, Cache-Control, Content-Length. */
-function messageHeaders(message: StoredMessage, defaultContentType: string | undefined): RawHeaders {
-  const key = message.contentType ? '' : (defaultContentType ?? '');
+function messageHeaders(message: StoredMessage, defaultContentType: string | undefined, browserCache: boolean): RawHeaders {
+  const key = `${browserCache ? 'b' : 'p'}${message.contentType ? '' : (defaultContentType ?? '')}`;
   // A fan-out asks for the same message thousands of times in a row.
   if (message === lastMessage && key === lastKey) return lastHeaders;
   let byDefault = cache.get(message);
@@ -35,12 +45,8 @@ function messageHeaders(message: StoredMessage, defaultContentType: string | und
     const contentType = message.contentType ?? defaultContentType;
     headers = ['Last-Modified', lastModified, 'Etag', etag];
     if (contentType) headers.push('Content-Type', contentType);
-    headers.push(
-      'Vary', 'If-None-Match, If-Modified-Since',
-      // no-transform: compression middleware and proxies must pass messages through untouched.
-      'Cache-Control', 'no-cache, no-transform',
-      'Content-Length', String(message.data.length),
-    );
+    // no-transform: compression middleware and proxies must pass messages through untouched.
+    headers.push(...CACHING[browserCache ? 'browser' : 'protocol'], 'Content-Length', String(message.data.length));
     if (!byDefault) cache.set(message, (byDefault = new Map()));
     byDefault.set(key, headers);
   }
@@ -57,6 +63,7 @@ export class LongPoll implements SubscriberTransport {
   constructor(
     readonly res: ServerResponse,
     readonly defaultContentType: string | undefined,
+    readonly browserCache = false,
   ) {}
 
   send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): boolean {
@@ -68,7 +75,7 @@ export class LongPoll implements SubscriberTransport {
       this.#answered = true;
       return true;
     }
-    let headers = messageHeaders(message, this.defaultContentType);
+    let headers = messageHeaders(message, this.defaultContentType, this.browserCache);
     if (position !== undefined || gapAfter !== undefined) {
       // A copy for this one answer: the shared array goes to every other subscriber of the message.
       headers = [...headers];
@@ -91,13 +98,16 @@ export class LongPoll implements SubscriberTransport {
       sendText(res, ending.status, endSentence(reason, endedBy), ending.headers);
       return;
     }
-    // 304 echoes the position, so that the client's next request asks for the same next message.
+    // 304 echoes the position, so that the client's next request asks for the same next message. To
+    // a browser's cache a 304 means "show the cached message again": there, an empty 200 naming the
+    // position replaces the cached message, and the next request carries the same cursor.
     if (res.headersSent) return;
     const { lastModified, etag } = positionHeaders(cursors);
-    const headers: Record<string, string> = { 'Cache-Control': 'no-cache, no-transform', Vary: 'If-None-Match, If-Modified-Since' };
-    if (lastModified) headers['Last-Modified'] = lastModified;
-    if (etag) headers['Etag'] = etag;
-    res.writeHead(304, headers);
+    const headers = [...CACHING[this.browserCache ? 'browser' : 'protocol']];
+    if (lastModified) headers.push('Last-Modified', lastModified);
+    if (etag) headers.push('Etag', etag);
+    if (this.browserCache) headers.push('Content-Length', '0');
+    res.writeHead(this.browserCache ? 200 : 304, headers);
     res.end();
   }
 

@@ -112,7 +112,7 @@ export class MemoryStore implements ChannelStore {
     const previous = channel.queue.at(-1)?.message.id;
     const second = Math.floor(now / 1000);
     const continuing = channel.lastMessageId ?? channel.idFloor;
-    const { id, previousId } = continuing ? { id: nextId(continuing, second), previousId: channel.lastMessageId } : firstId(second, (now % 1000) * 1000);
+    const { id, previousId } = continuing ? { id: nextId(continuing, second, input.distinctSecond), previousId: channel.lastMessageId } : firstId(second, (now % 1000) * 1000);
     const message: StoredMessage = {
       id,
       previousId,

@@ -200,6 +200,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         eventType ?? '',
         ...ruleArgs(rules),
         input.idempotencyKey ?? '',
+        input.distinctSecond ? '1' : '0',
       ]),
     );
     if (text(r[0]) === 'toomany') throw tooManyChannelsInStore(this.#limit!.max);

@@ -206,7 +206,8 @@ end
 
 /**
  * ARGV: events channel, data, has content type ('1'/'0'), content type, has event type, event type,
- * rules (store, min, max, messageTimeout, channelTimeout), idempotency key ('' = none).
+ * rules (store, min, max, messageTimeout, channelTimeout), idempotency key ('' = none), distinct
+ * second ('1': never share a second with the last message, see NewMessage.distinctSecond).
  * Returns {id, previousId, previous stored id, messages, requested, subscribers} ('' = none), or for a
  * duplicate (the key's message is still stored) {id, previousId, '', messages, requested, subscribers,
  * 1, that message's fields}.
@@ -247,8 +248,12 @@ if last then
   local lastTime, lastTag = parseId(last)
   -- Never back, even if Redis' clock goes back (failover to a host whose clock is behind).
   if lastTime >= sec then
-    time = lastTime
-    tag = lastTag + 1
+    if ARGV[13] == '1' then
+      time = lastTime + 1
+    else
+      time = lastTime
+      tag = lastTag + 1
+    end
   end
 else
   -- The first message of the channel's history (firstId() of message-id.ts): its tag is the

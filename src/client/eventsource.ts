@@ -1,0 +1,95 @@
+/**
+ * EventSource (server-sent events), read with fetch rather than the browser's EventSource: the client
+ * sees the HTTP status (a 404 or 410 ends the subscription, where EventSource would only say
+ * "error"), `Retry-After`, the `retry:` field, and may send headers; and it runs in Node.
+ */
+import { endOfStatus, retryAfter, withLastId, type Connect, type Connection, type Missed, type Sink } from './wire.js';
+
+export function eventSource(c: Connect, sink: Sink): Connection {
+  const abort = new AbortController();
+  let retry: number | undefined;
+  let missed: Missed | undefined;
+  let lastId = c.lastId;
+
+  /** One event: the relay's own (missed, end) or a message. False once the stream must stop. */
+  function dispatch(event: string, data: string, id: string | undefined): boolean {
+    if (event === 'push-relay-missed') {
+      try {
+        missed = JSON.parse(data) as Missed;
+      } catch {
+        missed = {};
+      }
+      return true;
+    }
+    if (event === 'push-relay-end') {
+      const [reason = '', channel] = data.split('\n');
+      if (reason === 'deleted' || reason === 'conflict') sink.ended({ reason, detail: channel });
+      else sink.dropped(reason === 'timeout' ? 0 : retry);
+      return false;
+    }
+    if (id !== undefined) lastId = id;
+    const binary = event === 'binary';
+    const body = binary ? Uint8Array.from(atob(data), (ch) => ch.charCodeAt(0)) : data;
+    sink.message(body, { id: lastId, contentType: binary ? 'application/octet-stream' : undefined, eventType: event === 'message' || binary ? undefined : event }, missed);
+    missed = undefined;
+    return true;
+  }
+
+  async function read(): Promise<void> {
+    const res = await fetch(withLastId(c.url, lastId), {
+      headers: { ...c.headers, Accept: 'text/event-stream' },
+      cache: 'no-store',
+      credentials: c.withCredentials ? 'include' : 'same-origin',
+      signal: abort.signal,
+    } as RequestInit);
+    if (res.status !== 200 || !/^text\/event-stream/i.test(res.headers.get('content-type') ?? '')) {
+      const body = await res.text();
+      const end = endOfStatus(res.status, body.trim());
+      if (end) return sink.ended(end);
+      // A 200 that is not a stream: this endpoint does not speak EventSource (try the next transport).
+      return sink.dropped(retryAfter(res.headers.get('retry-after')), new Error(`HTTP ${res.status}`), res.status !== 200);
+    }
+    sink.opened();
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    let event = '';
+    let data: string[] = [];
+    let id: string | undefined;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, buffer[nl - 1] === '\r' ? nl - 1 : nl);
+        buffer = buffer.slice(nl + 1);
+        if (line === '') {
+          if (data.length > 0 && !dispatch(event || 'message', data.join('\n'), id)) return abort.abort();
+          event = '';
+          data = [];
+          id = undefined;
+          continue;
+        }
+        const colon = line.indexOf(':');
+        if (colon === 0) {
+          // Nchan ends a stream with a comment naming the HTTP status: `:410: 410 Gone`.
+          const status = /^:(4\d\d):/.exec(line)?.[1];
+          if (status === '410' || status === '409') return (abort.abort(), sink.ended({ reason: status === '410' ? 'deleted' : 'conflict', status: Number(status) }));
+          if (status === '408') return (abort.abort(), sink.dropped(0));
+          continue;
+        }
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const val = colon < 0 ? '' : line.slice(colon + (line[colon + 1] === ' ' ? 2 : 1));
+        if (field === 'data') data.push(val);
+        else if (field === 'event') event = val;
+        else if (field === 'id') id = val;
+        else if (field === 'retry' && /^\d+$/.test(val)) retry = Number(val);
+      }
+    }
+    sink.dropped(retry);
+  }
+  read().catch((err: unknown) => {
+    if (!abort.signal.aborted) sink.dropped(retry, err);
+  });
+  return { close: () => abort.abort() };
+}

@@ -1,0 +1,235 @@
+/**
+ * push-relay/client in Node against a real push-relay on a real port, on each transport: order,
+ * resume after a restart and after a cut network, transport fallback, the loss signal, the end of a
+ * subscription, multiplexed channels, the async iterator. (The browser cases: test/e2e/client.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { subscribe, type End, type MessageMeta, type SubscribeOptions, type Subscription, type TransportName } from '../../src/client/index.js';
+import { waitFor } from '../helpers/wait.js';
+import { relayApp, tcpProxy, type RelayApp } from './fixture.js';
+
+const TRANSPORTS: TransportName[] = ['websocket', 'eventsource', 'long-poll'];
+
+interface Recorder {
+  sub: Subscription;
+  got: string[];
+  metas: MessageMeta[];
+  ends: End[];
+  missed: unknown[];
+  states: string[];
+  until(n: number, timeout?: number): Promise<void>;
+}
+
+function record(url: string, options: SubscribeOptions): Recorder {
+  const sub = subscribe(url, { WebSocket: WebSocket as unknown as SubscribeOptions['WebSocket'], backoff: { initial: 100, max: 500 }, ...options });
+  const r: Recorder = {
+    sub,
+    got: [],
+    metas: [],
+    ends: [],
+    missed: [],
+    states: [],
+    until: async (n, timeout = 10_000) => {
+      await waitFor(`${n} messages (have ${r.got.length})`, () => r.got.length >= n, timeout);
+    },
+  };
+  sub.on('message', (data, meta) => {
+    r.got.push(String(data));
+    r.metas.push(meta);
+  });
+  sub.on('end', (e) => r.ends.push(e));
+  sub.on('missed', (m) => r.missed.push(m));
+  sub.on('status', (s) => r.states.push(`${s.state}:${s.transport}`));
+  return r;
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `m${from + i}`);
+
+describe('push-relay/client in Node', () => {
+  let app: RelayApp;
+  let n = 0;
+  const channel = () => `c${++n}`;
+  const open: Subscription[] = [];
+  before(async () => {
+    app = await relayApp();
+  });
+  after(async () => {
+    for (const s of open) s.close();
+    await app.close();
+  });
+  const track = (r: Recorder) => (open.push(r.sub), r);
+
+  for (const transport of TRANSPORTS) {
+    describe(transport, () => {
+      it('100 messages, stored and live, in order, once; status open on this transport', async () => {
+        const id = channel();
+        for (const m of range(0, 50)) await app.publish(id, m);
+        const r = track(record(app.url(`/sub?id=${id}`), { transports: [transport] }));
+        await r.until(50);
+        for (const m of range(50, 100)) await app.publish(id, m);
+        await r.until(100);
+        assert.deepEqual(r.got, range(0, 100));
+        assert.ok(r.states.includes(`open:${transport}`), r.states.join());
+        assert.equal(r.metas[0]!.channel, id);
+        assert.equal(r.metas[0]!.transport, transport);
+        assert.match(r.metas[99]!.id ?? '', /^\d+:\d+$/);
+        r.sub.close();
+        assert.equal(r.states.at(-1), `closed:${transport}`);
+      });
+
+      it('the app restarted mid-stream (messages published while it is down): nothing lost, nothing twice', async () => {
+        const id = channel();
+        const r = track(record(app.url(`/sub?id=${id}`), { transports: [transport] }));
+        for (const m of range(0, 10)) await app.publish(id, m);
+        await r.until(10);
+        await app.stop();
+        await app.start();
+        // Before the client is back, on the restarted app.
+        for (const m of range(10, 20)) await app.publish(id, m);
+        await r.until(20);
+        for (const m of range(20, 30)) await app.publish(id, m);
+        await r.until(30);
+        assert.deepEqual(r.got, range(0, 30));
+        assert.ok(r.states.includes(`reconnecting:${transport}`), r.states.join());
+      });
+
+      it('the network cut and restored: nothing lost, nothing twice', async () => {
+        const id = channel();
+        const proxy = await tcpProxy(app.port);
+        try {
+          const r = track(record(proxy.url(`/sub?id=${id}`), { transports: [transport] }));
+          for (const m of range(0, 10)) await app.publish(id, m);
+          await r.until(10);
+          await proxy.cut();
+          for (const m of range(10, 20)) await app.publish(id, m);
+          await waitFor('the client to notice', () => r.states.at(-1) === `reconnecting:${transport}`);
+          await proxy.restore();
+          await r.until(20);
+          assert.deepEqual(r.got, range(0, 20));
+        } finally {
+          await proxy.close();
+        }
+      });
+
+      it('lastId resumes after that message; an id older than the channel signals the loss', async () => {
+        const id = channel();
+        for (const m of range(0, 5)) await app.publish(id, m);
+        const first = track(record(app.url(`/sub?id=${id}`), { transports: [transport] }));
+        await first.until(5);
+        first.sub.close();
+        const resumed = track(record(app.url(`/sub?id=${id}`), { transports: [transport], lastId: first.metas[2]!.id! }));
+        await resumed.until(2);
+        assert.deepEqual(resumed.got, ['m3', 'm4']);
+        assert.deepEqual(resumed.missed, []);
+        const behind = track(record(app.url(`/sub?id=${id}`), { transports: [transport], lastId: '1000:0' }));
+        await behind.until(5);
+        assert.deepEqual(behind.got, range(0, 5));
+        assert.equal(behind.missed.length, 1, 'one loss signal');
+      });
+
+      it('a deleted channel ends the subscription: end event, no reconnect', async () => {
+        const id = channel();
+        await app.publish(id, 'm0');
+        const r = track(record(app.url(`/sub?id=${id}`), { transports: [transport] }));
+        await r.until(1);
+        await waitFor('the subscriber waiting', async () => ((await app.relay.channelInfo(id))?.subscribers ?? 0) > 0);
+        await app.relay.deleteChannel(id);
+        await waitFor('end', () => r.ends.length === 1);
+        assert.equal(r.ends[0]!.reason, 'deleted');
+        assert.equal(r.states.at(-1), `closed:${transport}`);
+      });
+    });
+  }
+
+  it('WebSocket refused by a proxy: falls back to EventSource, keeps it, and loses nothing', async () => {
+    const noWs = await relayApp({ webSocket: false });
+    try {
+      const id = channel();
+      for (const m of range(0, 5)) await noWs.publish(id, m);
+      const r = track(record(noWs.url(`/sub?id=${id}`), {}));
+      await r.until(5);
+      for (const m of range(5, 10)) await noWs.publish(id, m);
+      await r.until(10);
+      assert.deepEqual(r.got, range(0, 10));
+      assert.equal(r.metas[9]!.transport, 'eventsource');
+      r.sub.close();
+    } finally {
+      await noWs.close();
+    }
+  });
+
+  it('only long-poll gets through (no upgrade, no event stream): falls back to it', async () => {
+    const pinned = await relayApp({ webSocket: false, subscriber: { mode: 'long-poll' } });
+    try {
+      const id = channel();
+      for (const m of range(0, 3)) await pinned.publish(id, m);
+      const r = track(record(pinned.url(`/sub?id=${id}`), {}));
+      await r.until(3);
+      assert.deepEqual(r.got, range(0, 3));
+      assert.equal(r.metas[2]!.transport, 'long-poll');
+    } finally {
+      await pinned.close();
+    }
+  });
+
+  it('403 ends the subscription without retrying', async () => {
+    const closed = await relayApp({ subscriber: { authorize: () => false } });
+    try {
+      const r = track(record(closed.url('/sub?id=x'), { transports: ['eventsource'] }));
+      await waitFor('end', () => r.ends.length === 1);
+      assert.equal(r.ends[0]!.reason, 'forbidden');
+      assert.equal(r.ends[0]!.status, 403);
+    } finally {
+      await closed.close();
+    }
+  });
+
+  it('several channels on one connection: each message names its channel', async () => {
+    const multi = await relayApp({ subscriber: { channelId: (req) => new URL(req.url!, 'http://x').searchParams.get('ids')!.split(',') } });
+    try {
+      for (const transport of TRANSPORTS) {
+        const [a, b] = [channel(), channel()];
+        const r = track(record(multi.url(`/sub?ids=${a},${b}`), { transports: [transport], channels: [a, b] }));
+        await multi.publish(a, 'to-a');
+        await multi.publish(b, 'to-b');
+        await multi.publish(a, 'to-a-2');
+        await r.until(3);
+        assert.deepEqual(r.got, ['to-a', 'to-b', 'to-a-2'], transport);
+        assert.deepEqual(r.metas.map((m) => m.channel), [a, b, a], transport);
+        r.sub.close();
+      }
+    } finally {
+      await multi.close();
+    }
+  });
+
+  it('for await: yields messages until the subscription closes', async () => {
+    const id = channel();
+    for (const m of range(0, 3)) await app.publish(id, m);
+    const sub = subscribe(app.url(`/sub?id=${id}`), { transports: ['long-poll'] });
+    const got: string[] = [];
+    for await (const m of sub) {
+      got.push(String(m.data));
+      if (got.length === 3) sub.close();
+    }
+    assert.deepEqual(got, range(0, 3));
+  });
+
+  it('a listener that throws does not stop delivery', async () => {
+    const id = channel();
+    const errors: unknown[] = [];
+    const sub = subscribe(app.url(`/sub?id=${id}`), { transports: ['eventsource'] });
+    open.push(sub);
+    const got: string[] = [];
+    sub.on('error', (e) => errors.push(e));
+    sub.on('message', (d) => {
+      got.push(String(d));
+      throw new Error('listener bug');
+    });
+    for (const m of range(0, 3)) await app.publish(id, m);
+    await waitFor('3 messages', () => got.length === 3);
+    assert.ok(errors.some((e) => e instanceof Error && e.message === 'listener bug'));
+  });
+});
