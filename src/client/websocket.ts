@@ -5,7 +5,8 @@
  */
 import { withLastId, type Connect, type Connection, type Missed, type Sink, type WireMeta } from './wire.js';
 
-const PROTOCOLS = ['ws+meta.push-relay', 'ws+meta.nchan'];
+// Nchan's first: Nchan matches the start of the header only; push-relay picks its own wherever it is.
+const PROTOCOLS = ['ws+meta.nchan', 'ws+meta.push-relay'];
 /** Close codes that end the subscription (4000 + the HTTP status a long-poll would get). */
 const ENDS: Record<number, 'deleted' | 'conflict' | 'forbidden'> = { 4410: 'deleted', 4409: 'conflict', 4403: 'forbidden' };
 

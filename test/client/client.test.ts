@@ -205,6 +205,33 @@ describe('push-relay/client in Node', () => {
     }
   });
 
+  it("the publisher's event type and content type reach the client (WebSocket and EventSource)", async () => {
+    for (const transport of ['websocket', 'eventsource'] as const) {
+      const id = channel();
+      const res = await fetch(app.url(`/pub?id=${id}`), { method: 'POST', body: '{"a":1}', headers: { 'Content-Type': 'application/json', 'X-EventSource-Event': 'greeting' } });
+      assert.equal(res.status, 202);
+      const r = track(record(app.url(`/sub?id=${id}`), { transports: [transport] }));
+      await r.until(1);
+      assert.equal(r.got[0], '{"a":1}');
+      assert.equal(r.metas[0]!.eventType, 'greeting', transport);
+      if (transport === 'websocket') assert.equal(r.metas[0]!.contentType, 'application/json');
+      r.sub.close();
+    }
+  });
+
+  it('binary messages arrive as bytes', async () => {
+    const id = channel();
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    await fetch(app.url(`/pub?id=${id}`), { method: 'POST', body: bytes, headers: { 'Content-Type': 'application/octet-stream' } });
+    for (const transport of TRANSPORTS) {
+      const sub = subscribe(app.url(`/sub?id=${id}`), { transports: [transport], WebSocket: WebSocket as unknown as SubscribeOptions['WebSocket'] });
+      const [data] = (await new Promise((resolve) => sub.on('message', (...args) => resolve(args)))) as [unknown];
+      sub.close();
+      assert.ok(data instanceof Uint8Array, transport);
+      assert.deepEqual([...data], [...bytes], transport);
+    }
+  });
+
   it('for await: yields messages until the subscription closes', async () => {
     const id = channel();
     for (const m of range(0, 3)) await app.publish(id, m);
