@@ -225,7 +225,7 @@ describe('push-relay/client in Node', () => {
     await fetch(app.url(`/pub?id=${id}`), { method: 'POST', body: bytes, headers: { 'Content-Type': 'application/octet-stream' } });
     for (const transport of TRANSPORTS) {
       const sub = subscribe(app.url(`/sub?id=${id}`), { transports: [transport], WebSocket: WebSocket as unknown as SubscribeOptions['WebSocket'] });
-      const [data] = (await new Promise((resolve) => sub.on('message', (...args) => resolve(args)))) as [unknown];
+      const data = await new Promise<unknown>((resolve) => sub.on('message', (d) => resolve(d)));
       sub.close();
       assert.ok(data instanceof Uint8Array, transport);
       assert.deepEqual([...data], [...bytes], transport);
