@@ -3,6 +3,7 @@
  * room. Kept apart from server.ts so that the end-to-end test starts it on a free port.
  *
  *   GET  /                        the page (public/)
+ *   GET  /push-relay-client.js    push-relay/client, bundled for the page
  *   GET  /session                 { nick } of the signed-in user, or 401
  *   POST /session                 { nick } -> sets the session cookie
  *   POST /rooms/:room/messages    publisher: the body is the text; the server stamps the sender
@@ -69,6 +70,9 @@ export async function createChat(options: ChatOptions = {}): Promise<Chat> {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.static(fileURLToPath(new URL('./public/', import.meta.url))));
+  // The page's client: push-relay/client bundled for the browser once, at start.
+  const client = await clientScript();
+  app.get('/push-relay-client.js', (_req, res) => void res.type('application/javascript').send(client));
 
   app.get('/session', (req, res) => {
     const nick = sessionNick(req);
@@ -107,6 +111,14 @@ export async function createChat(options: ChatOptions = {}): Promise<Chat> {
   // WebSocket upgrades go through the same app, so /rooms/:room/events, the hook and the options apply.
   await relay.handleUpgrade(server);
   return { relay, server };
+}
+
+/** push-relay/client as one browser module (a bundler does this in an app of your own). */
+async function clientScript(): Promise<string> {
+  const { build } = await import('esbuild');
+  const entry = fileURLToPath(new URL('../../src/client/index.ts', import.meta.url));
+  const result = await build({ entryPoints: [entry], bundle: true, format: 'esm', target: 'es2020', minify: true, write: false });
+  return result.outputFiles[0]!.text;
 }
 
 function readCookie(req: IncomingMessage, name: string): string | undefined {

@@ -1,21 +1,27 @@
-/* global document, location, sessionStorage, fetch, EventSource, WebSocket, TextDecoder */
+/* global document, location, sessionStorage, fetch */
 /**
- * The chat page: no build step, no library. `?room=` picks the room, `?transport=` how messages
- * arrive (eventsource, longpoll or websocket). Every transport names a message by the same id
- * (`time:tag`), kept in sessionStorage with the lines shown, so a reload (or a switch of transport)
- * resumes right after the last message this tab saw: nothing sent meanwhile is lost or repeated.
+ * The chat page, on push-relay/client (served by the app as /push-relay-client.js; in your own app,
+ * `import { subscribe } from 'push-relay/client'` through your bundler). `?room=` picks the room,
+ * `?transport=` pins how messages arrive (eventsource, longpoll or websocket; default: WebSocket, with
+ * EventSource then long-poll as fallbacks). The client names every message by the same id whatever
+ * the transport; the page keeps it in sessionStorage with the lines shown, so a reload resumes right
+ * after the last message this tab saw.
  *
- * A restart of the server is survived the same way: every transport reconnects from the last id,
- * with a growing pause while the server is away, and a session the new process does not know (its
- * cookie secret changed) is opened again with the nickname this tab used.
+ * The client reconnects by itself (a restart, a network cut) with growing pauses. What it cannot do
+ * is sign in: when the server no longer knows the session (a restarted process has a new cookie
+ * secret), the page opens it again with the nickname this tab used.
  */
+import { subscribe } from '/push-relay-client.js';
+
 const params = new URLSearchParams(location.search);
 const room = params.get('room') || 'lobby';
-const transport = params.get('transport') || 'eventsource';
+const transport = params.get('transport');
+const TRANSPORTS = { eventsource: ['eventsource'], longpoll: ['long-poll'], websocket: ['websocket'] };
 const eventsPath = `/rooms/${encodeURIComponent(room)}/events`;
 const storageKey = `push-relay-chat:${room}`;
 const nickKey = 'push-relay-chat:nick';
 const MAX_SHOWN = 200;
+const LABELS = { websocket: 'WebSocket', eventsource: 'EventSource', 'long-poll': 'long-poll' };
 
 const $ = (id) => document.getElementById(id);
 const state = loadState();
@@ -28,10 +34,6 @@ function loadState() {
     // A corrupt entry: start afresh.
   }
   return { lastId: null, shown: [] };
-}
-
-function saveState() {
-  sessionStorage.setItem(storageKey, JSON.stringify(state));
 }
 
 function setStatus(status, text) {
@@ -60,157 +62,38 @@ function show(line) {
   render(line);
   state.shown.push(line);
   if (state.shown.length > MAX_SHOWN) state.shown.splice(0, state.shown.length - MAX_SHOWN);
-  saveState();
+  sessionStorage.setItem(storageKey, JSON.stringify(state));
 }
 
-/** One message from any transport: its id, its JSON body, and whether messages were lost before it. */
-function receive(id, body, missed) {
-  attempts = 0;
-  if (missed) show({ notice: 'the server no longer has some messages sent before this one (they expired, or it restarted)' });
-  let message;
-  try {
-    message = JSON.parse(body);
-  } catch {
-    message = { from: '?', text: body };
-  }
-  state.lastId = id;
-  show({ id, from: message.from, text: message.text });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Consecutive failed connections; the pause before the next one grows with it (1 s to 30 s, spread). */
-let attempts = 0;
-function pause() {
-  attempts++;
-  const ms = Math.min(30_000, 1000 * 2 ** (attempts - 1));
-  setStatus('reconnecting', `reconnecting in ${Math.round(ms / 1000)} s`);
-  return sleep(ms * (0.5 + Math.random() / 2));
-}
-
-/**
- * After a refusal (403) or a connection that failed: true to reconnect after a pause, false to stop.
- * A 403 here means the session is gone (the server restarted with another secret): sign in again with
- * this tab's nickname. A server that does not answer yet is simply tried again.
- */
-async function recover() {
-  let me;
-  try {
-    me = await ensureSession();
-  } catch {
-    return true;
-  }
-  if (me) return true;
-  setStatus('closed', 'signed out');
-  showJoin();
-  return false;
-}
-
-function subscribeEventSource() {
-  const url = state.lastId ? `${eventsPath}?last_event_id=${encodeURIComponent(state.lastId)}` : eventsPath;
-  const source = new EventSource(url);
-  let missed = false;
-  source.onopen = () => {
-    attempts = 0;
-    setStatus('live', 'live (EventSource)');
-  };
-  source.onerror = async () => {
-    // CONNECTING: the browser reconnects by itself, sending the last id as Last-Event-ID.
-    if (source.readyState !== EventSource.CLOSED) return setStatus('reconnecting');
-    // CLOSED: an HTTP refusal (403), which a browser never retries by itself.
-    source.close();
-    if (await recover()) {
-      await pause();
-      subscribeEventSource();
-    }
-  };
-  source.onmessage = (event) => {
-    receive(event.lastEventId, event.data, missed);
-    missed = false;
-  };
-  source.addEventListener('push-relay-missed', () => (missed = true));
-  source.addEventListener('push-relay-end', (event) => {
-    // Deleted, or replaced by a newer subscriber: final. A time-out, a restart (closing) or a store
-    // outage (unavailable): the browser reconnects by itself, after the retry hint the server sent.
-    if (event.data === 'deleted' || event.data === 'conflict') {
-      source.close();
-      setStatus('closed', `closed: ${event.data}`);
-    } else setStatus('reconnecting', `reconnecting (${event.data})`);
-  });
-}
-
-async function subscribeLongPoll() {
-  for (;;) {
-    // A long-poll is waiting from the moment it is sent (until its time-out, nothing comes back).
-    setStatus('live', 'live (long-poll)');
-    const headers = {};
-    if (state.lastId) {
-      // The protocol's cursor: Last-Modified and Etag of the last message, sent back.
-      const [time, tag] = state.lastId.split(':');
-      headers['If-Modified-Since'] = new Date(Number(time) * 1000).toUTCString();
-      headers['If-None-Match'] = tag;
-    }
-    let res;
+function listen() {
+  const sub = subscribe(eventsPath, { transports: TRANSPORTS[transport], lastId: state.lastId ?? undefined });
+  sub.on('message', (data, { id }) => {
+    let message;
     try {
-      res = await fetch(eventsPath, { headers, cache: 'no-store' });
+      message = JSON.parse(data);
     } catch {
-      await pause();
-      continue;
+      message = { from: '?', text: String(data) };
     }
-    if (res.status === 200) {
-      const time = Date.parse(res.headers.get('Last-Modified')) / 1000;
-      receive(`${time}:${res.headers.get('Etag')}`, await res.text(), res.headers.has('X-Push-Relay-Missed'));
-    } else if (res.status === 304) {
-      // The subscriber time-out passed with nothing new: ask again.
-      attempts = 0;
-    } else if (res.status === 410 || res.status === 409) {
-      setStatus('closed', `closed: ${res.status} ${(await res.text()).trim()}`);
-      return;
-    } else if (res.status === 403) {
-      if (!(await recover())) return;
-      await pause();
-    } else {
-      // 503: the server is closing, or its store is away.
-      await pause();
+    state.lastId = id;
+    show({ id, from: message.from, text: message.text });
+  });
+  sub.on('missed', () => show({ notice: 'the server no longer has some messages sent before this one (they expired, or it restarted)' }));
+  sub.on('status', ({ state: s, transport: t }) => {
+    if (s === 'open') setStatus('live', `live (${LABELS[t]})`);
+    else if (s === 'reconnecting' || s === 'connecting') setStatus(s);
+  });
+  // A connection failed (the client retries it). A WebSocket refused for a lost session looks just
+  // like a network failure: make sure the session is there for the next attempt.
+  sub.on('error', () => void ensureSession().catch(() => {}));
+  sub.on('end', async ({ reason, detail }) => {
+    // 403: the server no longer knows the session. Deleted or taken over: final.
+    if (reason === 'forbidden' && (await ensureSession().catch(() => undefined))) return listen();
+    if (reason === 'forbidden') {
+      setStatus('closed', 'signed out');
+      return showJoin();
     }
-  }
-}
-
-function subscribeWebSocket() {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const query = state.lastId ? `?last_event_id=${encodeURIComponent(state.lastId)}` : '';
-  // The metadata subprotocol puts the message id (and content type) at the head of every frame.
-  const socket = new WebSocket(`${scheme}://${location.host}${eventsPath}${query}`, 'ws+meta.push-relay');
-  socket.binaryType = 'arraybuffer';
-  let opened = false;
-  socket.onopen = () => {
-    opened = true;
-    attempts = 0;
-    setStatus('live', 'live (WebSocket)');
-  };
-  socket.onmessage = (event) => {
-    const frame = typeof event.data === 'string' ? event.data : new TextDecoder().decode(event.data);
-    const blank = frame.indexOf('\n\n');
-    const fields = {};
-    for (const line of frame.slice(0, blank).split('\n')) {
-      const colon = line.indexOf(': ');
-      fields[line.slice(0, colon)] = line.slice(colon + 2);
-    }
-    receive(fields.id, frame.slice(blank + 2), fields.missed === '1');
-  };
-  socket.onclose = async (event) => {
-    // 4410 channel deleted, 4409 replaced by a newer subscriber: final.
-    if (event.code === 4410 || event.code === 4409) {
-      setStatus('closed', `closed: ${event.reason}`);
-      return;
-    }
-    // A time-out: at once. A handshake that failed (a browser does not say why: a 403, or no server) or
-    // any other close: after a pause, signed in again if the session is gone.
-    if (event.code === 4408) return subscribeWebSocket();
-    if (!opened && !(await recover())) return;
-    await pause();
-    subscribeWebSocket();
-  };
+    setStatus('closed', `closed: ${reason}${detail ? ` (${detail})` : ''}`);
+  });
 }
 
 async function send(text) {
@@ -250,7 +133,7 @@ async function ensureSession() {
 
 function nav(rooms) {
   const links = [];
-  for (const r of rooms) links.push([`#${r}`, `?room=${r}&transport=${transport}`]);
+  for (const r of rooms) links.push([`#${r}`, `?room=${r}${transport ? `&transport=${transport}` : ''}`]);
   for (const t of ['eventsource', 'longpoll', 'websocket']) links.push([t, `?room=${room}&transport=${t}`]);
   $('nav').replaceChildren(
     ...links.map(([label, href]) => {
@@ -289,10 +172,7 @@ function start(me) {
     input.value = '';
     if (text) void send(text);
   };
-  setStatus('connecting');
-  if (transport === 'websocket') subscribeWebSocket();
-  else if (transport === 'longpoll') void subscribeLongPoll();
-  else subscribeEventSource();
+  listen();
 }
 
 $('room').textContent = room;
