@@ -140,6 +140,12 @@ export interface SubscriberOptions<Req extends IncomingMessage = IncomingMessage
    * @default '30s'
    */
   tcpKeepAlive?: Duration | undefined;
+  /**
+   * Who a long-poll client is, for the `subscribe` / `unsubscribe` events and `relay.disconnect()`:
+   * e.g. its session id. Its re-polls are then recognised by this key; without it, by the position
+   * each poll sends back. @default none
+   */
+  presenceKey?: ((req: Req) => string | undefined) | undefined;
 }
 
 /** Options of `createPushRelay()`: the store, plus defaults for every endpoint. */
@@ -160,6 +166,20 @@ export interface PushRelayOptions<Req extends IncomingMessage = IncomingMessage>
    * process hold. @default '64mb'
    */
   maxTotalBacklog?: Size | undefined;
+  /**
+   * How long a long-poll client may take to come back with its next poll before it counts as gone
+   * (one `unsubscribe` event). @default '5s'
+   */
+  presenceGrace?: Duration | undefined;
+  /**
+   * push_stream_events_channel_id: a channel into which the relay publishes `channel_created`,
+   * `channel_destroyed`, `client_subscribed` and `client_unsubscribed` events as JSON (docs/events.md).
+   * Publishers can only read it (GET); subscribers get 403 unless allowConnectionsToEventsChannel.
+   * @default none
+   */
+  eventsChannel?: string | undefined;
+  /** push_stream_allow_connections_to_events_channel. @default false */
+  allowConnectionsToEventsChannel?: boolean | undefined;
 }
 
 export interface ResolvedCommon {
@@ -190,6 +210,7 @@ export interface ResolvedSubscriber extends ResolvedCommon {
   deleteOldestReceivedMessage: boolean;
   maxStreamBacklog: number;
   tcpKeepAlive: number;
+  presenceKey: ((req: IncomingMessage) => string | undefined) | undefined;
 }
 
 const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'channelTimeout', 'allowOrigin'] as const;
@@ -207,8 +228,9 @@ const SUBSCRIBER_KEYS = [
   'deleteOldestReceivedMessage',
   'maxStreamBacklog',
   'tcpKeepAlive',
+  'presenceKey',
 ] as const;
-const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxChannels', 'maxTotalBacklog'] as const;
+const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxChannels', 'maxTotalBacklog', 'presenceGrace', 'eventsChannel', 'allowConnectionsToEventsChannel'] as const;
 
 /** Validators: each throws a TypeError naming the option, or returns nothing. */
 const check: Record<string, (value: unknown, name: string) => void> = {
@@ -256,6 +278,12 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   tcpKeepAlive: parseDuration,
   maxChannels: count,
   maxTotalBacklog: positiveSize,
+  presenceKey: fn,
+  presenceGrace: parseDuration,
+  eventsChannel: (v, name) => {
+    if (typeof v !== 'string' || v === '') fail(name, 'a channel id (a non-empty string)', v);
+  },
+  allowConnectionsToEventsChannel: bool,
 };
 
 type AnyOptions = Record<string, unknown>;
@@ -370,6 +398,7 @@ export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
     deleteOldestReceivedMessage: pick(levels, 'deleteOldestReceivedMessage', false),
     maxStreamBacklog: parseSize(pick<Size>(levels, 'maxStreamBacklog', '4mb'), 'maxStreamBacklog'),
     tcpKeepAlive: parseDuration(pick<Duration>(levels, 'tcpKeepAlive', '30s'), 'tcpKeepAlive'),
+    presenceKey: pick<((req: IncomingMessage) => string | undefined) | undefined>(levels, 'presenceKey', undefined),
   };
 }
 

@@ -3,7 +3,7 @@
  */
 import { validateHeaderValue, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { RelayContext } from './endpoints/context.js';
+import { RelayContext, type RelayEventName, type RelayListener } from './endpoints/context.js';
 import { publisherMiddleware } from './endpoints/publisher.js';
 import { subscriberMiddleware } from './endpoints/subscriber.js';
 import { answerError, type Middleware } from './http/respond.js';
@@ -23,6 +23,7 @@ import {
 import { noSuchEndpoint } from './protocol/answers.js';
 import { parseDuration, parseSize, type Duration } from './protocol/units.js';
 import { checkChannelId } from './protocol/channel-id.js';
+import type { SubscriberEvent } from './subscriptions/presence.js';
 import type { ChannelInfo } from './protocol/channel-info.js';
 import type { ChannelStore } from './store/channel-store.js';
 import { MemoryStore } from './store/memory/memory-store.js';
@@ -81,6 +82,21 @@ export interface PushRelay<Req extends IncomingMessage = IncomingMessage> {
    * `timeout` (default '5s'); closes the store if the relay made it.
    */
   close(options?: { timeout?: Duration | undefined }): Promise<void>;
+  /**
+   * Lifecycle events: `subscribe` / `unsubscribe` (`{ channel, transport, subscriberId, req }`; a
+   * long-poll client's re-polls are one presence, see presenceGrace) and `publish` (`{ channel, id,
+   * size, contentType, eventType }`). A listener that throws is logged (push-relay:events) and does
+   * not touch delivery. See docs/events.md.
+   */
+  on<K extends RelayEventName>(type: K, listener: RelayListener<K>): this;
+  off<K extends RelayEventName>(type: K, listener: RelayListener<K>): this;
+  /**
+   * Ends the matching subscribers now (all filters given must match): a long-poll answers 403, an
+   * EventSource gets a `push-relay-end` event `revoked`, a WebSocket close code 4403; push-relay/client
+   * does not reconnect. With a store shared by several processes (RedisStore), in every process. It
+   * does not stop them from subscribing again: that is the authorize hook's job.
+   */
+  disconnect(filter: { channel?: string | undefined; channelGroup?: string | undefined; subscriberId?: string | undefined; presenceKey?: string | undefined }): Promise<void>;
   /** The store in use. */
   readonly store: ChannelStore;
 }
@@ -99,10 +115,18 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
   }
   const ownsStore = !options.store;
   const store = options.store ?? new MemoryStore({ maxReservedMemory: options.maxReservedMemory ?? '32mb', maxChannels: options.maxChannels ?? 0 });
-  const core = new RelayContext(store, parseSize(options.maxTotalBacklog ?? '64mb', 'maxTotalBacklog'));
   // Resolve the relay-level settings now so that a bad combination fails here, not on first use.
   const defaults = resolvePublisher([global]);
   resolveSubscriber([global]);
+  const eventsChannel = options.eventsChannel === undefined ? undefined : checkChannelId(options.eventsChannel, defaults);
+  const core = new RelayContext(
+    store,
+    parseSize(options.maxTotalBacklog ?? '64mb', 'maxTotalBacklog'),
+    parseDuration(options.presenceGrace ?? '5s', 'presenceGrace'),
+    eventsChannel && { key: eventsChannel.key, allowConnections: options.allowConnectionsToEventsChannel ?? false },
+  );
+  if (eventsChannel) publishEventsInto(core, eventsChannel.id, eventsChannel.key);
+  const stopBroadcasts = listenForBroadcasts(core);
 
   let closing: Promise<void> | undefined;
   const target = (channelId: string, group: string | undefined) =>
@@ -124,12 +148,34 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
       checkPublishOptions(publishOptions);
       const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       const key = target(channelId, publishOptions.channelGroup);
-      const { info } = await store.publish(
+      core.checkEventsChannel([{ id: channelId, key }], 'publisher', 'POST');
+      const { info, message, duplicate } = await store.publish(
         key,
         { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType, idempotencyKey: publishOptions.idempotencyKey, distinctSecond: defaults.distinctSeconds },
         defaults.rules,
       );
+      if (!duplicate) core.published(channelId, message);
       return info;
+    },
+    on(type, listener) {
+      core.on(type, listener);
+      return this;
+    },
+    off(type, listener) {
+      core.off(type, listener);
+      return this;
+    },
+    async disconnect(filter) {
+      if (!filter || typeof filter !== 'object') throw new TypeError('push-relay: disconnect() takes { channel?, subscriberId?, presenceKey? }');
+      const { channel, channelGroup, subscriberId, presenceKey } = filter;
+      const request = { channel: channel === undefined ? undefined : target(channel, channelGroup), subscriberId, presenceKey };
+      if (request.channel === undefined && subscriberId === undefined && presenceKey === undefined) {
+        throw new TypeError('push-relay: disconnect() needs at least one of channel, subscriberId, presenceKey (it would end every subscriber)');
+      }
+      debug('disconnect %o', request);
+      // Every relay on the store acts on it, this one included (it hears its own broadcast).
+      if (store.broadcast && store.onBroadcast) await store.broadcast(JSON.stringify({ type: 'disconnect', ...request }));
+      else core.presence.disconnect(request);
     },
     async channelInfo(channelId, opts = {}) {
       return store.info(target(channelId, opts.channelGroup));
@@ -163,11 +209,68 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
         const timeout = parseDuration(closeOptions.timeout ?? '5s', 'timeout');
         core.closed = true;
         debug('closing: answering %d parked subscribers', core.parked.size);
+        stopBroadcasts();
         await core.parked.closeAll(timeout);
+        core.presence.close();
         if (ownsStore) await store.close();
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * `eventsChannel`: every subscribe and unsubscribe (but those of the events channel itself) published
+ * there as JSON, with the event name as its EventSource `event:`. Each process publishes its own
+ * clients' events, so with a shared store every event arrives once.
+ */
+function publishEventsInto(core: RelayContext, id: string, key: string): void {
+  const rules = { storeMessages: true, minMessages: 0, maxMessages: 100, messageTimeout: 60_000, channelTimeout: 0 };
+  const post = (type: string, channel: string) => {
+    if (channel === id) return;
+    const data = Buffer.from(JSON.stringify({ type, channel }), 'utf8');
+    core.store.publish(key, { data, contentType: 'application/json', eventType: type }, rules).catch((err: unknown) => debug('events channel: publishing %s failed: %s', type, err));
+  };
+  core.on('subscribe', (e: SubscriberEvent) => post('client_subscribed', e.channel));
+  core.on('unsubscribe', (e: SubscriberEvent) => post('client_unsubscribed', e.channel));
+}
+
+/** relay.disconnect() requests from every relay on the store (every process with RedisStore). */
+function listenForBroadcasts(core: RelayContext): () => void {
+  const store = core.store;
+  if (!store.broadcast || !store.onBroadcast) return () => {};
+  let stop: (() => void) | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const attempt = () => {
+    store.onBroadcast!((text) => {
+      let request: { type?: unknown; channel?: unknown; subscriberId?: unknown; presenceKey?: unknown };
+      try {
+        request = JSON.parse(text) as typeof request;
+      } catch {
+        return;
+      }
+      if (request.type !== 'disconnect') return;
+      const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+      const count = core.presence.disconnect({ channel: str(request.channel), subscriberId: str(request.subscriberId), presenceKey: str(request.presenceKey) });
+      debug('disconnect: %d subscribers here', count);
+    }).then(
+      (unsubscribe) => {
+        if (stopped) unsubscribe();
+        else stop = unsubscribe;
+      },
+      (err: unknown) => {
+        // The store is not reachable yet: listen once it is.
+        debug('listening for disconnect requests failed, retrying: %s', err);
+        if (!stopped) retry = setTimeout(attempt, 1000).unref();
+      },
+    );
+  };
+  attempt();
+  return () => {
+    stopped = true;
+    clearTimeout(retry);
+    stop?.();
   };
 }
 

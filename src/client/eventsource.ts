@@ -24,6 +24,7 @@ export function eventSource(c: Connect, sink: Sink): Connection {
     if (event === 'push-relay-end') {
       const [reason = '', channel] = data.split('\n');
       if (reason === 'deleted' || reason === 'conflict') sink.ended({ reason, detail: channel });
+      else if (reason === 'revoked') sink.ended({ reason: 'forbidden', detail: reason });
       else sink.dropped(reason === 'timeout' ? 0 : retry);
       return false;
     }

@@ -37,7 +37,9 @@ export function publisherMiddleware(relay: RelayContext, options: ResolvedPublis
 
 async function servePublisher(relay: RelayContext, options: ResolvedPublisher, req: IncomingMessage, res: ServerResponse): Promise<void> {
   relay.assertOpen();
-  const { key } = await resolveChannel(req, options, 'publisher');
+  const channel = await resolveChannel(req, options, 'publisher');
+  relay.checkEventsChannel([channel], 'publisher', req.method);
+  const key = channel.key;
   const store = relay.store;
   switch (req.method) {
     case 'POST': {
@@ -45,13 +47,14 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
       const data = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
       const eventType = headers['x-eventsource-event'];
       const idempotencyKey = readIdempotencyKey(headers['idempotency-key']);
-      const { info, duplicate } = await store.publish(
+      const { info, message, duplicate } = await store.publish(
         key,
         { data, contentType: headers['content-type'], eventType: typeof eventType === 'string' ? eventType : undefined, idempotencyKey, distinctSecond: options.distinctSeconds },
         options.rules,
       );
       // A retry of a publish that is still stored: nothing published now (the IETF draft's replay header).
       if (duplicate) res.setHeader('Idempotent-Replayed', 'true');
+      else relay.published(channel.id, message);
       // 201 vs 202 needs only the count of waiting subscribers; fan-out happens after this answer.
       sendChannelInfo(req, res, !duplicate && info.subscribers > 0 ? 201 : 202, info);
       return;

@@ -9,7 +9,7 @@ import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
 import type { ResolvedSubscriber } from '../options.js';
 import { methodNotAllowed, originNotAllowed, retryableEnding } from '../protocol/answers.js';
-import { readPosition } from '../protocol/position.js';
+import { positionText, readPosition } from '../protocol/position.js';
 import { chooseTransport, type StreamTransport } from '../protocol/transport-choice.js';
 import { startPosition } from '../subscriptions/start-position.js';
 import { Subscription, type SubscriptionSettings } from '../subscriptions/subscription.js';
@@ -94,12 +94,41 @@ async function serveSubscriber({ context, options, subscription: settings, trans
   if (upgrade && options.allowOrigin && !originAllowed(options.allowOrigin, headers.origin)) throw originNotAllowed(headers.origin!);
   context.assertOpen();
   const channels = await resolveChannels(req, options, 'subscriber');
+  context.checkEventsChannel(channels, 'subscriber', req.method);
   const polls = mechanism === 'long-poll' || mechanism === 'interval-poll';
   const resumeFrom = readPosition(headers, req.url, !polls, channels.length);
   const cursors = resumeFrom ?? (await startPosition(context.store, channels, options.subscriberFirstMessage));
   const subscription = new Subscription(context.parked, channels, cursors, resumeFrom !== undefined, settings);
   enableTcpKeepAlive(req, options.tcpKeepAlive);
 
-  if (polls) return subscription.poll(new LongPoll(res, options.defaultContentType, options.browserCache), mechanism === 'interval-poll', options.authorizedChannelsOnly);
-  return subscription.stream(upgrade ? new WebSocketTransport(req, res, upgrade, transportSettings) : new STREAMS[mechanism as StreamTransport](res, transportSettings));
+  const presence = context.presence;
+  const present = presence.arrive(
+    channels.map((c) => c.id),
+    channels.map((c) => c.key),
+    mechanism,
+    req,
+    options.presenceKey?.(req),
+    // A poll's lineage: the position it names ('' for none), which its previous answer handed it.
+    polls ? ((resumeFrom && positionText(resumeFrom)) ?? '') : undefined,
+  );
+  const depart = () => presence.depart(present, positionText(subscription.cursors) ?? '');
+  try {
+    if (polls) {
+      const poll = new LongPoll(res, options.defaultContentType, options.browserCache);
+      poll.onClose(depart);
+      await subscription.poll(poll, mechanism === 'interval-poll', options.authorizedChannelsOnly);
+      presence.accept(present);
+      // Answered (now, or once a message comes): departed before the client can come back with its next poll.
+      poll.onAnswered(depart);
+    } else {
+      const transport = upgrade ? new WebSocketTransport(req, res, upgrade, transportSettings) : new STREAMS[mechanism as StreamTransport](res, transportSettings);
+      transport.onClose(depart);
+      await subscription.stream(transport);
+      presence.accept(present);
+    }
+  } catch (err) {
+    depart();
+    throw err;
+  }
+  present.revoke = () => subscription.revoke();
 }

@@ -133,6 +133,15 @@ export const webSocketNotEnabled = (): ProtocolError =>
 export const badHandshake = (problem: string): ProtocolError =>
   protocolError(400, `push-relay: WebSocket handshake: ${problem}`, 'websocket.handshake', { 'Sec-WebSocket-Version': '13' });
 
+export const eventsChannelRefused = (role: 'publisher' | 'subscriber'): ProtocolError =>
+  protocolError(
+    403,
+    role === 'subscriber'
+      ? 'push-relay: the events channel takes no subscribers here (allowConnectionsToEventsChannel is off)'
+      : 'push-relay: the events channel is written by the relay only; publishers may GET its info',
+    'events.channel',
+  );
+
 export const relayClosing = (): ProtocolError => protocolError(503, 'push-relay: the relay is shutting down', 'relay.closed', RETRY);
 
 export const storeClosed = (what = 'store'): ProtocolError => protocolError(503, `push-relay: the ${what} is closed`, 'store.closed', RETRY);
@@ -145,7 +154,8 @@ export const storeFull = (sentence: string): ProtocolError => protocolError(507,
 // ---- How a waiting subscriber ends ---------------------------------------------------------------
 
 /** Why a waiting subscriber is answered without a message. */
-export type EndReason = 'deleted' | 'conflict' | 'timeout' | 'closing' | 'unavailable';
+/** How a waiting subscriber ends; `revoked`: the app called relay.disconnect(). */
+export type EndReason = 'deleted' | 'conflict' | 'timeout' | 'closing' | 'unavailable' | 'revoked';
 
 export interface Ending {
   /** The status a long-poll gets (304: the cursor is echoed, no body). */
@@ -162,6 +172,7 @@ export const ENDINGS: Readonly<Record<EndReason, Ending>> = {
   conflict: { status: 409, sentence: 'push-relay: a newer subscriber took over this channel (concurrency "last")' },
   closing: { status: 503, sentence: 'push-relay: the relay is shutting down', headers: { ...RETRY, Connection: 'close' } },
   unavailable: { status: 503, sentence: 'push-relay: the channel store is unavailable', headers: RETRY },
+  revoked: { status: 403, sentence: 'push-relay: disconnected by the application' },
 };
 
 /**

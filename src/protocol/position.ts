@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { cursorMismatch } from './answers.js';
 import { cursorHeaders, eventIdText, httpDate, readCursor, readPollCursor, readStreamCursor, requestEtag } from './cursor.js';
-import { parseId, WHOLE_SECOND, type MessageId } from './message-id.js';
+import { formatId, parseId, WHOLE_SECOND, type MessageId } from './message-id.js';
 
 export type Cursors = Array<MessageId | undefined>;
 
@@ -68,6 +68,12 @@ export function readPosition(headers: IncomingHttpHeaders, url: string | undefin
   }
   const single = (text !== undefined ? parseId(text) : undefined) ?? readCursor(ims, inm);
   return single ? new Array<MessageId | undefined>(count).fill(single) : undefined;
+}
+
+/** A position as one token: the message id with one channel, else the composite cursor; undefined before any. */
+export function positionText(cursors: Cursors): string | undefined {
+  if (cursors.length === 1) return cursors[0] ? formatId(cursors[0]) : undefined;
+  return formatComposite(cursors);
 }
 
 /**

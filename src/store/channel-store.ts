@@ -88,7 +88,9 @@ export type ChannelEvent =
   | { type: 'message'; message: StoredMessage; previous: MessageId | undefined }
   | { type: 'deleted' }
   | { type: 'conflict'; keep: string }
-  | { type: 'resync' };
+  | { type: 'resync' }
+  /** A store-wide broadcast (only on the store's broadcast channel, see ChannelStore.onBroadcast). */
+  | { type: 'broadcast'; text: string };
 
 export type ChannelListener = (channel: string, event: ChannelEvent) => void;
 
@@ -121,5 +123,12 @@ export interface ChannelStore {
    */
   watch(channel: string, listener: ChannelListener): Promise<() => void>;
   /** Releases timers and connections. */
+  /**
+   * Optional: sends `text` to every relay sharing this store (with RedisStore, in every process), for
+   * `relay.disconnect()`. A store without it serves one process: relays then act on their own.
+   */
+  broadcast?(text: string): Promise<void>;
+  /** Optional, with broadcast(): calls `listener` with every broadcast, this process's own included. */
+  onBroadcast?(listener: (text: string) => void): Promise<() => void>;
   close(): Promise<void>;
 }

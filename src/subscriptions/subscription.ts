@@ -217,6 +217,13 @@ export class Subscription {
     this.#transport?.abort(err);
   }
 
+  /** relay.disconnect(): ends the subscription now with `revoked` (long-poll 403, a stream's end, close 4403). */
+  revoke(): void {
+    if (this.#done) return;
+    this.#leaveAll();
+    this.#transport?.end('revoked', undefined, this.cursors);
+  }
+
   /** The client left: forget every leg at once. */
   gone(): void {
     this.#leaveAll();

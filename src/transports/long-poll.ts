@@ -59,6 +59,7 @@ function messageHeaders(message: StoredMessage, defaultContentType: string | und
 export class LongPoll implements SubscriberTransport {
   /** One answer per request, whichever comes first. */
   #answered = false;
+  #onAnswered: Array<() => void> | undefined;
 
   constructor(
     readonly res: ServerResponse,
@@ -85,13 +86,36 @@ export class LongPoll implements SubscriberTransport {
     // Answered once written: should writing throw, abort() cuts the request instead of leaving it hanging.
     res.writeHead(200, headers);
     res.end(message.data);
-    this.#answered = true;
+    this.#answer();
     return true;
+  }
+
+  /**
+   * Calls `listener` once the request is answered (at once if it is already): synchronously, before
+   * the client can come back with its next poll, which the response's 'close' event may not be.
+   */
+  onAnswered(listener: () => void): void {
+    if (this.#answered) listener();
+    else (this.#onAnswered ??= []).push(listener);
+  }
+
+  #answer(): void {
+    this.#answered = true;
+    const listeners = this.#onAnswered;
+    this.#onAnswered = undefined;
+    if (listeners) for (const listener of listeners) listener();
   }
 
   end(reason: EndReason, endedBy: string | undefined, cursors: Cursors): void {
     if (this.#answered) return;
-    this.#answered = true;
+    try {
+      this.#end(reason, endedBy, cursors);
+    } finally {
+      this.#answer();
+    }
+  }
+
+  #end(reason: EndReason, endedBy: string | undefined, cursors: Cursors): void {
     const res = this.res;
     if (reason !== 'timeout') {
       const ending = ENDINGS[reason];

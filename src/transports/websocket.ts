@@ -32,6 +32,7 @@ export const CLOSE_CODES: Readonly<Record<EndReason, number>> = {
   timeout: 4408,
   closing: 1001,
   unavailable: 1013,
+  revoked: 4403,
 };
 
 /**
@@ -61,7 +62,7 @@ export class WebSocketTransport implements SubscriberTransport {
   readonly #req: IncomingMessage;
   readonly #settings: TransportSettings;
   readonly #backlog: StreamBacklog;
-  #onClose: (() => void) | undefined;
+  readonly #onClose: Array<() => void> = [];
 
   constructor(req: IncomingMessage, res: ServerResponse, pending: PendingUpgrade, settings: TransportSettings) {
     this.#req = req;
@@ -88,7 +89,7 @@ export class WebSocketTransport implements SubscriberTransport {
 
   /** `listener`: the client left, before or after the handshake. */
   onClose(listener: () => void): void {
-    this.#onClose = listener;
+    this.#onClose.push(listener);
   }
 
   /** Completes the handshake once. */
@@ -167,7 +168,7 @@ export class WebSocketTransport implements SubscriberTransport {
     this.#gone = true;
     stopPings(this, this.#settings.pingInterval);
     this.#backlog.end();
-    this.#onClose?.();
+    for (const listener of this.#onClose.splice(0)) listener();
   }
 }
 

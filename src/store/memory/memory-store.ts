@@ -258,8 +258,27 @@ export class MemoryStore implements ChannelStore {
     };
   }
 
+  readonly #broadcastListeners = new Set<(text: string) => void>();
+
+  async broadcast(text: string): Promise<void> {
+    if (this.#closed) throw storeClosed();
+    for (const listener of [...this.#broadcastListeners]) {
+      try {
+        listener(text);
+      } catch (err) {
+        debug('a broadcast listener threw: %s', err);
+      }
+    }
+  }
+
+  async onBroadcast(listener: (text: string) => void): Promise<() => void> {
+    this.#broadcastListeners.add(listener);
+    return () => void this.#broadcastListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    this.#broadcastListeners.clear();
     this.#timers.clear();
     this.#channels.clear();
     this.#removedIds.clear();

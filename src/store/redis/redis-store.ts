@@ -293,6 +293,23 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     });
   }
 
+  async broadcast(text: string): Promise<void> {
+    await this.#ensureConnected();
+    await this.#client.publish(this.#broadcastChannel, `B\n${text}`);
+  }
+
+  async onBroadcast(listener: (text: string) => void): Promise<() => void> {
+    await this.#ensureConnected();
+    return this.#subscriptions.watch(this.#broadcastChannel, this.#broadcastChannel, (_name, event) => {
+      if (event.type === 'broadcast') listener(event.text);
+    });
+  }
+
+  /** Pub/sub channel of broadcasts: in no channel's hash slot (plain PUBLISH reaches every node). */
+  get #broadcastChannel(): string {
+    return `${this.prefix}:broadcast`;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -4,6 +4,7 @@
  *   M\n<id>\n<previous stored id>\n<previousId>\n<content-type bytes|-1>\n<event-type bytes|-1>\n<ct><et><data>
  *   D                       (deleted)
  *   C\n<subscriber id>      (concurrency "last": all but this one get 409)
+ *   B\n<text>               (a store-wide broadcast, on the store's broadcast channel only)
  */
 import type { ChannelEvent } from '../channel-store.js';
 import { fromStreamId } from './stream-ids.js';
@@ -18,6 +19,8 @@ export function decodeWakeUp(payload: Buffer): ChannelEvent | undefined {
       return { type: 'conflict', keep: payload.subarray(2).toString('utf8') };
     case 0x4d: // M
       return decodeMessage(payload);
+    case 0x42: // B
+      return { type: 'broadcast', text: payload.subarray(2).toString('utf8') };
     default:
       return undefined;
   }

@@ -1,0 +1,185 @@
+/**
+ * Who is subscribed: the `subscribe` / `unsubscribe` events of `relay.on()`, and `relay.disconnect()`.
+ *
+ * A stream or a WebSocket is present from the moment it is counted in until it ends. A long-poll
+ * client comes and goes with every message: its answer is not a departure. When a poll ends, the
+ * client is given `grace` ms to come back, recognised by its `presenceKey(req)` when the app gives
+ * one, else by its cursor lineage (the position the answer handed it, which its next poll sends back).
+ * Coming back keeps its subscriber id and fires nothing; not coming back fires one `unsubscribe`.
+ * Lineages are counted, not named: after a broadcast, a thousand pollers that come back with the same
+ * position each take one of the thousand departures.
+ */
+import type { IncomingMessage } from 'node:http';
+import { log } from '../log.js';
+import { TimerWheel, type WheelEntry } from '../timer-wheel.js';
+
+const debug = log('events');
+
+export interface SubscriberEvent {
+  /** The channel id, as the app's resolver gave it (without the channel group). */
+  channel: string;
+  /** 'long-poll', 'interval-poll', 'eventsource', 'websocket', ... */
+  transport: string;
+  /** Stable across a long-poll client's re-polls. */
+  subscriberId: string;
+  /** The request that subscribed (the latest poll, for a long-poll client). */
+  req?: IncomingMessage | undefined;
+}
+
+/** One client's presence on its channels. */
+export interface Presence extends WheelEntry {
+  readonly subscriberId: string;
+  readonly channels: readonly string[];
+  /** The store's names of `channels` (with the channel group). */
+  readonly keys: readonly string[];
+  readonly transport: string;
+  readonly key: string | undefined;
+  req: IncomingMessage | undefined;
+  /** Where it waits to come back (while a poll's grace runs). */
+  returnKey: string | undefined;
+  /** Ends what this client has open now (relay.disconnect). */
+  revoke: (() => void) | undefined;
+  /** Its `subscribe` was fired (a refused first request never is). */
+  announced: boolean;
+}
+
+export interface DisconnectFilter {
+  /** The store's name of the channel (see channelKey). */
+  channel?: string | undefined;
+  subscriberId?: string | undefined;
+  presenceKey?: string | undefined;
+}
+
+type Emit = (type: 'subscribe' | 'unsubscribe', event: SubscriberEvent) => void;
+
+export class PresenceRegistry {
+  readonly #emit: Emit;
+  readonly #grace: number;
+  /** Departed pollers waiting to come back, by channel list + key or lineage. */
+  readonly #returning = new Map<string, Presence[]>();
+  readonly #wheel: TimerWheel<Presence>;
+  /** Every present client with something open now. */
+  readonly #open = new Set<Presence>();
+  #counter = 0;
+  readonly #prefix = Math.random().toString(36).slice(2, 8);
+
+  constructor(emit: Emit, grace: number) {
+    this.#emit = emit;
+    this.#grace = grace;
+    this.#wheel = new TimerWheel<Presence>(Math.max(50, Math.min(1000, grace / 10)), (p) => this.#expire(p));
+  }
+
+  /**
+   * A subscriber request came in on `channels`: its presence, either the one of a departed poller it
+   * is coming back as (named by its lineage or key), or a new one. Nothing is announced until
+   * accept(): a request the relay then refuses was never there.
+   */
+  arrive(channels: readonly string[], keys: readonly string[], transport: string, req: IncomingMessage, key: string | undefined, lineage: string | undefined): Presence {
+    const polls = transport === 'long-poll' || transport === 'interval-poll';
+    if (polls) {
+      const returnKey = returnKeyOf(keys, key, lineage);
+      const waiting = returnKey !== undefined ? this.#returning.get(returnKey) : undefined;
+      const back = waiting?.pop();
+      if (back) {
+        if (waiting!.length === 0) this.#returning.delete(returnKey!);
+        this.#wheel.cancel(back);
+        back.returnKey = undefined;
+        back.req = req;
+        this.#open.add(back);
+        return back;
+      }
+    }
+    const presence: Presence = { subscriberId: `${this.#prefix}-${++this.#counter}`, channels, keys, transport, key, req, returnKey: undefined, revoke: undefined, announced: false, slot: -1 };
+    this.#open.add(presence);
+    return presence;
+  }
+
+  /** The request is answered, waiting or streaming: a new presence is announced (`subscribe`). */
+  accept(presence: Presence): void {
+    // Already announced (a poller coming back), or gone before it was accepted (never there).
+    if (presence.announced || !this.#open.has(presence)) return;
+    presence.announced = true;
+    for (const channel of presence.channels) this.#fire('subscribe', presence, channel);
+  }
+
+  /** The request ended. A poll's client may come back within the grace, naming `lineage` (its new position). */
+  depart(presence: Presence, lineage: string | undefined): void {
+    if (!this.#open.delete(presence)) return;
+    presence.revoke = undefined;
+    // Refused before it was ever announced: it was never there.
+    if (!presence.announced) return;
+    const polls = presence.transport === 'long-poll' || presence.transport === 'interval-poll';
+    const returnKey = polls ? returnKeyOf(presence.keys, presence.key, lineage) : undefined;
+    if (returnKey === undefined || this.#grace <= 0) return this.#leave(presence);
+    presence.returnKey = returnKey;
+    let waiting = this.#returning.get(returnKey);
+    if (!waiting) this.#returning.set(returnKey, (waiting = []));
+    waiting.push(presence);
+    this.#wheel.schedule(presence, Date.now() + this.#grace);
+  }
+
+  /** Ends the matching clients' open requests now; those waiting to come back leave at once. Returns how many. */
+  disconnect(filter: DisconnectFilter): number {
+    const matches = (p: Presence) =>
+      (filter.channel === undefined || p.keys.includes(filter.channel)) &&
+      (filter.subscriberId === undefined || p.subscriberId === filter.subscriberId) &&
+      (filter.presenceKey === undefined || p.key === filter.presenceKey);
+    let count = 0;
+    for (const p of [...this.#open]) {
+      if (!matches(p) || !p.announced) continue;
+      count++;
+      p.revoke?.();
+    }
+    for (const [returnKey, waiting] of [...this.#returning]) {
+      for (const p of waiting.filter(matches)) {
+        count++;
+        this.#wheel.cancel(p);
+        waiting.splice(waiting.indexOf(p), 1);
+        this.#leave(p);
+      }
+      if (waiting.length === 0) this.#returning.delete(returnKey);
+    }
+    return count;
+  }
+
+  /** relay.close(): everyone waiting to come back leaves now. */
+  close(): void {
+    for (const waiting of this.#returning.values()) {
+      for (const p of waiting) {
+        this.#wheel.cancel(p);
+        this.#leave(p);
+      }
+    }
+    this.#returning.clear();
+  }
+
+  #expire(p: Presence): void {
+    const waiting = p.returnKey !== undefined ? this.#returning.get(p.returnKey) : undefined;
+    if (waiting) {
+      waiting.splice(waiting.indexOf(p), 1);
+      if (waiting.length === 0) this.#returning.delete(p.returnKey!);
+    }
+    p.returnKey = undefined;
+    this.#leave(p);
+  }
+
+  #leave(p: Presence): void {
+    for (const channel of p.channels) this.#fire('unsubscribe', p, channel);
+    p.req = undefined;
+  }
+
+  #fire(type: 'subscribe' | 'unsubscribe', p: Presence, channel: string): void {
+    try {
+      this.#emit(type, { channel, transport: p.transport, subscriberId: p.subscriberId, req: p.req });
+    } catch (err) {
+      debug('a %s listener threw: %s', type, err);
+    }
+  }
+}
+
+/** Where a departed poller waits to come back: its channels and its key, else its lineage. */
+function returnKeyOf(channels: readonly string[], key: string | undefined, lineage: string | undefined): string | undefined {
+  if (key !== undefined) return `k${channels.join('\n')}\n\n${key}`;
+  if (lineage !== undefined) return `c${channels.join('\n')}\n\n${lineage}`;
+  return undefined;
+}
