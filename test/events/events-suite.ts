@@ -141,13 +141,16 @@ export function eventsSuite(label: string, makePair: PairFactory): void {
     });
 
     it('presenceKey recognises a client whatever its cursor', async () => {
-      const relay = createPushRelay({ store: (await makePair()).a, presenceGrace: '300ms', presenceKey: (req) => req.headers['x-session'] as string | undefined });
+      const stores = await makePair();
+      const relay = createPushRelay({ store: stores.a, presenceGrace: '300ms', presenceKey: (req) => req.headers['x-session'] as string | undefined });
       const handler = relay.handler({ '/sub': relay.subscriber({ mode: 'interval-poll' }) });
       const server = http.createServer(handler);
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       cleanups.push(async () => {
         await relay.close();
+        server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await stores.close();
       });
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sub?id=${channel()}`;
       const seen: string[] = [];
