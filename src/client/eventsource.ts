@@ -7,7 +7,8 @@ import { endOfStatus, retryAfter, withLastId, type Connect, type Connection, typ
 
 export function eventSource(c: Connect, sink: Sink): Connection {
   const abort = new AbortController();
-  let retry: number | undefined;
+  /** The last `retry:` field: the delay the server asks for when it ends the stream. */
+  let hint: number | undefined;
   let missed: Missed | undefined;
   let lastId = c.lastId;
 
@@ -25,13 +26,23 @@ export function eventSource(c: Connect, sink: Sink): Connection {
       const [reason = '', channel] = data.split('\n');
       if (reason === 'deleted' || reason === 'conflict') sink.ended({ reason, detail: channel });
       else if (reason === 'revoked') sink.ended({ reason: 'forbidden', detail: reason });
-      else sink.dropped(reason === 'timeout' ? 0 : retry);
+      // The `retry:` the end carries is the server's delay for this reconnection (spread at random).
+      else sink.dropped(reason === 'timeout' ? 0 : hint);
       return false;
     }
+    // An event without an `id:` has none of its own (it is not a repeat of the last one).
     if (id !== undefined) lastId = id;
-    const binary = event === 'binary';
-    const body = binary ? Uint8Array.from(atob(data), (ch) => ch.charCodeAt(0)) : data;
-    sink.message(body, { id: lastId, contentType: binary ? 'application/octet-stream' : undefined, eventType: event === 'message' || binary ? undefined : event }, missed);
+    let body: string | Uint8Array = data;
+    let binary = event === 'binary';
+    if (binary) {
+      try {
+        body = Uint8Array.from(atob(data), (ch) => ch.charCodeAt(0));
+      } catch {
+        // A publisher's own event named "binary", with a text body.
+        binary = false;
+      }
+    }
+    sink.message(body, { id, contentType: binary ? 'application/octet-stream' : undefined, eventType: event === 'message' || binary ? undefined : event }, missed);
     missed = undefined;
     return true;
   }
@@ -47,11 +58,20 @@ export function eventSource(c: Connect, sink: Sink): Connection {
       const body = await res.text();
       const end = endOfStatus(res.status, body.trim());
       if (end) return sink.ended(end);
-      // A 200 that is not a stream: this endpoint does not speak EventSource (try the next transport).
-      return sink.dropped(retryAfter(res.headers.get('retry-after')), new Error(`HTTP ${res.status}`), res.status !== 200);
+      // An answer that is not a stream (a 200 message, a 304): this endpoint does not speak EventSource
+      // (try the next transport). A 5xx: it does, and is unavailable for now.
+      return sink.dropped(retryAfter(res.headers.get('retry-after')), new Error(`HTTP ${res.status}`), res.status >= 500);
     }
     sink.opened();
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    // Silent for too long (not even a ping: a half-open connection after a sleep or a network change): reopen.
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const watch = () => {
+      clearTimeout(idle);
+      if (c.idleTimeout > 0) idle = setTimeout(() => (abort.abort(), sink.dropped(undefined, new Error(`no data for ${c.idleTimeout} ms`))), c.idleTimeout);
+    };
+    abort.signal.addEventListener('abort', () => clearTimeout(idle));
+    watch();
     let buffer = '';
     let event = '';
     let data: string[] = [];
@@ -59,6 +79,7 @@ export function eventSource(c: Connect, sink: Sink): Connection {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
+      watch();
       buffer += value;
       let nl: number;
       while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -84,13 +105,15 @@ export function eventSource(c: Connect, sink: Sink): Connection {
         if (field === 'data') data.push(val);
         else if (field === 'event') event = val;
         else if (field === 'id') id = val;
-        else if (field === 'retry' && /^\d+$/.test(val)) retry = Number(val);
+        else if (field === 'retry' && /^\d+$/.test(val)) hint = Number(val);
       }
     }
-    sink.dropped(retry);
+    // The stream ended without an end event (a proxy cut it, the server went away): back off.
+    abort.abort();
+    sink.dropped();
   }
   read().catch((err: unknown) => {
-    if (!abort.signal.aborted) sink.dropped(retry, err);
+    if (!abort.signal.aborted) sink.dropped(undefined, err);
   });
   return { close: () => abort.abort() };
 }

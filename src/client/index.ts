@@ -30,6 +30,8 @@ export interface SubscribeOptions {
   shareAcrossTabs?: boolean;
   /** Reconnect back-off (ms): full jitter, `initial` doubled per failure up to `max`. @default { initial: 1000, max: 30000 } */
   backoff?: { initial?: number; max?: number };
+  /** An event stream silent this long (ms; not even a ping) is taken for dead and reopened; 0: never. @default 70000 */
+  idleTimeout?: number;
   /** The WebSocket class where there is no global one (Node 20: `import { WebSocket } from 'ws'`). */
   WebSocket?: WebSocketClass;
 }
@@ -72,8 +74,19 @@ const TRANSPORTS: Record<TransportName, (c: Connect, sink: Sink) => Connection |
 };
 /** A connection that has neither opened nor failed by then is given up (a proxy holding it). */
 const OPEN_TIMEOUT = 10_000;
+/** Open this long (or a message received): the connection counts as good, and the back-off starts over. */
+const STABLE = 5000;
+/** What a leader tab keeps for tabs that join late. */
+const TAB_BUFFER = 100;
+const MAX_DELAY = 2_147_483_647;
 
-type Broadcast = { t: 'm'; m: Message; missed: MissedInfo | undefined } | { t: 's'; s: Status } | { t: 'e'; e: End };
+type Broadcast =
+  | { t: 'm'; m: Message; missed: MissedInfo | undefined }
+  | { t: 's'; s: Status }
+  | { t: 'e'; e: End }
+  /** A tab joined: the leader answers with its status and what it received after `after`. */
+  | { t: 'hello'; after: string | undefined; tab: string }
+  | { t: 'catchup'; tab: string; messages: Message[]; missed: boolean };
 
 export class Subscription implements AsyncIterable<Message> {
   readonly url: string;
@@ -89,8 +102,16 @@ export class Subscription implements AsyncIterable<Message> {
   #attempt = 0;
   #connection: Connection | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #openTimer: ReturnType<typeof setTimeout> | undefined;
+  #stableTimer: ReturnType<typeof setTimeout> | undefined;
   #state: State | undefined;
   #tabs: Tabs | undefined;
+  #tab = Math.random().toString(36).slice(2);
+  /** A leader's last messages, for tabs that join late. */
+  #recent: Message[] = [];
+  /** A follower waiting for the leader's catch-up: live messages wait here, so none comes before older ones. */
+  #waiting: Array<[Message, MissedInfo | undefined]> | undefined;
+  #waitTimer: ReturnType<typeof setTimeout> | undefined;
   #leader = false;
   #done = false;
 
@@ -103,8 +124,14 @@ export class Subscription implements AsyncIterable<Message> {
     if (this.#order.length === 0) throw new TypeError('push-relay/client: transports is empty');
     this.#key = `push-relay:${this.url}`;
     const persist = options.persist ?? 'none';
-    if (persist !== 'none') this.#storage = (globalThis as Record<string, unknown>)[persist === 'local' ? 'localStorage' : 'sessionStorage'] as Storage | undefined;
-    this.#lastId = options.lastId ?? this.#storage?.getItem(this.#key) ?? undefined;
+    try {
+      if (persist !== 'none') this.#storage = (globalThis as Record<string, unknown>)[persist === 'local' ? 'localStorage' : 'sessionStorage'] as Storage | undefined;
+      this.#lastId = options.lastId ?? this.#storage?.getItem(this.#key) ?? undefined;
+    } catch {
+      // Storage refused (a sandboxed frame): no resume across reloads, the rest works.
+      this.#storage = undefined;
+      this.#lastId = options.lastId;
+    }
     // Listeners attach after subscribe() returns: start on the next tick.
     setTimeout(() => this.#start(), 0);
   }
@@ -129,13 +156,16 @@ export class Subscription implements AsyncIterable<Message> {
     if (this.#done) return;
     this.#done = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#openTimer);
+    clearTimeout(this.#stableTimer);
+    clearTimeout(this.#waitTimer);
     this.#connection?.close();
     this.#connection = undefined;
     this.#tabs?.close();
     this.#status('closed');
   }
 
-  /** `for await (const message of subscription)`: ends when the subscription closes or ends. */
+  /** `for await (const message of subscription)`: ends when the subscription closes or ends; leaving the loop closes it. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Message> {
     const queue: Message[] = [];
     let wake: (() => void) | undefined;
@@ -154,6 +184,7 @@ export class Subscription implements AsyncIterable<Message> {
       }
     } finally {
       this.off('message', push).off('status', stop);
+      this.close();
     }
   }
 
@@ -164,10 +195,19 @@ export class Subscription implements AsyncIterable<Message> {
       } catch (err) {
         // A listener's bug must not stop delivery; it still surfaces.
         if (type !== 'error' && this.#listeners.error?.size) this.#emit('error', err);
-        else setTimeout(() => {
-          throw err;
-        });
+        else
+          setTimeout(() => {
+            throw err;
+          });
       }
+    }
+  }
+
+  #post(b: Broadcast): void {
+    try {
+      this.#tabs?.post(b);
+    } catch {
+      // The channel closed under us (this tab is closing).
     }
   }
 
@@ -176,15 +216,23 @@ export class Subscription implements AsyncIterable<Message> {
     this.#state = state;
     const status = { state, transport };
     this.#emit('status', status);
-    if (this.#leader && state !== 'closed') this.#tabs?.post({ t: 's', s: status } satisfies Broadcast);
+    if (this.#leader && state !== 'closed') this.#post({ t: 's', s: status });
   }
 
   #start(): void {
     if (this.#done) return;
     this.#status('connecting');
     if (this.#options.shareAcrossTabs) {
-      this.#tabs = shareAcrossTabs(this.#key, () => this.#lead(), (b) => this.#hear(b as Broadcast));
-      if (this.#tabs) return;
+      const { headers, withCredentials, transports } = this.#options;
+      // Tabs share a connection only when it would be the same connection.
+      const name = `${this.#key}|${JSON.stringify([headers ?? {}, withCredentials ?? false, transports ?? []])}`;
+      this.#tabs = shareAcrossTabs(name, () => this.#lead(), (b) => this.#hear(b as Broadcast));
+      if (this.#tabs) {
+        this.#waiting = [];
+        // No answer (no leader yet, it is being elected): go on with what comes.
+        this.#waitTimer = setTimeout(() => this.#caughtUp([]), 1000);
+        return this.#post({ t: 'hello', after: this.#lastId, tab: this.#tab });
+      }
     }
     this.#lead();
   }
@@ -192,19 +240,48 @@ export class Subscription implements AsyncIterable<Message> {
   #lead(): void {
     if (this.#done) return;
     this.#leader = true;
+    this.#caughtUp([]);
     this.#connect();
   }
 
-  /** A follower tab: what the leader received. */
+  /** The catch-up is in (or will not come): it first, then what arrived meanwhile. */
+  #caughtUp(messages: Array<[Message, MissedInfo | undefined]>): void {
+    clearTimeout(this.#waitTimer);
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    for (const [m, missed] of [...messages, ...(waiting ?? [])]) this.#follow(m, missed);
+  }
+
+  /** What the other tabs say: to a leader, a tab that joined; to a follower, what the leader received. */
   #hear(b: Broadcast): void {
-    if (this.#leader || this.#done) return;
+    if (this.#done) return;
+    if (this.#leader) {
+      if (b.t !== 'hello') return;
+      if (this.#state) this.#post({ t: 's', s: { state: this.#state, transport: this.#order[this.#current] } });
+      const after = b.after;
+      const messages = after === undefined ? this.#recent : this.#recent.filter((m) => m.id !== undefined && isAfter(m.id, after));
+      // Behind what this tab still holds (its last TAB_BUFFER messages, since it took over): a loss for that tab.
+      const missed = after !== undefined && after !== this.#lastId && this.#lastId !== undefined && isAfter(this.#lastId, after) && !this.#recent.some((m) => m.id === after);
+      return this.#post({ t: 'catchup', tab: b.tab, messages, missed });
+    }
     if (b.t === 's') return this.#status(b.s.state, b.s.transport);
     if (b.t === 'e') return this.#end(b.e);
-    if (b.m.id !== undefined && !isAfter(b.m.id, this.#lastId)) return;
-    this.#remember(b.m.id);
-    if (b.missed) this.#emit('missed', b.missed);
-    const { data, ...meta } = b.m;
-    this.#emit('message', data, meta);
+    if (b.t === 'm') {
+      if (this.#waiting) this.#waiting.push([b.m, b.missed]);
+      else this.#follow(b.m, b.missed);
+      return;
+    }
+    if (b.t === 'catchup' && b.tab === this.#tab && this.#waiting) {
+      this.#caughtUp(b.messages.map((m, i) => [m, b.missed && i === 0 ? { after: this.#lastId, next: m.id, channel: m.channel, transport: m.transport } : undefined]));
+    }
+  }
+
+  #follow(m: Message, missed: MissedInfo | undefined): void {
+    if (this.#done || (m.id !== undefined && !isAfter(m.id, this.#lastId))) return;
+    this.#remember(m.id);
+    if (missed) this.#emit('missed', missed);
+    const { data, ...meta } = m;
+    if (!this.#done) this.#emit('message', data, meta);
   }
 
   #connect(): void {
@@ -216,20 +293,25 @@ export class Subscription implements AsyncIterable<Message> {
       opened: () => {
         if (!live() || open) return;
         open = true;
-        clearTimeout(openTimer);
+        clearTimeout(this.#openTimer);
         this.#kept = this.#current;
-        this.#attempt = this.#tried = 0;
+        this.#tried = 0;
+        // Only a connection that stays up restarts the back-off (one that opens and drops at once must not).
+        this.#stableTimer = setTimeout(() => (this.#attempt = 0), STABLE);
         this.#status('open', transport);
       },
       message: (data, meta, missed) => {
-        if (live()) this.#deliver(data, meta, missed, transport);
+        if (!live()) return;
+        this.#attempt = 0;
+        this.#deliver(data, meta, missed, transport);
       },
       ended: (end) => {
         if (live()) this.#end(end);
       },
       dropped: (retryMs, cause, answered) => {
         if (!live()) return;
-        clearTimeout(openTimer);
+        clearTimeout(this.#openTimer);
+        clearTimeout(this.#stableTimer);
         connection?.close();
         this.#connection = undefined;
         if (cause !== undefined && this.#listeners.error?.size) this.#emit('error', cause);
@@ -242,18 +324,20 @@ export class Subscription implements AsyncIterable<Message> {
         this.#current = this.#kept;
         this.#status('reconnecting', transport);
         const { initial = 1000, max = 30_000 } = this.#options.backoff ?? {};
-        const delay = retryMs ?? Math.random() * Math.min(max, initial * 2 ** this.#attempt++);
-        this.#timer = setTimeout(() => this.#connect(), delay);
+        const delay = retryMs ?? Math.random() * Math.min(max, initial * 2 ** this.#attempt);
+        this.#attempt = Math.min(this.#attempt + 1, 30);
+        this.#timer = setTimeout(() => this.#connect(), Math.min(delay, MAX_DELAY));
       },
     };
-    const openTimer = setTimeout(() => sink.dropped(undefined, new Error(`${transport}: no connection after ${OPEN_TIMEOUT} ms`)), OPEN_TIMEOUT);
     let connection: Connection | undefined;
     this.#connection = connection = { close() {} };
+    this.#openTimer = setTimeout(() => sink.dropped(undefined, new Error(`${transport}: no connection after ${OPEN_TIMEOUT} ms`)), OPEN_TIMEOUT);
     const connect: Connect = {
       url: this.url,
       lastId: this.#lastId,
       headers: this.#options.headers,
       withCredentials: this.#options.withCredentials ?? false,
+      idleTimeout: this.#options.idleTimeout ?? 70_000,
       WebSocket: this.#options.WebSocket ?? (globalThis as { WebSocket?: WebSocketClass }).WebSocket,
     };
     const made = TRANSPORTS[transport](connect, sink);
@@ -269,9 +353,15 @@ export class Subscription implements AsyncIterable<Message> {
     const meta: MessageMeta = { ...wire, channel: this.#channelOf(wire.id, previous), transport };
     const signal = missed ? { after: missed.after ?? previous, next: missed.next ?? wire.id, channel: meta.channel, transport } : undefined;
     this.#remember(wire.id);
+    const message = { ...meta, data };
+    if (this.#tabs) {
+      this.#recent.push(message);
+      if (this.#recent.length > TAB_BUFFER) this.#recent.shift();
+      this.#post({ t: 'm', m: message, missed: signal });
+    }
     if (signal) this.#emit('missed', signal);
-    if (this.#tabs) this.#tabs.post({ t: 'm', m: { ...meta, data }, missed: signal } satisfies Broadcast);
-    this.#emit('message', data, meta);
+    // A `missed` listener may have closed the subscription.
+    if (!this.#done) this.#emit('message', data, meta);
   }
 
   #remember(id: string | undefined): void {
@@ -297,7 +387,7 @@ export class Subscription implements AsyncIterable<Message> {
 
   #end(end: End): void {
     if (this.#done) return;
-    if (this.#leader) this.#tabs?.post({ t: 'e', e: end } satisfies Broadcast);
+    if (this.#leader) this.#post({ t: 'e', e: end });
     this.#emit('end', end);
     this.close();
   }

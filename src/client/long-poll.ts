@@ -29,7 +29,12 @@ export function longPoll(c: Connect, sink: Sink): Connection {
         const contentType = res.headers.get('content-type') ?? undefined;
         const data = isTextType(contentType) ? await res.text() : new Uint8Array(await res.arrayBuffer());
         opened();
-        const id = idOf(res.headers) ?? lastId;
+        const id = idOf(res.headers);
+        if (id === undefined) {
+          // Without Last-Modified + Etag (hidden cross-origin, or stripped by a proxy) there is no next
+          // position to ask for: polling again would get this message again.
+          return sink.dropped(undefined, new Error('long-poll answer without Last-Modified and Etag: expose them (Access-Control-Expose-Headers) or let them through'), true);
+        }
         const missed = res.headers.get('x-push-relay-missed') ? { after: lastId, next: id } : undefined;
         lastId = id;
         sink.message(data, { id, contentType, eventType: undefined }, missed);
@@ -59,7 +64,8 @@ export function longPoll(c: Connect, sink: Sink): Connection {
 /** The id a long-poll answer names: `<Last-Modified second>:<Etag>`, or the relay's composite Etag. */
 function idOf(headers: { get(name: string): string | null }): string | undefined {
   const etag = headers.get('etag')?.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
-  if (etag?.startsWith('M')) return etag;
+  if (!etag) return undefined;
+  if (etag.startsWith('M')) return etag;
   const time = Date.parse(headers.get('last-modified') ?? '');
-  return Number.isFinite(time) ? `${time / 1000}:${etag || 0}` : undefined;
+  return Number.isFinite(time) ? `${time / 1000}:${etag}` : undefined;
 }

@@ -19,15 +19,19 @@ export function webSocket(c: Connect, sink: Sink): Connection | undefined {
   let done = false;
   const finish = () => {
     done = true;
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    // Not null: the `ws` package emits 'error' when a socket closes while connecting, and an
+    // 'error' nobody listens to would end a Node process.
+    ws.onerror = () => {};
   };
   ws.onopen = () => sink.opened();
   ws.onmessage = (e) => {
     const meta = Boolean(ws.protocol);
     const frame = typeof e.data === 'string' ? e.data : new Uint8Array(e.data as ArrayBuffer);
     if (!meta) return sink.message(frame, { id: undefined, contentType: undefined, eventType: undefined });
-    const parsed = parseFrame(frame);
-    if (parsed) sink.message(parsed.body, parsed.meta, parsed.missed);
+    // A frame without the metadata head (not from push-relay or Nchan): its body, without an id.
+    const parsed = parseFrame(frame) ?? { body: frame, meta: { id: undefined, contentType: undefined, eventType: undefined }, missed: undefined };
+    sink.message(parsed.body, parsed.meta, parsed.missed);
   };
   ws.onclose = (e) => {
     finish();

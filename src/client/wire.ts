@@ -45,6 +45,8 @@ export interface Connect {
   lastId: string | undefined;
   headers: Record<string, string> | undefined;
   withCredentials: boolean;
+  /** ms of silence after which an event stream is taken for dead; 0: never. */
+  idleTimeout: number;
   WebSocket: WebSocketClass | undefined;
 }
 
@@ -103,11 +105,30 @@ export function idEntries(id: string): string[] {
   return entries.map((e) => (e === '-' ? e : `${Number(base) + Number(e.split(':')[0])}:${e.split(':')[1]}`));
 }
 
-/** Whether single-channel id `a` (`time:tag`) comes after `b`; composites only differ or not. */
+/**
+ * Whether id `a` comes after `b`: `time:tag` by value; composite ids channel by channel (at least one
+ * position further, none behind). Ids of another form only differ or not.
+ */
 export function isAfter(a: string, b: string | undefined): boolean {
-  if (b === undefined || a.startsWith('M') || b.startsWith('M')) return a !== b;
+  if (b === undefined) return true;
+  const as = idEntries(a);
+  const bs = idEntries(b);
+  if (as.length !== bs.length) return a !== b;
+  let ahead = false;
+  for (let i = 0; i < as.length; i++) {
+    const order = compare(as[i]!, bs[i]!);
+    if (order === undefined) return a !== b;
+    if (order < 0) return false;
+    if (order > 0) ahead = true;
+  }
+  return ahead;
+}
+
+/** `time:tag` (or `-`, nothing yet) order; undefined for anything else. */
+function compare(a: string, b: string): number | undefined {
+  if (a === '-' || b === '-') return a === b ? 0 : a === '-' ? -1 : 1;
   const [at = NaN, ag = NaN] = a.split(':').map(Number);
   const [bt = NaN, bg = NaN] = b.split(':').map(Number);
-  if (Number.isNaN(at + ag + bt + bg)) return a !== b;
-  return at > bt || (at === bt && ag > bg);
+  if (Number.isNaN(at + ag + bt + bg)) return undefined;
+  return at - bt || ag - bg;
 }

@@ -4,8 +4,11 @@
  * subscription, multiplexed channels, the async iterator. (The browser cases: test/e2e/client.test.ts.)
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { subscribe, type End, type MessageMeta, type SubscribeOptions, type Subscription, type TransportName } from '../../src/client/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { relayApp, tcpProxy, type RelayApp } from './fixture.js';
@@ -232,6 +235,73 @@ describe('push-relay/client in Node', () => {
       assert.ok(data instanceof Uint8Array, transport);
       assert.deepEqual([...data], [...bytes], transport);
     }
+  });
+
+  it('close() while a WebSocket is still connecting: no crash, and nothing keeps Node running', { timeout: 30_000 }, async () => {
+    // A server that takes the connection and never answers the handshake.
+    const silent = http.createServer();
+    silent.on('upgrade', () => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/sub?id=x`;
+    const script = `
+      import { WebSocket } from 'ws';
+      import { subscribe } from './src/client/index.ts';
+      const sub = subscribe(${JSON.stringify(url)}, { WebSocket, transports: ['websocket', 'long-poll'] });
+      setTimeout(() => { sub.close(); console.log('closed'); }, 300);
+    `;
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    silent.closeAllConnections();
+    silent.close();
+    assert.equal(code, 0, out);
+    assert.match(out, /closed/);
+    assert.ok(Date.now() - started < 8000, `the process lived ${Date.now() - started} ms after close()`);
+  });
+
+  it('a connection that opens and drops at once: the back-off still grows', { timeout: 30_000 }, async () => {
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server, handleProtocols: () => 'ws+meta.push-relay' });
+    let connections = 0;
+    wss.on('connection', (ws) => {
+      connections++;
+      ws.close(1013, 'try again later');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const sub = subscribe(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sub?id=x`, {
+      WebSocket: WebSocket as unknown as SubscribeOptions['WebSocket'],
+      transports: ['websocket'],
+      backoff: { initial: 100, max: 10_000 },
+    });
+    await new Promise((r) => setTimeout(r, 3000));
+    sub.close();
+    wss.close();
+    server.close();
+    // Full jitter from 100 ms, doubling: about 8 attempts in 3 s at most; without growth it would be ~60.
+    assert.ok(connections >= 2 && connections <= 15, `${connections} connections in 3 s`);
+  });
+
+  it('an EventSource event named "binary" with a text body is delivered as text (the stream goes on)', async () => {
+    const id = channel();
+    await fetch(app.url(`/pub?id=${id}`), { method: 'POST', body: 'hi!', headers: { 'X-EventSource-Event': 'binary' } });
+    await app.publish(id, 'next');
+    const r = track(record(app.url(`/sub?id=${id}`), { transports: ['eventsource'] }));
+    await r.until(2);
+    assert.deepEqual(r.got, ['hi!', 'next']);
+    assert.equal(r.metas[0]!.eventType, 'binary');
+  });
+
+  it('leaving a for-await loop closes the subscription', async () => {
+    const id = channel();
+    await app.publish(id, 'one');
+    for await (const m of subscribe(app.url(`/sub?id=${id}`), { transports: ['eventsource'] })) {
+      assert.equal(m.data, 'one');
+      break;
+    }
+    await waitFor('no subscriber left', async () => ((await app.relay.channelInfo(id))?.subscribers ?? 0) === 0);
   });
 
   it('for await: yields messages until the subscription closes', async () => {

@@ -164,6 +164,50 @@ describe('push-relay/client in Chromium', { skip: browserSkip }, () => {
     });
   }
 
+  it('a tab that joins late gets what the leading tab already received, then every new message', { timeout: 60_000 }, async () => {
+    const ctx = await browser.newContext();
+    try {
+      const id = channel();
+      const options: SubscribeOptions = { transports: ['websocket'], shareAcrossTabs: true };
+      const a = await ctx.newPage();
+      await subscribeIn(a, app.url(''), `/sub?id=${id}`, options);
+      for (const m of range(0, 5)) await app.publish(id, m);
+      await received(a, 5);
+      const b = await ctx.newPage();
+      await subscribeIn(b, app.url(''), `/sub?id=${id}`, options);
+      await received(b, 5);
+      for (const m of range(5, 8)) await app.publish(id, m);
+      assert.deepEqual((await received(b, 8)).got, range(0, 8));
+      await waitFor('tab B knows the connection is open', async () => (await state(b)).states.includes('open:websocket'));
+      assert.equal((await app.relay.channelInfo(id))?.subscribers, 1);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it("a follower tab reloaded with persist gets what was published during its reload", { timeout: 60_000 }, async () => {
+    const ctx = await browser.newContext();
+    try {
+      const id = channel();
+      const options: SubscribeOptions = { transports: ['eventsource'], shareAcrossTabs: true, persist: 'session' };
+      const a = await ctx.newPage();
+      await subscribeIn(a, app.url(''), `/sub?id=${id}`, options);
+      await waitFor('tab A connected', async () => (await state(a)).states.includes('open:eventsource'));
+      const b = await ctx.newPage();
+      await subscribeIn(b, app.url(''), `/sub?id=${id}`, options);
+      for (const m of range(0, 5)) await app.publish(id, m);
+      await received(b, 5);
+      await b.reload();
+      for (const m of range(5, 10)) await app.publish(id, m);
+      await received(a, 10);
+      await subscribeIn(b, app.url(''), `/sub?id=${id}`, options, false);
+      for (const m of range(10, 12)) await app.publish(id, m);
+      assert.deepEqual((await received(b, 7)).got, range(5, 12));
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('WebSocket upgrades refused: falls back to EventSource and loses nothing', { timeout: 60_000 }, async () => {
     const noWs = await relayApp({ webSocket: false });
     const ctx = await browser.newContext();
