@@ -103,8 +103,7 @@ async function serveSubscriber({ context, options, subscription: settings, trans
 
   const presence = context.presence;
   const present = presence.arrive(
-    channels.map((c) => c.id),
-    channels.map((c) => c.key),
+    channels,
     mechanism,
     req,
     options.presenceKey?.(req),

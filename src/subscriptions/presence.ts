@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { log } from '../log.js';
+import type { ResolvedChannel } from '../protocol/channel-id.js';
 import { TimerWheel, type WheelEntry } from '../timer-wheel.js';
 
 const debug = log('events');
@@ -29,9 +30,7 @@ export interface SubscriberEvent {
 /** One client's presence on its channels. */
 export interface Presence extends WheelEntry {
   readonly subscriberId: string;
-  readonly channels: readonly string[];
-  /** The store's names of `channels` (with the channel group). */
-  readonly keys: readonly string[];
+  readonly channels: readonly ResolvedChannel[];
   readonly transport: string;
   readonly key: string | undefined;
   req: IncomingMessage | undefined;
@@ -74,10 +73,10 @@ export class PresenceRegistry {
    * is coming back as (named by its lineage or key), or a new one. Nothing is announced until
    * accept(): a request the relay then refuses was never there.
    */
-  arrive(channels: readonly string[], keys: readonly string[], transport: string, req: IncomingMessage, key: string | undefined, lineage: string | undefined): Presence {
+  arrive(channels: readonly ResolvedChannel[], transport: string, req: IncomingMessage, key: string | undefined, lineage: string | undefined): Presence {
     const polls = transport === 'long-poll' || transport === 'interval-poll';
     if (polls) {
-      const returnKey = returnKeyOf(keys, key, lineage);
+      const returnKey = returnKeyOf(channels, key, lineage);
       const waiting = returnKey !== undefined ? this.#returning.get(returnKey) : undefined;
       const back = waiting?.pop();
       if (back) {
@@ -89,7 +88,7 @@ export class PresenceRegistry {
         return back;
       }
     }
-    const presence: Presence = { subscriberId: `${this.#prefix}-${++this.#counter}`, channels, keys, transport, key, req, returnKey: undefined, revoke: undefined, announced: false, slot: -1 };
+    const presence: Presence = { subscriberId: `${this.#prefix}-${++this.#counter}`, channels, transport, key, req, returnKey: undefined, revoke: undefined, announced: false, slot: -1 };
     this.#open.add(presence);
     return presence;
   }
@@ -99,7 +98,7 @@ export class PresenceRegistry {
     // Already announced (a poller coming back), or gone before it was accepted (never there).
     if (presence.announced || !this.#open.has(presence)) return;
     presence.announced = true;
-    for (const channel of presence.channels) this.#fire('subscribe', presence, channel);
+    for (const channel of presence.channels) this.#fire('subscribe', presence, channel.id);
   }
 
   /** The request ended. A poll's client may come back within the grace, naming `lineage` (its new position). */
@@ -109,7 +108,7 @@ export class PresenceRegistry {
     // Refused before it was ever announced: it was never there.
     if (!presence.announced) return;
     const polls = presence.transport === 'long-poll' || presence.transport === 'interval-poll';
-    const returnKey = polls ? returnKeyOf(presence.keys, presence.key, lineage) : undefined;
+    const returnKey = polls ? returnKeyOf(presence.channels, presence.key, lineage) : undefined;
     if (returnKey === undefined || this.#grace <= 0) return this.#leave(presence);
     presence.returnKey = returnKey;
     let waiting = this.#returning.get(returnKey);
@@ -121,7 +120,7 @@ export class PresenceRegistry {
   /** Ends the matching clients' open requests now; those waiting to come back leave at once. Returns how many. */
   disconnect(filter: DisconnectFilter): number {
     const matches = (p: Presence) =>
-      (filter.channel === undefined || p.keys.includes(filter.channel)) &&
+      (filter.channel === undefined || p.channels.some((c) => c.key === filter.channel)) &&
       (filter.subscriberId === undefined || p.subscriberId === filter.subscriberId) &&
       (filter.presenceKey === undefined || p.key === filter.presenceKey);
     let count = 0;
@@ -164,7 +163,7 @@ export class PresenceRegistry {
   }
 
   #leave(p: Presence): void {
-    for (const channel of p.channels) this.#fire('unsubscribe', p, channel);
+    for (const channel of p.channels) this.#fire('unsubscribe', p, channel.id);
     p.req = undefined;
   }
 
@@ -178,8 +177,8 @@ export class PresenceRegistry {
 }
 
 /** Where a departed poller waits to come back: its channels and its key, else its lineage. */
-function returnKeyOf(channels: readonly string[], key: string | undefined, lineage: string | undefined): string | undefined {
-  if (key !== undefined) return `k${channels.join('\n')}\n\n${key}`;
-  if (lineage !== undefined) return `c${channels.join('\n')}\n\n${lineage}`;
-  return undefined;
+function returnKeyOf(channels: readonly ResolvedChannel[], key: string | undefined, lineage: string | undefined): string | undefined {
+  if (key === undefined && lineage === undefined) return undefined;
+  const names = channels.length === 1 ? channels[0]!.key : channels.map((c) => c.key).join('\n');
+  return key !== undefined ? `k${names}\n\n${key}` : `c${names}\n\n${lineage}`;
 }
