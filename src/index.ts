@@ -11,6 +11,7 @@ export {
   type PublisherOptions,
   type PushRelayOptions,
   type Role,
+  type StatisticsOptions,
   type SubscriberMode,
   type SubscriberOptions,
 } from './options.js';
@@ -19,14 +20,21 @@ export type {
   BufferRules,
   ChannelEvent,
   ChannelListener,
+  ChannelStats,
   ChannelStore,
+  LifecycleEvent,
   JoinRequest,
   JoinResult,
   NewMessage,
   NextResult,
   PublishResult,
   StoredMessage,
+  StoreSummary,
+  StoreWorker,
 } from './store/channel-store.js';
+export type { ChannelStatistics, StatisticsSummary, WorkerStatistics } from './protocol/statistics.js';
+export type { ChannelLifecycleEvent, PublishEvent, RelayEventMap } from './endpoints/context.js';
+export type { SubscriberEvent } from './subscriptions/presence.js';
 export { DEFAULT_BUFFER_RULES, expiryOf, isExpired, overflow } from './protocol/buffer-rules.js';
 export { formatChannelInfo, type ChannelInfo, type ChannelInfoType } from './protocol/channel-info.js';
 export { compareIds, firstId, formatId, nextId, parseId, type Cursor, type MessageId } from './protocol/message-id.js';

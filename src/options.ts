@@ -19,7 +19,8 @@ export type Concurrency = 'broadcast' | 'last' | 'first';
  * stored message; `'newest'`: the next message published; `-N`: the N newest stored; `N`: the N-th oldest.
  */
 export type FirstMessagePolicy = 'oldest' | 'newest' | number;
-export type Role = 'publisher' | 'subscriber';
+/** Which endpoint asks the authorize hook: `statistics` asks with '' (summary), `prefix*` (a listing) or each id. */
+export type Role = 'publisher' | 'subscriber' | 'statistics';
 
 /**
  * Turns a request (`Req`, see `createPushRelay`) into a channel id (nginx's `$push_channel_id`). Nothing or '' answers 400. A
@@ -111,6 +112,12 @@ export interface SubscriberOptions<Req extends IncomingMessage = IncomingMessage
   authorizedChannelsOnly?: boolean | undefined;
   /** push_max_channel_subscribers: waiting requests per channel beyond this get 403; 0 = unlimited. @default 0 */
   maxChannelSubscribers?: number | undefined;
+  /**
+   * push_stream_wildcard_channel_max_qtd: a subscription may name at most this many wildcard
+   * channels (see wildcardChannelPrefix), and must name at least one channel that is not one; else
+   * 403. Needs the store's wildcardChannelPrefix. @default unset (no such check)
+   */
+  wildcardChannelMaxQtd?: number | undefined;
   /** nginx's default_type: Content-Type of messages published without one. @default none */
   defaultContentType?: string | undefined;
   /**
@@ -148,6 +155,22 @@ export interface SubscriberOptions<Req extends IncomingMessage = IncomingMessage
   presenceKey?: ((req: Req) => string | undefined) | undefined;
 }
 
+/** Options of `statistics()`. */
+export interface StatisticsOptions<Req extends IncomingMessage = IncomingMessage> {
+  /** Which channels a request asks about. @default the `id` query argument */
+  channelId?: ChannelIdResolver<Req> | undefined;
+  /** Asked with role 'statistics' and channelId '' (the summary), 'prefix*' (a listing) or each id. */
+  authorize?: AuthorizeHook<Req> | undefined;
+  /** Lists the channels of this group only. */
+  channelGroup?: string | undefined;
+  /** Longer ids answer 400. @default 512 */
+  maxChannelIdLength?: number | undefined;
+  /** CORS, as on the other endpoints. */
+  allowOrigin?: string | undefined;
+  /** Reads one id argument as several, split at this separator (`'/'`: `?id=a/b/c`, as the Push Stream Module does). @default none */
+  splitChannelIds?: string | undefined;
+}
+
 /** Options of `createPushRelay()`: the store, plus defaults for every endpoint. */
 export interface PushRelayOptions<Req extends IncomingMessage = IncomingMessage> extends PublisherOptions<Req>, SubscriberOptions<Req> {
   /** Where channels live. @default new MemoryStore({ maxReservedMemory }) */
@@ -160,6 +183,15 @@ export interface PushRelayOptions<Req extends IncomingMessage = IncomingMessage>
    * your own, give it to the store (`new RedisStore({ maxChannels })`). @default 0 (unlimited)
    */
   maxChannels?: number | undefined;
+  /**
+   * push_stream_wildcard_channel_prefix, for the default MemoryStore: channels whose id starts with it
+   * are wildcard channels, counted apart (maxWildcardChannels, not maxChannels), open to subscribers
+   * under authorizedChannelsOnly, and shown apart in the statistics. With a store of your own, give it
+   * to the store. @default none
+   */
+  wildcardChannelPrefix?: string | undefined;
+  /** push_stream_max_number_of_wildcard_channels, for the default MemoryStore. @default 0 (unlimited) */
+  maxWildcardChannels?: number | undefined;
   /**
    * How much every stream of the relay may leave unread together; past it the slowest streams are
    * cut first (they resume from their last id). Bounds what slow or hostile readers can make the
@@ -190,6 +222,9 @@ export interface ResolvedCommon {
   channelTimeout: number;
   allowOrigin: string | undefined;
 }
+export interface ResolvedStatistics extends ResolvedCommon {
+  splitChannelIds: string | undefined;
+}
 export interface ResolvedPublisher extends ResolvedCommon {
   rules: BufferRules;
   maxMessageSize: number;
@@ -211,6 +246,7 @@ export interface ResolvedSubscriber extends ResolvedCommon {
   maxStreamBacklog: number;
   tcpKeepAlive: number;
   presenceKey: ((req: IncomingMessage) => string | undefined) | undefined;
+  wildcardChannelMaxQtd: number | undefined;
 }
 
 const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'channelTimeout', 'allowOrigin'] as const;
@@ -229,8 +265,10 @@ const SUBSCRIBER_KEYS = [
   'maxStreamBacklog',
   'tcpKeepAlive',
   'presenceKey',
+  'wildcardChannelMaxQtd',
 ] as const;
-const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxChannels', 'maxTotalBacklog', 'presenceGrace', 'eventsChannel', 'allowConnectionsToEventsChannel'] as const;
+const STATISTICS_KEYS = ['splitChannelIds'] as const;
+const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels', 'maxTotalBacklog', 'presenceGrace', 'eventsChannel', 'allowConnectionsToEventsChannel'] as const;
 
 /** Validators: each throws a TypeError naming the option, or returns nothing. */
 const check: Record<string, (value: unknown, name: string) => void> = {
@@ -277,6 +315,14 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   maxStreamBacklog: positiveSize,
   tcpKeepAlive: parseDuration,
   maxChannels: count,
+  wildcardChannelPrefix: (v, name) => {
+    if (typeof v !== 'string' || v === '') fail(name, 'a non-empty string', v);
+  },
+  maxWildcardChannels: count,
+  wildcardChannelMaxQtd: count,
+  splitChannelIds: (v, name) => {
+    if (typeof v !== 'string' || v === '') fail(name, "a separator such as '/'", v);
+  },
   maxTotalBacklog: positiveSize,
   presenceKey: fn,
   presenceGrace: parseDuration,
@@ -322,7 +368,7 @@ export function validateOptions(options: unknown, where: string, keys: readonly 
   const allowed = new Set(keys);
   for (const [key, value] of Object.entries(options)) {
     if (!allowed.has(key)) {
-      const elsewhere = ([...PUBLISHER_KEYS, ...SUBSCRIBER_KEYS, ...RELAY_KEYS] as readonly string[]).includes(key);
+      const elsewhere = ([...PUBLISHER_KEYS, ...SUBSCRIBER_KEYS, ...RELAY_KEYS, ...STATISTICS_KEYS] as readonly string[]).includes(key);
       throw new TypeError(
         elsewhere
           ? `push-relay: option "${key}" does not apply to ${where}`
@@ -340,6 +386,12 @@ export function validateOptions(options: unknown, where: string, keys: readonly 
 export const relayOptionKeys = [...COMMON_KEYS, ...PUBLISHER_KEYS, ...SUBSCRIBER_KEYS, ...RELAY_KEYS];
 export const publisherOptionKeys = [...COMMON_KEYS, ...PUBLISHER_KEYS];
 export const subscriberOptionKeys = [...COMMON_KEYS, ...SUBSCRIBER_KEYS];
+export const statisticsOptionKeys = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'allowOrigin', ...STATISTICS_KEYS];
+
+/** Statistics settings: the relay's common options (channelId, authorize...) and the endpoint's. */
+export function resolveStatistics(levels: AnyOptions[]): ResolvedStatistics {
+  return { ...resolveCommon(levels), splitChannelIds: pick<string | undefined>(levels, 'splitChannelIds', undefined) };
+}
 
 function resolveCommon(levels: AnyOptions[]): ResolvedCommon {
   const get = <T>(key: string, fallback: T): T => pick(levels, key, fallback);
@@ -399,6 +451,7 @@ export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
     maxStreamBacklog: parseSize(pick<Size>(levels, 'maxStreamBacklog', '4mb'), 'maxStreamBacklog'),
     tcpKeepAlive: parseDuration(pick<Duration>(levels, 'tcpKeepAlive', '30s'), 'tcpKeepAlive'),
     presenceKey: pick<((req: IncomingMessage) => string | undefined) | undefined>(levels, 'presenceKey', undefined),
+    wildcardChannelMaxQtd: pick<number | undefined>(levels, 'wildcardChannelMaxQtd', undefined),
   };
 }
 

@@ -3,26 +3,33 @@
  */
 import { validateHeaderValue, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { RelayContext, type RelayEventName, type RelayListener } from './endpoints/context.js';
+import { RelayContext, type ChannelLifecycleEvent, type RelayEventName, type RelayListener } from './endpoints/context.js';
 import { publisherMiddleware } from './endpoints/publisher.js';
 import { subscriberMiddleware } from './endpoints/subscriber.js';
+import { statisticsMiddleware } from './endpoints/statistics.js';
+import { listPages, summarize, wildcardPrefixOf, type StatisticsScope } from './statistics/collect.js';
+import type { ChannelStatistics, StatisticsSummary } from './protocol/statistics.js';
+import { formatExposition, registerFamilies, type MetricFamily, type PromRegistry } from './statistics/metrics.js';
 import { answerError, type Middleware } from './http/respond.js';
 import { handleUpgrade, type UpgradeApp } from './http/upgrade.js';
 import { log } from './log.js';
 import {
   publisherOptionKeys,
   relayOptionKeys,
+  resolveStatistics,
+  statisticsOptionKeys,
   resolvePublisher,
   subscriberOptionKeys,
   resolveSubscriber,
   validateOptions,
   type PublisherOptions,
   type PushRelayOptions,
+  type StatisticsOptions,
   type SubscriberOptions,
 } from './options.js';
 import { noSuchEndpoint } from './protocol/answers.js';
 import { parseDuration, parseSize, type Duration } from './protocol/units.js';
-import { checkChannelId } from './protocol/channel-id.js';
+import { channelKey, checkChannelId, idOfKey } from './protocol/channel-id.js';
 import type { SubscriberEvent } from './subscriptions/presence.js';
 import type { ChannelInfo } from './protocol/channel-info.js';
 import type { ChannelStore } from './store/channel-store.js';
@@ -53,6 +60,27 @@ export interface PushRelay<Req extends IncomingMessage = IncomingMessage> {
   publisher(options?: PublisherOptions<Req>): Middleware<Req>;
   /** The subscriber middleware: GET waits for (or polls) the next message. */
   subscriber(options?: SubscriberOptions<Req>): Middleware<Req>;
+  /**
+   * The statistics middleware (push_stream_channels_statistics), GET only: no id, the summary; `ALL`,
+   * `*` or `prefix*`, the channels listed; one id or several, those channels. JSON, text, XML or
+   * YAML by `Accept`. The authorize hook is asked with role 'statistics'. See docs/statistics.md.
+   */
+  statistics(options?: StatisticsOptions<Req>): Middleware<Req>;
+  /**
+   * Metrics in the Prometheus text format: publishes and deliveries of this process, its subscribers by
+   * transport, the store's channels and stored messages, store errors and latency. Serve it as
+   * `res.type('text/plain; version=0.0.4').send(await relay.metrics())`. See docs/statistics.md.
+   */
+  metrics(): Promise<string>;
+  /** The same metrics, registered on a prom-client registry your app already serves. */
+  registerMetrics(registry: PromRegistry): void;
+  /** The statistics summary, as the statistics endpoint answers it without an id. */
+  stats(): Promise<StatisticsSummary>;
+  /**
+   * The channels (of `channelGroup`, default the relay's) whose id starts with `prefix`, at most
+   * `limit` of them, read from the store page by page.
+   */
+  channels(options?: { prefix?: string | undefined; limit?: number | undefined; channelGroup?: string | undefined }): AsyncIterable<ChannelStatistics>;
   /** Publishes from inside the app, with the relay's publisher options; resolves to channel info. */
   publish(channelId: string, data: string | Uint8Array, options?: PublishOptions): Promise<ChannelInfo>;
   /** Channel info, or undefined when the channel does not exist. */
@@ -108,13 +136,20 @@ export interface PushRelay<Req extends IncomingMessage = IncomingMessage> {
  */
 export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(options: PushRelayOptions<Req> = {}): PushRelay<Req> {
   const global = validateOptions(options, 'createPushRelay()', relayOptionKeys);
-  for (const key of ['maxReservedMemory', 'maxChannels'] as const) {
+  for (const key of ['maxReservedMemory', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels'] as const) {
     if (options.store && options[key] !== undefined) {
       throw new TypeError(`push-relay: option "${key}" configures the default MemoryStore; give it to your store instead`);
     }
   }
   const ownsStore = !options.store;
-  const store = options.store ?? new MemoryStore({ maxReservedMemory: options.maxReservedMemory ?? '32mb', maxChannels: options.maxChannels ?? 0 });
+  const store =
+    options.store ??
+    new MemoryStore({
+      maxReservedMemory: options.maxReservedMemory ?? '32mb',
+      maxChannels: options.maxChannels ?? 0,
+      wildcardChannelPrefix: options.wildcardChannelPrefix,
+      maxWildcardChannels: options.maxWildcardChannels,
+    });
   // Resolve the relay-level settings now so that a bad combination fails here, not on first use.
   const defaults = resolvePublisher([global]);
   resolveSubscriber([global]);
@@ -125,8 +160,11 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
     parseDuration(options.presenceGrace ?? '5s', 'presenceGrace'),
     eventsChannel && { key: eventsChannel.key, allowConnections: options.allowConnectionsToEventsChannel ?? false },
   );
-  if (eventsChannel) publishEventsInto(core, eventsChannel.id, eventsChannel.key);
+  const stopPosting = eventsChannel ? publishEventsInto(core, store, eventsChannel.id, eventsChannel.key) : () => {};
   const stopBroadcasts = listenForBroadcasts(core);
+  const stopLifecycle = listenForLifecycle(core);
+  const scope = { store, wildcardPrefix: wildcardPrefixOf(store), eventsKey: eventsChannel?.key };
+  const collectMetrics = metricsCollector(core, scope);
 
   let closing: Promise<void> | undefined;
   const target = (channelId: string, group: string | undefined) =>
@@ -138,7 +176,37 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
       return publisherMiddleware(core, resolvePublisher([global, validateOptions(endpoint, 'publisher()', publisherOptionKeys)]));
     },
     subscriber(endpoint?: SubscriberOptions) {
-      return subscriberMiddleware(core, resolveSubscriber([global, validateOptions(endpoint, 'subscriber()', subscriberOptionKeys)]));
+      const resolved = resolveSubscriber([global, validateOptions(endpoint, 'subscriber()', subscriberOptionKeys)]);
+      checkWildcardMaxQtd(store, resolved.wildcardChannelMaxQtd);
+      return subscriberMiddleware(core, resolved);
+    },
+    statistics(endpoint?: StatisticsOptions) {
+      return statisticsMiddleware(core, resolveStatistics([pickKeys(global, statisticsOptionKeys), validateOptions(endpoint, 'statistics()', statisticsOptionKeys)]));
+    },
+    stats() {
+      return summarize(scope);
+    },
+    async metrics() {
+      return formatExposition(await collectMetrics());
+    },
+    registerMetrics(registry) {
+      registerFamilies(registry, METRIC_NAMES, collectMetrics);
+    },
+    channels(listOptions = {}) {
+      const { prefix = '', limit = Infinity, channelGroup } = listOptions;
+      if (typeof prefix !== 'string') throw new TypeError('push-relay: channels() option "prefix" must be a string');
+      if (!(limit === Infinity || (Number.isSafeInteger(limit) && limit >= 0))) throw new TypeError(`push-relay: channels() option "limit" must be a whole number >= 0, got ${JSON.stringify(limit)}`);
+      const keyPrefix = channelKey(channelGroup ?? defaults.channelGroup, prefix);
+      return (async function* () {
+        if (limit === 0) return;
+        let left = limit;
+        for await (const page of listPages(store, keyPrefix)) {
+          for (const channel of page) {
+            yield channel;
+            if (--left === 0) return;
+          }
+        }
+      })();
     },
     async publish(channelId, data, publishOptions = {}) {
       core.assertOpen();
@@ -149,7 +217,7 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
       const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       const key = target(channelId, publishOptions.channelGroup);
       core.checkEventsChannel([{ id: channelId, key }], 'publisher', 'POST');
-      const { info, message, duplicate } = await store.publish(
+      const { info, message, duplicate } = await core.store.publish(
         key,
         { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType, idempotencyKey: publishOptions.idempotencyKey, distinctSecond: defaults.distinctSeconds },
         defaults.rules,
@@ -178,10 +246,10 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
       else core.presence.disconnect(request);
     },
     async channelInfo(channelId, opts = {}) {
-      return store.info(target(channelId, opts.channelGroup));
+      return core.store.info(target(channelId, opts.channelGroup));
     },
     async deleteChannel(channelId, opts = {}) {
-      return store.delete(target(channelId, opts.channelGroup));
+      return core.store.delete(target(channelId, opts.channelGroup));
     },
     handler(routes, fallback) {
       if (!routes || typeof routes !== 'object') throw new TypeError('push-relay: handler() takes { path: middleware }');
@@ -210,6 +278,8 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
         core.closed = true;
         debug('closing: answering %d parked subscribers', core.parked.size);
         stopBroadcasts();
+        stopLifecycle();
+        stopPosting();
         await core.parked.closeAll(timeout);
         core.presence.close();
         if (ownsStore) await store.close();
@@ -224,15 +294,123 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
  * there as JSON, with the event name as its EventSource `event:`. Each process publishes its own
  * clients' events, so with a shared store every event arrives once.
  */
-function publishEventsInto(core: RelayContext, id: string, key: string): void {
+function publishEventsInto(core: RelayContext, store: ChannelStore, id: string, key: string): () => void {
   const rules = { storeMessages: true, minMessages: 0, maxMessages: 100, messageTimeout: 60_000, channelTimeout: 0 };
   const post = (type: string, channel: string) => {
     if (channel === id) return;
     const data = Buffer.from(JSON.stringify({ type, channel }), 'utf8');
-    core.store.publish(key, { data, contentType: 'application/json', eventType: type }, rules).catch((err: unknown) => debug('events channel: publishing %s failed: %s', type, err));
+    core.store.publish(key, { data, contentType: 'application/json', eventType: type, uncounted: true }, rules).catch((err: unknown) => debug('events channel: publishing %s failed: %s', type, err));
   };
   core.on('subscribe', (e: SubscriberEvent) => post('client_subscribed', e.channel));
   core.on('unsubscribe', (e: SubscriberEvent) => post('client_unsubscribed', e.channel));
+  // Every relay on a store hears its channels come and go: the first relay with this events channel
+  // posts them, once (relays sharing one MemoryStore would each post them otherwise).
+  const posting = lifecyclePosters.get(store) ?? new Set<string>();
+  lifecyclePosters.set(store, posting);
+  if (posting.has(key)) return () => {};
+  posting.add(key);
+  const notEvents = (e: ChannelLifecycleEvent) => channelKey(e.channelGroup, e.channel) !== key;
+  core.on('channel-created', (e) => notEvents(e) && post('channel_created', e.channel));
+  core.on('channel-destroyed', (e) => notEvents(e) && post('channel_destroyed', e.channel));
+  return () => posting.delete(key);
+}
+
+/** Per store, the events channels whose lifecycle events a relay already posts. */
+const lifecyclePosters = new WeakMap<ChannelStore, Set<string>>();
+
+const METRIC_NAMES = [
+  'push_relay_published_messages_total',
+  'push_relay_delivered_messages_total',
+  'push_relay_subscribers',
+  'push_relay_channels',
+  'push_relay_wildcard_channels',
+  'push_relay_stored_messages',
+  'push_relay_store_reserved_bytes',
+  'push_relay_store_errors_total',
+  'push_relay_store_operation_seconds',
+];
+
+/**
+ * What relay.metrics() reports. The store-wide counts come from the statistics summary, read at most
+ * every 10 s (a summary lists every channel: not for every scrape of a large relay).
+ */
+function metricsCollector(core: RelayContext, scope: StatisticsScope): () => Promise<MetricFamily[]> {
+  let summary: { at: number; value: Promise<StatisticsSummary | undefined> } | undefined;
+  const storeSummary = () => {
+    if (!summary || Date.now() - summary.at > 10_000) {
+      const value = summarize(scope).catch((err: unknown) => {
+        debug('metrics: the store summary failed: %s', err);
+        summary = undefined;
+        return undefined;
+      });
+      summary = { at: Date.now(), value };
+    }
+    return summary.value;
+  };
+  return async () => {
+    const s = scope.store.listChannels ? await storeSummary() : undefined;
+    const counters = core.counters;
+    const gauge = (name: string, help: string, value: number | undefined): MetricFamily => ({ name, help, type: 'gauge', values: value === undefined ? [] : [{ value }] });
+    const reserved = (scope.store as { reservedBytes?: unknown }).reservedBytes;
+    return [
+      { name: 'push_relay_published_messages_total', help: 'Messages published through this process.', type: 'counter', values: [{ value: counters.published }] },
+      { name: 'push_relay_delivered_messages_total', help: 'Messages sent to subscribers by this process (one per subscriber and message).', type: 'counter', values: [{ value: counters.delivered }] },
+      {
+        name: 'push_relay_subscribers',
+        help: 'Subscribers connected to this process now, by transport.',
+        type: 'gauge',
+        values: [...core.presence.countByTransport()].map(([transport, value]) => ({ labels: { transport }, value })),
+      },
+      gauge('push_relay_channels', 'Channels in the store (wildcard channels apart), as of the last 10 s.', s?.channels),
+      gauge('push_relay_wildcard_channels', 'Wildcard channels in the store, as of the last 10 s.', s?.wildcard_channels),
+      gauge('push_relay_stored_messages', 'Messages stored in the store, as of the last 10 s.', s?.stored_messages),
+      gauge('push_relay_store_reserved_bytes', 'Bytes the MemoryStore holds against maxReservedMemory.', typeof reserved === 'number' ? reserved : undefined),
+      counters.errorsFamily(),
+      counters.latencyFamily(),
+    ];
+  };
+}
+
+/** The options of `keys` in `options` (the relay's options an endpoint of one kind inherits). */
+function pickKeys(options: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+}
+
+/** wildcardChannelMaxQtd needs the store's wildcard prefix, and cannot exceed its limit. */
+function checkWildcardMaxQtd(store: ChannelStore, max: number | undefined): void {
+  if (max === undefined) return;
+  if (wildcardPrefixOf(store) === undefined) {
+    throw new TypeError('push-relay: option "wildcardChannelMaxQtd" needs wildcard channels: set "wildcardChannelPrefix" (on createPushRelay(), or on your store)');
+  }
+  const limit = (store as { maxWildcardChannels?: unknown }).maxWildcardChannels;
+  if (typeof limit === 'number' && limit > 0 && max > limit) {
+    throw new TypeError(`push-relay: option "wildcardChannelMaxQtd" (${max}) is larger than the store's "maxWildcardChannels" (${limit})`);
+  }
+}
+
+/** channel-created / channel-destroyed: the store's lifecycle events, as the app names channels. */
+function listenForLifecycle(core: RelayContext): () => void {
+  const store = core.store;
+  if (!store.onLifecycle) return () => {};
+  let stop: (() => void) | undefined;
+  let stopped = false;
+  store
+    .onLifecycle((event) => {
+      const slash = event.channel.indexOf('/');
+      const detail = { channel: idOfKey(event.channel), channelGroup: slash > 0 ? event.channel.slice(0, slash) : undefined };
+      core.emit(event.type === 'created' ? 'channel-created' : 'channel-destroyed', detail);
+    })
+    .then(
+      (unsubscribe) => {
+        if (stopped) unsubscribe();
+        else stop = unsubscribe;
+      },
+      (err: unknown) => debug('listening for channel lifecycle events failed: %s', err),
+    );
+  return () => {
+    stopped = true;
+    stop?.();
+  };
 }
 
 /** relay.disconnect() requests from every relay on the store (every process with RedisStore). */

@@ -7,6 +7,7 @@ import type { ChannelStore } from '../store/channel-store.js';
 import { ParkedSubscribers } from '../subscriptions/parked-subscribers.js';
 import { PresenceRegistry, type SubscriberEvent } from '../subscriptions/presence.js';
 import { Backlog } from '../transports/backlog.js';
+import { RelayCounters } from '../statistics/metrics.js';
 
 const debug = log('events');
 
@@ -16,6 +17,17 @@ export interface RelayEventMap {
   unsubscribe: SubscriberEvent;
   /** A message was published (over HTTP or with relay.publish()); not for duplicates of an Idempotency-Key. */
   publish: PublishEvent;
+  /** A channel came into being: by a publish, a PUT or a subscriber. Once, in one process. */
+  'channel-created': ChannelLifecycleEvent;
+  /** A channel was removed: deleted, or idle past its channelTimeout. Once, in one process. */
+  'channel-destroyed': ChannelLifecycleEvent;
+}
+
+export interface ChannelLifecycleEvent {
+  /** The channel id, without its channel group. */
+  channel: string;
+  /** Its channel group, if it has one. */
+  channelGroup: string | undefined;
 }
 
 export interface PublishEvent {
@@ -44,12 +56,16 @@ export class RelayContext {
   readonly backlog: Backlog;
   readonly presence: PresenceRegistry;
   readonly eventsChannel: EventsChannelSettings | undefined;
+  /** What relay.metrics() reports of this relay's own work. */
+  readonly counters: RelayCounters;
   readonly #listeners = new Map<RelayEventName, Set<(event: never) => void>>();
   closed = false;
 
   constructor(store: ChannelStore, maxTotalBacklog: number, presenceGrace: number, eventsChannel?: EventsChannelSettings) {
-    this.store = store;
-    this.parked = new ParkedSubscribers(store);
+    this.counters = new RelayCounters();
+    // Every store call of the relay's requests is timed for relay.metrics().
+    this.store = this.counters.instrument(store);
+    this.parked = new ParkedSubscribers(this.store);
     this.backlog = new Backlog(maxTotalBacklog);
     this.eventsChannel = eventsChannel;
     this.presence = new PresenceRegistry((type, event) => this.emit(type, event), presenceGrace);
@@ -60,7 +76,7 @@ export class RelayContext {
   }
 
   /** The events channel is read-only to publishers, and closed to subscribers unless allowed. */
-  checkEventsChannel(channels: readonly ResolvedChannel[], role: Role, method: string | undefined): void {
+  checkEventsChannel(channels: readonly ResolvedChannel[], role: Exclude<Role, 'statistics'>, method: string | undefined): void {
     const events = this.eventsChannel;
     if (!events || !channels.some((c) => c.key === events.key)) return;
     if (role === 'subscriber' ? !events.allowConnections : method !== 'GET') throw eventsChannelRefused(role);
@@ -83,6 +99,7 @@ export class RelayContext {
 
   /** A message was published on the channel the app calls `channel`: the `publish` event. */
   published(channel: string, message: { id: { time: number; tag: number }; data: Buffer; contentType?: string | undefined; eventType?: string | undefined }): void {
+    this.counters.published++;
     if (!this.listens('publish')) return;
     this.emit('publish', { channel, id: `${message.id.time}:${message.id.tag}`, size: message.data.length, contentType: message.contentType, eventType: message.eventType });
   }

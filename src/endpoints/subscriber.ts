@@ -8,7 +8,7 @@ import { allowCrossOrigin, answerPreflight, originAllowed, SUBSCRIBER_CORS } fro
 import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
 import type { ResolvedSubscriber } from '../options.js';
-import { methodNotAllowed, originNotAllowed, retryableEnding } from '../protocol/answers.js';
+import { methodNotAllowed, originNotAllowed, retryableEnding, tooManyWildcardChannelsInRequest } from '../protocol/answers.js';
 import { positionText, readPosition } from '../protocol/position.js';
 import { chooseTransport, type StreamTransport } from '../protocol/transport-choice.js';
 import { startPosition } from '../subscriptions/start-position.js';
@@ -24,6 +24,8 @@ import { enableTcpKeepAlive } from '../http/tcp-keep-alive.js';
 import { acceptUpgrade, WebSocketTransport } from '../transports/websocket.js';
 import type { RelayContext } from './context.js';
 import { resolveChannels } from './resolve-channels.js';
+import { isWildcardKey, type ResolvedChannel } from '../protocol/channel-id.js';
+import { wildcardPrefixOf } from '../statistics/collect.js';
 
 const debug = log('subscriber');
 
@@ -51,9 +53,11 @@ export function subscriberMiddleware(context: RelayContext, options: ResolvedSub
         maxSubscribers: options.maxChannelSubscribers,
         create: !options.authorizedChannelsOnly,
         channelTimeout: options.channelTimeout,
+        wildcardPrefix: wildcardPrefixOf(context.store),
       },
       timeout: options.subscriberTimeout,
       deletesReceived: options.deleteOldestReceivedMessage,
+      counters: context.counters,
     },
     transport: {
       defaultContentType: options.defaultContentType,
@@ -95,6 +99,7 @@ async function serveSubscriber({ context, options, subscription: settings, trans
   context.assertOpen();
   const channels = await resolveChannels(req, options, 'subscriber');
   context.checkEventsChannel(channels, 'subscriber', req.method);
+  if (options.wildcardChannelMaxQtd !== undefined) checkWildcards(channels, settings.join.wildcardPrefix, options.wildcardChannelMaxQtd);
   const polls = mechanism === 'long-poll' || mechanism === 'interval-poll';
   const resumeFrom = readPosition(headers, req.url, !polls, channels.length);
   const cursors = resumeFrom ?? (await startPosition(context.store, channels, options.subscriberFirstMessage));
@@ -130,4 +135,11 @@ async function serveSubscriber({ context, options, subscription: settings, trans
     throw err;
   }
   present.revoke = () => subscription.revoke();
+}
+
+/** push_stream_wildcard_channel_max_qtd: at most `max` wildcard channels, and never only those (403). */
+function checkWildcards(channels: readonly ResolvedChannel[], prefix: string | undefined, max: number): void {
+  let wildcards = 0;
+  for (const c of channels) if (isWildcardKey(c.key, prefix)) wildcards++;
+  if (wildcards > max || (wildcards > 0 && wildcards === channels.length)) throw tooManyWildcardChannelsInRequest(max);
 }

@@ -13,6 +13,7 @@ export interface CorsRules {
 }
 
 export const SUBSCRIBER_CORS: CorsRules = { methods: 'GET', exposed: 'Last-Modified, Etag, X-Push-Relay-Missed, Retry-After' };
+export const STATISTICS_CORS: CorsRules = { methods: 'GET', exposed: 'Content-Type' };
 export const PUBLISHER_CORS: CorsRules = { methods: 'GET, POST, PUT, DELETE', exposed: 'Etag' };
 
 /** Adds the CORS headers to whatever `res` answers; call before anything is written. */

@@ -81,8 +81,12 @@ export const originNotAllowed = (origin: string): ProtocolError =>
   protocolError(403, `push-relay: origin ${JSON.stringify(origin)} is not allowed here (allowOrigin)`, 'origin.forbidden');
 
 /** push_stream_max_number_of_channels: no new channel; the existing ones keep working. */
-export const tooManyChannelsInStore = (max: number): ProtocolError =>
-  protocolError(403, `push-relay: there are ${max} channels already, the most allowed (maxChannels); no channel was created`, 'channel.limit');
+export const tooManyChannelsInStore = (max: number, option: 'maxChannels' | 'maxWildcardChannels' = 'maxChannels'): ProtocolError =>
+  protocolError(
+    403,
+    `push-relay: there are ${max} ${option === 'maxChannels' ? 'channels' : 'wildcard channels'} already, the most allowed (${option}); no channel was created`,
+    'channel.limit',
+  );
 
 export const subscriberLimit = (max: number): ProtocolError =>
   protocolError(403, `push-relay: this channel already has ${max} waiting subscribers (maxChannelSubscribers)`, 'subscriber.limit');
@@ -140,6 +144,18 @@ export const eventsChannelRefused = (role: 'publisher' | 'subscriber'): Protocol
       ? 'push-relay: the events channel takes no subscribers here (allowConnectionsToEventsChannel is off)'
       : 'push-relay: the events channel is written by the relay only; publishers may GET its info',
     'events.channel',
+  );
+
+export const statisticsUnsupported = (): ProtocolError =>
+  protocolError(501, 'push-relay: this store keeps no statistics (it has no listChannels, channelStats or summary method; see docs/store.md)', 'statistics.unsupported');
+
+export const tooManyWildcardChannelsInRequest = (max: number): ProtocolError =>
+  protocolError(
+    403,
+    max > 0
+      ? `push-relay: a subscription may name at most ${max} wildcard channels (wildcardChannelMaxQtd), and at least one channel that is not one`
+      : 'push-relay: a subscription must name at least one channel that is not a wildcard channel (wildcardChannelMaxQtd)',
+    'wildcard.limit',
   );
 
 export const relayClosing = (): ProtocolError => protocolError(503, 'push-relay: the relay is shutting down', 'relay.closed', RETRY);

@@ -46,3 +46,13 @@ export function checkChannelList(ids: readonly unknown[], rules: ChannelIdRules)
 export function channelKey(group: string | undefined, id: string): string {
   return `${group ?? ''}/${id}`;
 }
+
+/** The id part of a store name (`group/id` or `/id`; groups hold no "/"). */
+export function idOfKey(key: string): string {
+  return key.slice(key.indexOf('/') + 1);
+}
+
+/** Whether the store name `key` is a wildcard channel under `prefix` (push_stream_wildcard_channel_prefix). */
+export function isWildcardKey(key: string, prefix: string | undefined): boolean {
+  return prefix !== undefined && key.startsWith(prefix, key.indexOf('/') + 1);
+}

@@ -27,6 +27,8 @@ export interface NewMessage {
    * subscriber echoing only `Last-Modified` skips nothing. Ids then run ahead of the clock in bursts.
    */
   distinctSecond?: boolean | undefined;
+  /** Left out of the store's all-time publish count (the events channel's own messages are). */
+  uncounted?: boolean | undefined;
 }
 
 /** A message as stored, with the id the store gave it. Never mutated once published. */
@@ -94,6 +96,45 @@ export type ChannelEvent =
 
 export type ChannelListener = (channel: string, event: ChannelEvent) => void;
 
+/** One channel as listed by the statistics (relay.channels(), the statistics endpoint). */
+export interface ChannelStats {
+  /** The store's name of the channel. */
+  channel: string;
+  /** Messages published to the channel since it was created. */
+  published: number;
+  /** Messages stored now. */
+  messages: number;
+  /** Waiting subscribers, of every process sharing the store. */
+  subscribers: number;
+}
+
+/** One process sharing the store, as the statistics summary shows it. */
+export interface StoreWorker {
+  pid: number;
+  hostname: string;
+  /** Its waiting subscribers (with RedisStore: as of its last heartbeat, this process's own now). */
+  subscribers: number;
+  /** Epoch ms when its store was made. */
+  since: number;
+}
+
+/** Store-wide figures of the statistics summary. */
+export interface StoreSummary {
+  /** Messages published since the store's data began, by every process (uncounted ones left out). */
+  published: number;
+  /** Epoch ms since when the store's data exists (with RedisStore: the first process on an empty Redis). */
+  since: number;
+  /** Every live process sharing the store, this one included. */
+  workers: StoreWorker[];
+}
+
+/** A channel came into being (a publish, a PUT, a subscriber) or was removed (DELETE, idle, expired). */
+export interface LifecycleEvent {
+  type: 'created' | 'destroyed';
+  /** The store's name of the channel. */
+  channel: string;
+}
+
 export interface ChannelStore {
   /** Allocates the next id atomically, stores (per `rules`), trims, and wakes watchers. Creates the channel. */
   publish(channel: string, message: NewMessage, rules: BufferRules): Promise<PublishResult>;
@@ -130,5 +171,20 @@ export interface ChannelStore {
   broadcast?(text: string): Promise<void>;
   /** Optional, with broadcast(): calls `listener` with every broadcast, this process's own included. */
   onBroadcast?(listener: (text: string) => void): Promise<() => void>;
+  /**
+   * Optional, for statistics: the channels whose store name starts with `prefix`, page by page (each
+   * page a bounded amount of work; the event loop runs between pages). Channels created or removed
+   * meanwhile may or may not be listed; none is listed twice.
+   */
+  listChannels?(prefix: string): AsyncIterable<ChannelStats[]>;
+  /** Optional, for statistics: each of `channels`, or undefined where it does not exist. */
+  channelStats?(channels: readonly string[]): Promise<Array<ChannelStats | undefined>>;
+  /** Optional, for statistics: the store-wide figures. */
+  summary?(): Promise<StoreSummary>;
+  /**
+   * Optional: calls `listener` when a channel is created or removed, exactly once per event among
+   * every process sharing the store (the process that caused it, or one of them, reports it).
+   */
+  onLifecycle?(listener: (event: LifecycleEvent) => void): Promise<() => void>;
   close(): Promise<void>;
 }

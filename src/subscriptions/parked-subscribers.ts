@@ -5,6 +5,7 @@
  * O(1) removal when a client leaves, one coarse timer wheel for every subscriber time-out. What waits
  * here is one channel of a subscription (subscription.ts): a `ParkedSubscriber`.
  */
+import { isWildcardKey } from '../protocol/channel-id.js';
 import { randomBytes } from 'node:crypto';
 import { log } from '../log.js';
 import { channelMissing, subscriberConflict, subscriberLimit, type EndReason } from '../protocol/answers.js';
@@ -54,7 +55,8 @@ interface ChannelWaiters extends WheelEntry {
   lastEvent: number;
 }
 
-export type JoinOptions = Omit<JoinRequest, 'subscriberId'>;
+/** How a subscriber joins; channels under `wildcardPrefix` may be created even when `create` is false. */
+export type JoinOptions = Omit<JoinRequest, 'subscriberId'> & { wildcardPrefix?: string | undefined };
 
 export class ParkedSubscribers {
   /** Where the channels live. */
@@ -105,7 +107,9 @@ export class ParkedSubscribers {
    * the channel goes. Throws a protocol error (403/409) when the store refuses it. `mark`: see mark().
    */
   async park(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark = -1): Promise<void> {
-    const joined = await this.store.join(subscriber.channel, { ...join, subscriberId: subscriber.id });
+    const { wildcardPrefix, ...request } = join;
+    const create = request.create || isWildcardKey(subscriber.channel, wildcardPrefix);
+    const joined = await this.store.join(subscriber.channel, { ...request, create, subscriberId: subscriber.id });
     if (!joined.ok) {
       if (joined.reason === 'conflict') throw subscriberConflict();
       if (joined.reason === 'full') throw subscriberLimit(join.maxSubscribers);

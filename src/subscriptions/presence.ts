@@ -73,6 +73,13 @@ export class PresenceRegistry {
    * is coming back as (named by its lineage or key), or a new one. Nothing is announced until
    * accept(): a request the relay then refuses was never there.
    */
+  /** Subscribers connected now (a long-poll client between polls is not), by transport. */
+  countByTransport(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const p of this.#open) counts.set(p.transport, (counts.get(p.transport) ?? 0) + 1);
+    return counts;
+  }
+
   arrive(channels: readonly ResolvedChannel[], transport: string, req: IncomingMessage, key: string | undefined, lineage: string | undefined): Presence {
     const polls = transport === 'long-poll' || transport === 'interval-poll';
     if (polls) {

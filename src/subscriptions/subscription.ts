@@ -7,6 +7,7 @@
  * Position: one cursor per channel, in resolver order (protocol/position.ts). With one channel a
  * message is named by its own id; with several, by the composite cursor.
  */
+import { isWildcardKey } from '../protocol/channel-id.js';
 import { channelMissing, type EndReason } from '../protocol/answers.js';
 import type { ResolvedChannel } from '../protocol/channel-id.js';
 import { missedBefore } from '../protocol/cursor.js';
@@ -23,6 +24,8 @@ export interface SubscriptionSettings {
   readonly timeout: number;
   /** push_delete_oldest_received_message. */
   readonly deletesReceived: boolean;
+  /** Where deliveries are counted (relay.metrics()). */
+  readonly counters: { delivered: number };
 }
 
 interface Held {
@@ -113,7 +116,7 @@ export class Subscription {
       const leg = legs[0]!;
       leg.mark = registry.mark(leg.channel);
       const { exists, message } = await registry.store.next(leg.channel, leg.cursor);
-      if (!exists && authorizedChannelsOnly) throw channelMissing();
+      if (!exists && authorizedChannelsOnly && !isWildcardKey(leg.channel, this.#settings.join.wildcardPrefix)) throw channelMissing();
       if (message) first = { channel: 0, message };
     } else {
       first = await this.#readAll(authorizedChannelsOnly);
@@ -144,7 +147,8 @@ export class Subscription {
     const registry = this.#registry;
     for (const leg of this.#legs) leg.mark = registry.mark(leg.channel);
     const reads = await Promise.all(this.#legs.map((leg) => registry.store.next(leg.channel, leg.cursor)));
-    const missing = authorizedChannelsOnly ? reads.findIndex((r) => !r.exists) : -1;
+    const wildcards = this.#settings.join.wildcardPrefix;
+    const missing = authorizedChannelsOnly ? reads.findIndex((r, i) => !r.exists && !isWildcardKey(this.#legs[i]!.channel, wildcards)) : -1;
     if (missing >= 0) throw channelMissing(this.channels[missing]!.id);
     let first: Held | undefined;
     for (let channel = 0; channel < reads.length; channel++) {
@@ -236,6 +240,7 @@ export class Subscription {
     this.cursors[channel] = message.id;
     const gapAfter = this.#signalsLoss && missedBefore(before, message) ? before : undefined;
     this.#signalsLoss = true;
+    this.#settings.counters.delivered++;
     const answered = this.#transport!.send(message, gapAfter, this.#legs.length > 1 ? formatComposite(this.cursors) : undefined);
     if (this.#settings.deletesReceived) this.#registry.received(this.#legs[channel]!.channel, message);
     return answered;

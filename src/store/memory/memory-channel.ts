@@ -30,6 +30,8 @@ export class MemoryChannel implements WheelEntry {
   idFloor: MessageId | undefined;
   /** Epoch ms of the last subscriber request; -1 if never. */
   lastRequested = -1;
+  /** Messages published to it since it was created. */
+  published = 0;
   /** Epoch ms since when the channel has had no messages and no subscribers; undefined while in use. */
   idleSince: number | undefined;
   /** Wheel slot (timer for the next expiry or the channel time-out). */

@@ -2,6 +2,8 @@
  * MemoryStore: channels in this process's memory. The default store; enough for one process.
  * For several processes or hosts, use RedisStore (`push-relay/redis`).
  */
+import { hostname } from 'node:os';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { storeClosed, storeFull, tooManyChannelsInStore } from '../../protocol/answers.js';
 import { log } from '../../log.js';
@@ -13,15 +15,20 @@ import type {
   BufferRules,
   ChannelEvent,
   ChannelListener,
+  ChannelStats,
   ChannelStore,
+  LifecycleEvent,
   JoinRequest,
   JoinResult,
   NewMessage,
   NextResult,
   PublishResult,
   StoredMessage,
+  StoreSummary,
 } from '../channel-store.js';
 import { MemoryChannel, type QueuedMessage } from './memory-channel.js';
+import { isWildcardKey } from '../../protocol/channel-id.js';
+import { checkWildcardOptions } from '../wildcard-options.js';
 
 const debug = log('store');
 
@@ -51,15 +58,25 @@ export interface MemoryStoreOptions {
    * @default 0
    */
   maxChannels?: number | undefined;
+  /**
+   * push_stream_wildcard_channel_prefix: channels whose id starts with it are wildcard channels,
+   * counted apart from maxChannels (under maxWildcardChannels) and shown apart in the statistics.
+   * @default none
+   */
+  wildcardChannelPrefix?: string | undefined;
+  /** push_stream_max_number_of_wildcard_channels: the most wildcard channels at once; 0 = unlimited. @default 0 */
+  maxWildcardChannels?: number | undefined;
   /** Clock, for tests. @default Date.now */
   now?: (() => number) | undefined;
 }
 
-const MEMORY_OPTIONS = new Set(['maxReservedMemory', 'maxChannels', 'now']);
+const MEMORY_OPTIONS = new Set(['maxReservedMemory', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels', 'now']);
 
 export class MemoryStore implements ChannelStore {
   readonly maxReservedMemory: number;
   readonly maxChannels: number;
+  readonly wildcardChannelPrefix: string | undefined;
+  readonly maxWildcardChannels: number;
   readonly #now: () => number;
   readonly #channels = new Map<string, MemoryChannel>();
   readonly #listeners = new Map<string, Set<ChannelListener>>();
@@ -69,6 +86,12 @@ export class MemoryStore implements ChannelStore {
   /** Last ids of channels removed during the current second (see #remove). */
   readonly #removedIds = new Map<string, MessageId>();
   #bytes = 0;
+  /** Wildcard channels among #channels. */
+  #wildcards = 0;
+  /** Messages published since the store was made (uncounted ones left out). */
+  #published = 0;
+  readonly #since: number;
+  readonly #lifecycleListeners = new Set<(event: LifecycleEvent) => void>();
   #pending: Array<[string, ChannelEvent]> = [];
   #flushScheduled = false;
   #closed = false;
@@ -82,8 +105,12 @@ export class MemoryStore implements ChannelStore {
     const maxChannels = options.maxChannels ?? 0;
     if (!Number.isSafeInteger(maxChannels) || maxChannels < 0) throw new TypeError(`push-relay: MemoryStore option "maxChannels" must be a whole number >= 0, got ${JSON.stringify(maxChannels)}`);
     this.maxChannels = maxChannels;
+    const wildcard = checkWildcardOptions(options, 'MemoryStore');
+    this.wildcardChannelPrefix = wildcard.prefix;
+    this.maxWildcardChannels = wildcard.max;
     this.#now = options.now ?? Date.now;
     this.#timers = new TimerWheel(250, (channel) => this.#settle(channel), this.#now);
+    this.#since = this.#now();
   }
 
   /** Bytes the store counts now (what maxReservedMemory limits: messages, channels, subscribers). */
@@ -135,6 +162,8 @@ export class MemoryStore implements ChannelStore {
       this.#release(channel, channel.append(entry));
     }
     channel.lastMessageId = id;
+    channel.published++;
+    if (!input.uncounted) this.#published++;
     if (channel.isIdle) channel.idleSince ??= now;
     const info = channel.info(now);
     this.#emit(name, { type: 'message', message, previous });
@@ -276,11 +305,50 @@ export class MemoryStore implements ChannelStore {
     return () => void this.#broadcastListeners.delete(listener);
   }
 
+  async *listChannels(prefix: string): AsyncGenerator<ChannelStats[]> {
+    // A live iterator: channels added meanwhile come later, removed ones are skipped, none twice.
+    const channels = this.#channels.values();
+    let page: ChannelStats[] = [];
+    let examined = 0;
+    for (const channel of channels) {
+      if (channel.name.startsWith(prefix)) {
+        this.#settle(channel);
+        if (this.#channels.get(channel.name) === channel) page.push(statsOf(channel));
+      }
+      if (++examined < LIST_STEP) continue;
+      examined = 0;
+      if (page.length > 0) yield page;
+      page = [];
+      await nextTurn();
+    }
+    if (page.length > 0) yield page;
+  }
+
+  async channelStats(names: readonly string[]): Promise<Array<ChannelStats | undefined>> {
+    return names.map((name) => {
+      const channel = this.#live(name);
+      return channel && statsOf(channel);
+    });
+  }
+
+  async summary(): Promise<StoreSummary> {
+    let subscribers = 0;
+    for (const channel of this.#channels.values()) subscribers += channel.subscribers.size;
+    return { published: this.#published, since: this.#since, workers: [{ pid: process.pid, hostname: hostname(), subscribers, since: this.#since }] };
+  }
+
+  async onLifecycle(listener: (event: LifecycleEvent) => void): Promise<() => void> {
+    this.#lifecycleListeners.add(listener);
+    return () => void this.#lifecycleListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    this.#lifecycleListeners.clear();
     this.#broadcastListeners.clear();
     this.#timers.clear();
     this.#channels.clear();
+    this.#wildcards = 0;
     this.#removedIds.clear();
     this.#holdingExpired.clear();
     this.#listeners.clear();
@@ -292,7 +360,12 @@ export class MemoryStore implements ChannelStore {
 
   #create(name: string, rules: BufferRules): MemoryChannel {
     if (this.#closed) throw storeClosed();
-    if (this.maxChannels > 0 && this.#channels.size >= this.maxChannels) throw tooManyChannelsInStore(this.maxChannels);
+    const wildcard = isWildcardKey(name, this.wildcardChannelPrefix);
+    if (wildcard) {
+      if (this.maxWildcardChannels > 0 && this.#wildcards >= this.maxWildcardChannels) throw tooManyChannelsInStore(this.maxWildcardChannels, 'maxWildcardChannels');
+    } else if (this.maxChannels > 0 && this.#channels.size - this.#wildcards >= this.maxChannels) {
+      throw tooManyChannelsInStore(this.maxChannels);
+    }
     const cost = channelCost(name);
     this.#reserve(cost, this.#now());
     this.#bytes += cost;
@@ -303,7 +376,23 @@ export class MemoryStore implements ChannelStore {
       if (removed.time >= Math.floor(this.#now() / 1000)) channel.idFloor = removed;
     }
     this.#channels.set(name, channel);
+    if (wildcard) this.#wildcards++;
+    this.#lifecycle('created', name);
     return channel;
+  }
+
+  /** Told once the current operation is over (a listener may publish: never inside another publish). */
+  #lifecycle(type: LifecycleEvent['type'], channel: string): void {
+    if (this.#lifecycleListeners.size === 0) return;
+    queueMicrotask(() => {
+      for (const listener of this.#lifecycleListeners) {
+        try {
+          listener({ type, channel });
+        } catch (err) {
+          debug('a channel %s listener threw: %s', type, err);
+        }
+      }
+    });
   }
 
   /** The channel if it exists once expiry and the channel time-out have been applied. */
@@ -391,6 +480,8 @@ export class MemoryStore implements ChannelStore {
     this.#bytes -= channelCost(channel.name);
     for (const id of channel.subscribers) this.#bytes -= subscriberCost(id);
     this.#channels.delete(channel.name);
+    if (isWildcardKey(channel.name, this.wildcardChannelPrefix)) this.#wildcards--;
+    this.#lifecycle('destroyed', channel.name);
     // A channel recreated within the same second must not hand out its old ids again: a subscriber
     // holding `T:0` would skip the new `T:0`. Remember the last id until its second is over.
     const last = channel.lastMessageId ?? channel.idFloor;
@@ -432,6 +523,13 @@ export class MemoryStore implements ChannelStore {
       }
     }
   }
+}
+
+/** Channels examined per page of listChannels(): about a millisecond of work. */
+const LIST_STEP = 500;
+
+function statsOf(channel: MemoryChannel): ChannelStats {
+  return { channel: channel.name, published: channel.published, messages: channel.queue.length, subscribers: channel.subscribers.size };
 }
 
 function channelCost(name: string): number {

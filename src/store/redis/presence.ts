@@ -50,6 +50,13 @@ export class Presence {
     this.#timer = undefined;
   }
 
+  /** Waiting subscribers this process holds, on every channel. */
+  get count(): number {
+    let n = 0;
+    for (const held of this.#held.values()) n += held.ids.size;
+    return n;
+  }
+
   /** Channels this process holds subscribers on. */
   get channels(): string[] {
     return [...this.#held.keys()];

@@ -47,10 +47,11 @@ export class CommandTimeoutError extends Error {
   override readonly name = 'CommandTimeoutError';
 }
 
-/** The store's channel index and limit (maxChannels), when it has one. */
+/** A channel index and its limit (maxChannels, or maxWildcardChannels for wildcard channels). */
 export interface ChannelLimit {
   readonly index: string;
   readonly max: number;
+  readonly option: 'maxChannels' | 'maxWildcardChannels';
 }
 
 /**
@@ -76,6 +77,11 @@ export function runScript(
       return (await client.sendCommand(['EVAL', script.source, ...tail], options)) as Reply;
     }
   })();
+  return withDeadline(sent, timeout);
+}
+
+/** `sent`, or CommandTimeoutError when it has not settled within `timeout` ms. */
+export function withDeadline<T>(sent: Promise<T>, timeout: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new CommandTimeoutError(`no answer within ${timeout} ms`)), timeout);

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { storeClosed, tooManyChannelsInStore } from '../../protocol/answers.js';
 import { log } from '../../log.js';
@@ -15,25 +16,31 @@ import { DEFAULT_BUFFER_RULES } from '../../protocol/buffer-rules.js';
 import type {
   BufferRules,
   ChannelListener,
+  ChannelStats,
   ChannelStore,
+  LifecycleEvent,
   JoinRequest,
   JoinResult,
   NewMessage,
   NextResult,
   PublishResult,
   StoredMessage,
+  StoreSummary,
+  StoreWorker,
 } from '../channel-store.js';
+import { isWildcardKey } from '../../protocol/channel-id.js';
+import { checkWildcardOptions, type WildcardOptions } from '../wildcard-options.js';
 import { toStoreError, unavailable } from './errors.js';
 import { channelKeys, type ChannelKeys } from './keys.js';
 import { Presence } from './presence.js';
-import { CommandTimeoutError, int, list, loadRedis, runScript, text, type ChannelLimit, type RedisClient, type Reply } from './redis-client.js';
-import { SCRIPTS, type LuaScript } from './scripts.js';
+import { CommandTimeoutError, int, list, loadRedis, runScript, text, withDeadline, type ChannelLimit, type RedisClient, type Reply } from './redis-client.js';
+import { SCRIPTS, WORKER_SCRIPTS, type LuaScript } from './scripts.js';
 import { fromStreamId, toStreamId } from './stream-ids.js';
 import { ChannelSubscriptions } from './subscriptions.js';
 
 const debug = log('redis');
 
-export interface RedisStoreOptions {
+export interface RedisStoreOptions extends WildcardOptions {
   /**
    * Redis URL (`redis://[[user]:password@]host[:port][/db]`, `rediss://` for TLS). RedisStore makes and
    * closes its own two connections. Give `url` or `client`, not both.
@@ -75,7 +82,7 @@ export interface RedisStoreOptions {
   maxChannels?: number | undefined;
 }
 
-const OPTIONS = new Set(['url', 'client', 'prefix', 'commandTimeout', 'heartbeatInterval', 'maxChannels']);
+const OPTIONS = new Set(['url', 'client', 'prefix', 'commandTimeout', 'heartbeatInterval', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels']);
 
 /** What a RedisStore emits: `error` once per outage (the first connection failure), `ready` when (re)connected. */
 export interface RedisStoreEvents {
@@ -90,8 +97,14 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   readonly #client: RedisClient;
   readonly #subscriber: RedisClient;
   readonly #timeout: number;
+  /** push_stream_wildcard_channel_prefix (see MemoryStoreOptions). */
+  readonly wildcardChannelPrefix: string | undefined;
   /** maxChannels, when set. */
   readonly #limit: ChannelLimit | undefined;
+  /** maxWildcardChannels, when set. */
+  readonly #wildcardLimit: ChannelLimit | undefined;
+  readonly #since = Date.now();
+  readonly #lifecycleListeners = new Set<(event: LifecycleEvent) => void>();
   readonly #lease: number;
   readonly #subscriptions: ChannelSubscriptions;
   readonly #presence: Presence;
@@ -102,6 +115,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   #outage: Error | undefined;
   readonly #onError = (err: unknown) => this.#connectionFailed(err instanceof Error ? err : new Error(String(err)));
   #closed = false;
+  #workerTimer: NodeJS.Timeout;
+  #announceTimer: NodeJS.Timeout | undefined;
   #resetting = false;
   #recovering: Promise<void> | undefined;
   /** Leaves sent and not answered yet: close() waits for them, so that no subscriber stays counted. */
@@ -131,7 +146,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     this.#lease = 3 * interval;
     const maxChannels = options.maxChannels ?? 0;
     if (!Number.isSafeInteger(maxChannels) || maxChannels < 0) throw new TypeError(`push-relay: RedisStore option "maxChannels" must be a whole number >= 0, got ${JSON.stringify(maxChannels)}`);
-    this.#limit = maxChannels > 0 ? { index: `${prefix}:channels`, max: maxChannels } : undefined;
+    this.#limit = maxChannels > 0 ? { index: `${prefix}:channels`, max: maxChannels, option: 'maxChannels' } : undefined;
+    const wildcard = checkWildcardOptions(options, 'RedisStore');
+    this.wildcardChannelPrefix = wildcard.prefix;
+    this.#wildcardLimit = wildcard.max > 0 ? { index: `${prefix}:wildcard-channels`, max: wildcard.max, option: 'maxWildcardChannels' } : undefined;
 
     // Commands fail at once while disconnected (503) rather than queue up behind an outage. A given
     // client is duplicated: the store resets its connections on its own, and never touches yours.
@@ -158,6 +176,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       },
     );
     this.#presence.start(interval);
+    this.#workerTimer = setInterval(() => void this.#announce().catch((err: unknown) => debug('announcing this process failed: %s', err)), interval);
+    this.#workerTimer.unref();
     this.#connecting = this.#connect();
     this.#connecting.catch((err: unknown) => debug('connecting to Redis failed: %s', err));
   }
@@ -203,9 +223,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         input.distinctSecond ? '1' : '0',
       ]),
     );
-    if (text(r[0]) === 'toomany') throw tooManyChannelsInStore(this.#limit!.max);
+    if (text(r[0]) === 'toomany') this.#tooMany(channel);
     const id = fromStreamId(text(r[0]))!;
     this.#presence.saw(channel, id);
+    if (!input.uncounted && r.length <= 7) this.#countPublish();
     if (r.length > 7) {
       debug('publish %s: idempotency key already stored (%s), nothing published', channel, text(r[0]));
       return { message: messageOf(text(r[0]), list(r[7])), info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: fromStreamId(text(r[8])) }, duplicate: true };
@@ -217,7 +238,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async create(channel: string, rules: BufferRules): Promise<ChannelInfo> {
     const r = list(await this.#run(channel, SCRIPTS.create, ruleArgs(rules)));
-    if (text(r[0]) === 'toomany') throw tooManyChannelsInStore(this.#limit!.max);
+    if (text(r[0]) === 'toomany') this.#tooMany(channel);
     return infoOf(r, 0);
   }
 
@@ -263,15 +284,17 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         ...ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: request.channelTimeout }),
       ]),
     );
-    if (result === 'toomany') throw tooManyChannelsInStore(this.#limit!.max);
+    if (result === 'toomany') this.#tooMany(channel);
     if (result !== 'ok') return { ok: false, reason: result as 'full' | 'conflict' | 'missing' };
     this.#presence.joined(channel, request.subscriberId, request.create, request.channelTimeout);
+    this.#announceSoon();
     return { ok: true };
   }
 
   async leave(channel: string, subscriberIds: readonly string[]): Promise<void> {
     if (subscriberIds.length === 0) return;
     this.#presence.left(channel, subscriberIds);
+    this.#announceSoon();
     const sent = this.#run(channel, SCRIPTS.leave, [this.processId, ...subscriberIds]);
     this.#leaving.add(sent);
     try {
@@ -314,6 +337,11 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (this.#closed) return;
     this.#closed = true;
     this.#presence.stop();
+    clearInterval(this.#workerTimer);
+    clearTimeout(this.#announceTimer);
+    const leavingStatistics = this.#client.isReady
+      ? withDeadline(this.#client.sendCommand(['HDEL', this.#workersKey, this.processId]), this.#timeout).catch((err: unknown) => debug('removing this process from the statistics failed: %s', err))
+      : undefined;
     // Count out what this process still holds, so others need not wait for its leases to pass: the
     // leaves under way, those Redis did not take, and the subscribers still held.
     if (this.#leaving.size > 0) await settledWithin([...this.#leaving], this.#timeout);
@@ -323,18 +351,179 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       for (const [channel, ids] of this.#presence.takeFailedLeaves()) held.set(channel, [...(held.get(channel) ?? []), ...ids]);
       await Promise.all(
         [...held].map(([channel, ids]) =>
-          runScript(this.#client, SCRIPTS.leave, this.#keys(channel), [this.processId, ...ids], this.#timeout, this.#limit).catch((err: unknown) =>
+          runScript(this.#client, SCRIPTS.leave, this.#keys(channel), [this.processId, ...ids], this.#timeout, this.#limitOf(channel)).catch((err: unknown) =>
             debug('counting out %d subscribers of %s on close failed: %s', ids.length, channel, err),
           ),
         ),
       );
     }
+    await leavingStatistics;
     this.#subscriptions.clear();
     if (this.#subscriber.isOpen) this.#subscriber.destroy();
     if (this.#client.isOpen) this.#client.destroy();
   }
 
+  async *listChannels(prefix: string): AsyncGenerator<ChannelStats[]> {
+    await this.#ensureConnected();
+    // Meta keys only: `<prefix>:{<channel>}:meta` (no other key of a channel ends with "}:meta").
+    const head = `${this.prefix}:{`;
+    const pattern = `${globEscape(head + prefix)}*}:meta`;
+    let cursor = '0';
+    do {
+      const [next, keys] = (await this.#command(['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_STEP)])) as [string, string[]];
+      cursor = next;
+      if (keys.length === 0) continue;
+      const names = keys.map((key) => key.slice(head.length, -'}:meta'.length));
+      // One script for the page, reading without settling each channel (a script per channel
+      // would cost a listing of 100,000 channels what 100,000 requests cost): see docs/statistics.md.
+      const channelKeyList = names.flatMap((name) => {
+        const k = this.#keys(name);
+        return [k.meta, k.messages, k.subscribers];
+      });
+      const counts = list(await this.#global(WORKER_SCRIPTS.countChannels, channelKeyList, []));
+      const page: ChannelStats[] = [];
+      names.forEach((name, i) => {
+        if (int(counts[4 * i]) === 1) page.push({ channel: name, published: int(counts[4 * i + 1]), messages: int(counts[4 * i + 2]), subscribers: int(counts[4 * i + 3]) });
+      });
+      if (page.length > 0) yield page;
+    } while (cursor !== '0');
+  }
+
+  async channelStats(names: readonly string[]): Promise<Array<ChannelStats | undefined>> {
+    return Promise.all(
+      names.map(async (name) => {
+        const r = list(await this.#run(name, SCRIPTS.info, []));
+        if (int(r[0]) === 0) return undefined;
+        return { channel: name, published: int(r[5]), messages: int(r[1]), subscribers: int(r[3]) };
+      }),
+    );
+  }
+
+  async summary(): Promise<StoreSummary> {
+    await this.#announce();
+    const [published, since] = (await this.#command(['HMGET', this.#statsKey, 'published', 'since'])) as [string | null, string | null];
+    const live = list(await this.#global(WORKER_SCRIPTS.list, [this.#workersKey], []));
+    const workers = live.map((entry) => JSON.parse(text(entry)) as StoreWorker);
+    return { published: Number(published ?? 0), since: Number(since ?? this.#since), workers };
+  }
+
+  async onLifecycle(listener: (event: LifecycleEvent) => void): Promise<() => void> {
+    this.#lifecycleListeners.add(listener);
+    return () => void this.#lifecycleListeners.delete(listener);
+  }
+
   // ---------------------------------------------------------------------------------------------
+
+  get #statsKey(): string {
+    return `${this.prefix}:stats`;
+  }
+
+  get #workersKey(): string {
+    return `${this.prefix}:workers`;
+  }
+
+  /** The all-time publish count, outside the channel's script (its key is in no channel's slot). */
+  #countPublish(): void {
+    this.#client.sendCommand(['HINCRBY', this.#statsKey, 'published', '1']).catch((err: unknown) => debug('counting a publish failed: %s', err));
+  }
+
+  /** The subscriber count changed: tell the other processes within a second (one write per second at most). */
+  #announceSoon(): void {
+    if (this.#announceTimer) return;
+    this.#announceTimer = setTimeout(() => {
+      this.#announceTimer = undefined;
+      this.#announce().catch((err: unknown) => debug('announcing this process failed: %s', err));
+    }, 1000);
+    this.#announceTimer.unref();
+  }
+
+  /**
+   * Channels Redis expires by itself (idle past their channelTimeout, nobody touching them) vanish
+   * with no script to see it: with `notify-keyspace-events` holding E and x (or A), Redis says so,
+   * and one process (the first to claim it) reports the channel destroyed. Left off otherwise.
+   */
+  async #watchExpiries(): Promise<void> {
+    let flags: string;
+    try {
+      const reply = (await this.#client.sendCommand(['CONFIG', 'GET', 'notify-keyspace-events'])) as unknown;
+      flags = Array.isArray(reply) ? String(reply[1] ?? '') : String((reply as Record<string, unknown>)?.['notify-keyspace-events'] ?? '');
+    } catch (err) {
+      debug('CONFIG GET notify-keyspace-events failed (%s): channels Redis expires are not reported destroyed', err);
+      return;
+    }
+    if (!flags.includes('E') || !(flags.includes('x') || flags.includes('A'))) {
+      debug('notify-keyspace-events is "%s" (no E and x): channels Redis expires are not reported destroyed', flags);
+      return;
+    }
+    const database = Number((this.#client.options as { database?: unknown } | undefined)?.database ?? 0);
+    const head = `${this.prefix}:{`;
+    await this.#subscriber.subscribe(`__keyevent@${database}__:expired`, (key: string) => {
+      if (!key.startsWith(head) || !key.endsWith('}:meta') || this.#lifecycleListeners.size === 0) return;
+      const channel = key.slice(head.length, -'}:meta'.length);
+      const claim = `${head}${channel}}:gone`;
+      this.#client
+        .sendCommand(['SET', claim, this.processId, 'NX', 'PX', '2000'])
+        .then((won) => {
+          if (won !== null) this.#lifecycle(channel, 'd');
+        })
+        .catch((err: unknown) => debug('claiming the expiry of %s failed: %s', channel, err));
+    });
+  }
+
+  /** Writes this process's line of the statistics summary (by_worker), valid for one lease. */
+  async #announce(): Promise<void> {
+    if (this.#closed || !this.#client.isReady) return;
+    const me: StoreWorker = { pid: process.pid, hostname: hostname(), subscribers: this.#presence.count, since: this.#since };
+    await this.#global(WORKER_SCRIPTS.announce, [this.#workersKey, this.#statsKey], [this.processId, JSON.stringify(me), String(this.#lease), String(this.#since)]);
+  }
+
+  /** A command with the store's deadline and errors (503 while Redis is away). */
+  async #command(args: string[]): Promise<unknown> {
+    await this.#ensureConnected();
+    try {
+      return await withDeadline(this.#client.sendCommand(args), this.#timeout);
+    } catch (err) {
+      if (err instanceof CommandTimeoutError) {
+        this.#resetConnection();
+        throw unavailable(`${err.message}; the connection is reset`);
+      }
+      throw toStoreError(err);
+    }
+  }
+
+  /** A script on keys of the store's own (not a channel's). */
+  async #global(script: LuaScript, keys: string[], args: string[]): Promise<Reply> {
+    await this.#ensureConnected();
+    const tail = [String(keys.length), ...keys, ...args];
+    return (await this.#command(['EVALSHA', script.sha, ...tail]).catch((err: unknown) => {
+      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
+      return this.#command(['EVAL', script.source, ...tail]);
+    })) as Reply;
+  }
+
+  #limitOf(channel: string): ChannelLimit | undefined {
+    return isWildcardKey(channel, this.wildcardChannelPrefix) ? this.#wildcardLimit : this.#limit;
+  }
+
+  #tooMany(channel: string): never {
+    const limit = this.#limitOf(channel)!;
+    throw tooManyChannelsInStore(limit.max, limit.option);
+  }
+
+  /** Reports what a script did to the channel ('c' created, 'd' removed, in order). */
+  #lifecycle(channel: string, happened: string): void {
+    for (const c of happened) {
+      const event: LifecycleEvent = { type: c === 'c' ? 'created' : 'destroyed', channel };
+      debug('channel %s %s', channel, event.type);
+      for (const listener of this.#lifecycleListeners) {
+        try {
+          listener(event);
+        } catch (err) {
+          debug('a channel %s listener threw: %s', event.type, err);
+        }
+      }
+    }
+  }
 
   #keys(channel: string): ChannelKeys {
     return channelKeys(this.prefix, channel);
@@ -344,6 +533,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     const pending: Promise<unknown>[] = [this.#subscriber.connect()];
     pending.push(this.#client.connect());
     await Promise.all(pending);
+    await this.#announce().catch((err: unknown) => debug('announcing this process failed: %s', err));
+    await this.#watchExpiries().catch((err: unknown) => debug('listening for channels Redis expires failed: %s', err));
   }
 
   /**
@@ -373,7 +564,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   async #run(channel: string, script: LuaScript, args: ReadonlyArray<string | Buffer>): Promise<Reply> {
     await this.#ensureConnected();
     try {
-      return await runScript(this.#client, script, this.#keys(channel), args, this.#timeout, this.#limit);
+      const [lifecycle, result] = list(await runScript(this.#client, script, this.#keys(channel), args, this.#timeout, this.#limitOf(channel)));
+      const happened = text(lifecycle);
+      if (happened !== '') this.#lifecycle(channel, happened);
+      return result ?? null;
     } catch (err) {
       if (err instanceof CommandTimeoutError) {
         this.#resetConnection();
@@ -452,6 +646,14 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       });
   }
 }
+
+/** `text` matched literally by a SCAN MATCH pattern. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/** Keys SCAN visits per step of a channel listing: about a millisecond of Redis time. */
+const SCAN_STEP = 1000;
 
 function waitForReady(...clients: RedisClient[]): Promise<void> {
   return new Promise((resolve) => {

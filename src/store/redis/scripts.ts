@@ -14,6 +14,8 @@ local C, M, S, L, F, K = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 -- expire) and the limit, given to every script when the store has a limit (see roomForChannel).
 local I = KEYS[7]
 local LIMIT = tonumber(table.remove(ARGV, 1))
+-- What happened to the channel itself, in order ('c' created, 'd' removed): returned with the result.
+local lifecycle = ''
 local clock = redis.call('TIME')
 local sec = tonumber(clock[1])
 local now = sec * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -116,6 +118,7 @@ end
 local function removeChannel()
   local last = redis.call('HGET', C, 'last')
   redis.call('DEL', C, M, S, L, K)
+  lifecycle = lifecycle .. 'd'
   if I then redis.call('ZREM', I, C) end
   if last then
     local lastTime = parseId(last)
@@ -236,9 +239,12 @@ if existed and not settle(oldMin or 0, oldCto or 0) then
   existed = false
   setRules(7)
 end
-if not existed and not roomForChannel() then
-  redis.call('DEL', C)
-  return {'toomany'}
+if not existed then
+  if not roomForChannel() then
+    redis.call('DEL', C)
+    return {'toomany'}
+  end
+  lifecycle = lifecycle .. 'c'
 end
 local store, max, mto = ARGV[7], tonumber(ARGV[9]), tonumber(ARGV[10])
 local last = redis.call('HGET', C, 'last')
@@ -289,6 +295,7 @@ if store == '1' and max > 0 then
   redis.call('HSET', C, 'xmax', xmax)
 end
 redis.call('HSET', C, 'last', id)
+redis.call('HINCRBY', C, 'n', 1)
 markIfIdle()
 local result = info()
 local ctLength, etLength = -1, -1
@@ -306,6 +313,7 @@ settle()
 if redis.call('EXISTS', C) == 0 then
   if not roomForChannel() then return {'toomany'} end
   setRules(1)
+  lifecycle = lifecycle .. 'c'
   -- Created empty by PUT: its idle clock starts only if it has one (see MemoryStore.create).
   if tonumber(ARGV[5]) > 0 then redis.call('HSET', C, 'idle', now) end
   settle()
@@ -367,11 +375,11 @@ settle()
 return 1
 `;
 
-/** Returns {0} if missing, else {1, messages, requested, subscribers, last}. */
+/** Returns {0} if missing, else {1, messages, requested, subscribers, last, published}. */
 const INFO = `
 if not settle() then return {0} end
 local i = info()
-return {1, i[1], i[2], i[3], i[4]}
+return {1, i[1], i[2], i[3], i[4], meta('n') or 0}
 `;
 
 /** ARGV: events channel. Returns {0} if missing, else {1, messages, requested, subscribers, last}. */
@@ -394,6 +402,7 @@ if redis.call('EXISTS', C) == 0 then
   if ARGV[6] ~= '1' then return 'missing' end
   if not roomForChannel() then return 'toomany' end
   setRules(8)
+  lifecycle = lifecycle .. 'c'
 end
 local waiting = redis.call('ZCARD', S)
 local concurrency, max = ARGV[4], tonumber(ARGV[5])
@@ -444,6 +453,7 @@ local recover = ARGV[3] ~= '0'
 if not settle() then
   if ARGV[3] ~= '2' then return -1 end
   setRules(4)
+  lifecycle = lifecycle .. 'c'
 end
 if recover and ARGV[9] ~= '' then
   local last = redis.call('HGET', C, 'last')
@@ -464,8 +474,9 @@ export interface LuaScript {
   readonly sha: string;
 }
 
+/** Every script answers {lifecycle, result}: see `lifecycle` in the prelude. */
 function script(name: string, body: string): LuaScript {
-  const source = PRELUDE + body;
+  const source = `${PRELUDE}local function main()\n${body}\nend\nlocal result = main()\nreturn {lifecycle, result}\n`;
   return { name, source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
@@ -480,4 +491,60 @@ export const SCRIPTS = {
   join: script('join', JOIN),
   leave: script('leave', LEAVE),
   refresh: script('refresh', REFRESH),
+} as const;
+
+/**
+ * The processes sharing the store, for the statistics summary: KEYS[1] a hash of process -> `<until
+ * ms>|<JSON line>`, each valid for one lease (Redis time), renewed by the heartbeat.
+ */
+const ANNOUNCE = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], (now + tonumber(ARGV[3])) .. '|' .. ARGV[2])
+-- Since when the store's data exists: the first process on an empty Redis sets it.
+redis.call('HSETNX', KEYS[2], 'since', ARGV[4])
+return 1
+`;
+
+/** Returns the JSON lines of the live processes; drops those whose lease passed. */
+const LIST_WORKERS = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #all, 2 do
+  local bar = string.find(all[i + 1], '|', 1, true)
+  if bar and tonumber(string.sub(all[i + 1], 1, bar - 1)) > now then
+    live[#live + 1] = string.sub(all[i + 1], bar + 1)
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return live
+`;
+
+/**
+ * A page of a channel listing: KEYS are (meta, messages, subscribers) per channel. Returns per
+ * channel {exists, published, stored, waiting}, read as they are (no settling).
+ */
+const COUNT_CHANNELS = `
+local out = {}
+for i = 1, #KEYS, 3 do
+  local exists = redis.call('EXISTS', KEYS[i])
+  out[#out + 1] = exists
+  out[#out + 1] = tonumber(redis.call('HGET', KEYS[i], 'n') or 0)
+  out[#out + 1] = redis.call('XLEN', KEYS[i + 1])
+  out[#out + 1] = redis.call('ZCARD', KEYS[i + 2])
+end
+return out
+`;
+
+function plainScript(name: string, source: string): LuaScript {
+  return { name, source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+export const WORKER_SCRIPTS = {
+  announce: plainScript('announce', ANNOUNCE),
+  list: plainScript('listWorkers', LIST_WORKERS),
+  countChannels: plainScript('countChannels', COUNT_CHANNELS),
 } as const;
