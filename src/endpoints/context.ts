@@ -68,7 +68,7 @@ export class RelayContext {
     this.parked = new ParkedSubscribers(this.store);
     this.backlog = new Backlog(maxTotalBacklog);
     this.eventsChannel = eventsChannel;
-    this.presence = new PresenceRegistry((type, event) => this.emit(type, event), presenceGrace);
+    this.presence = new PresenceRegistry((type, event) => this.emit(type, event), presenceGrace, () => this.listens('subscribe') || this.listens('unsubscribe'));
   }
 
   assertOpen(): void {

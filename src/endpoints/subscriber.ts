@@ -107,15 +107,16 @@ async function serveSubscriber({ context, options, subscription: settings, trans
   enableTcpKeepAlive(req, options.tcpKeepAlive);
 
   const presence = context.presence;
+  const tracking = presence.tracking;
   const present = presence.arrive(
     channels,
     mechanism,
     req,
     options.presenceKey?.(req),
     // A poll's lineage: the position it names ('' for none), which its previous answer handed it.
-    polls ? ((resumeFrom && positionText(resumeFrom)) ?? '') : undefined,
+    polls && tracking ? ((resumeFrom && positionText(resumeFrom)) ?? '') : undefined,
   );
-  const depart = () => presence.depart(present, positionText(subscription.cursors) ?? '');
+  const depart = () => presence.depart(present, presence.tracking ? (positionText(subscription.cursors) ?? '') : undefined);
   try {
     if (polls) {
       const poll = new LongPoll(res, options.defaultContentType, options.browserCache);

@@ -62,9 +62,16 @@ export class PresenceRegistry {
   #counter = 0;
   readonly #prefix = Math.random().toString(36).slice(2, 8);
 
-  constructor(emit: Emit, grace: number) {
+  /**
+   * Whether anyone listens to subscribe/unsubscribe. Until then a poll's lineage is not followed: no
+   * return keys, no grace timers (the cost a long-poll request would otherwise pay for nothing).
+   */
+  readonly #tracking: () => boolean;
+
+  constructor(emit: Emit, grace: number, tracking: () => boolean = () => true) {
     this.#emit = emit;
     this.#grace = grace;
+    this.#tracking = tracking;
     this.#wheel = new TimerWheel<Presence>(Math.max(50, Math.min(1000, grace / 10)), (p) => this.#expire(p));
   }
 
@@ -74,6 +81,10 @@ export class PresenceRegistry {
    * accept(): a request the relay then refuses was never there.
    */
   /** Subscribers connected now (a long-poll client between polls is not), by transport. */
+  get tracking(): boolean {
+    return this.#tracking();
+  }
+
   countByTransport(): Map<string, number> {
     const counts = new Map<string, number>();
     for (const p of this.#open) counts.set(p.transport, (counts.get(p.transport) ?? 0) + 1);
@@ -82,7 +93,7 @@ export class PresenceRegistry {
 
   arrive(channels: readonly ResolvedChannel[], transport: string, req: IncomingMessage, key: string | undefined, lineage: string | undefined): Presence {
     const polls = transport === 'long-poll' || transport === 'interval-poll';
-    if (polls) {
+    if (polls && this.#tracking()) {
       const returnKey = returnKeyOf(channels, key, lineage);
       const waiting = returnKey !== undefined ? this.#returning.get(returnKey) : undefined;
       const back = waiting?.pop();
@@ -114,6 +125,8 @@ export class PresenceRegistry {
     presence.revoke = undefined;
     // Refused before it was ever announced: it was never there.
     if (!presence.announced) return;
+    // Nobody listens: nothing to announce, no grace to wait out.
+    if (!this.#tracking()) return;
     const polls = presence.transport === 'long-poll' || presence.transport === 'interval-poll';
     const returnKey = polls ? returnKeyOf(presence.channels, presence.key, lineage) : undefined;
     if (returnKey === undefined || this.#grace <= 0) return this.#leave(presence);

@@ -201,6 +201,40 @@ export function eventsSuite(label: string, makePair: PairFactory): void {
       assert.equal((await bystander).text, 'still here', 'other channels untouched');
     });
 
+    it('with no listener, disconnect() still ends a long-poll by presenceKey; a listener added later sees re-polls as one presence', async () => {
+      const stores = await makePair();
+      const relay = createPushRelay({ store: stores.a, presenceKey: (req) => req.headers['x-session'] as string | undefined, presenceGrace: '200ms' });
+      const server = http.createServer(relay.handler({ '/sub': relay.subscriber(), '/pub': relay.publisher() }));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(async () => {
+        await relay.close();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await stores.close();
+      });
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const id = channel();
+      const alice = request(`${base}/sub?id=${id}`, { headers: { 'X-Session': 'alice' } });
+      await waitFor('alice waiting', async () => (await relay.channelInfo(id))?.subscribers === 1);
+      await relay.disconnect({ presenceKey: 'alice' });
+      assert.equal((await alice).status, 403);
+      // From now on presence is followed: three polls of one client are one subscribe.
+      const log: string[] = [];
+      relay.on('subscribe', () => log.push('+'));
+      relay.on('unsubscribe', () => log.push('-'));
+      let headers: Record<string, string> = {};
+      for (let i = 0; i < 3; i++) {
+        const poll = request(`${base}/sub?id=${id}`, { headers });
+        await waitFor('polling', async () => (await relay.channelInfo(id))?.subscribers === 1);
+        assert.equal((await request(`${base}/pub?id=${id}`, { method: 'POST', body: String(i) })).status, 201);
+        const got = await poll;
+        headers = cursorOf(got);
+      }
+      assert.deepEqual(log, ['+']);
+      await waitFor('gone after the grace', () => log.length === 2);
+      assert.deepEqual(log, ['+', '-']);
+    });
+
     it('disconnect() by presenceKey or subscriberId ends only that client', async () => {
       const stores = await makePair();
       const relay = createPushRelay({ store: stores.a, presenceKey: (req) => req.headers['x-session'] as string | undefined });

@@ -90,6 +90,27 @@ else
       assert.equal((await post(c, id, 'nobody')).status, 202);
     });
 
+    it('the statistics summary asked of one process counts the publishes and subscribers of every process', async () => {
+      const [a, b, c] = apps as [AppProcess, AppProcess, AppProcess];
+      type Summary = { published_messages: number; by_worker: Array<{ pid: number; subscribers: number }> };
+      const summary = async (app: AppProcess) => JSON.parse((await request(app.url('/stats'))).text) as Summary;
+      const before = (await summary(a)).published_messages;
+      const id = channel();
+      for (let i = 0; i < 3; i++) await post(a, id, `a${i}`);
+      for (let i = 0; i < 2; i++) await post(b, id, `b${i}`);
+      assert.equal((await summary(c)).published_messages - before, 5, 'five publishes, on two processes, counted by a third');
+      const waitingOn = channel();
+      const parked = request(c.url(`/sub?id=${waitingOn}`));
+      const pids = apps.map((app) => app.child.pid);
+      const seen = await waitFor('c counted in by_worker', async () => {
+        const s = await summary(a);
+        return s.by_worker.find((w) => w.pid === c.child.pid)?.subscribers === 1 && s;
+      });
+      assert.deepEqual(seen.by_worker.map((w) => w.pid).sort(), [...pids].sort(), 'every process, by its pid');
+      assert.equal((await post(a, waitingOn, 'x')).status, 201);
+      assert.equal((await parked).status, 200);
+    });
+
     it('concurrency "last": a newer subscriber on process B makes process A answer 409 to the older one', async () => {
       const id = channel();
       const [a, b, c] = apps as [AppProcess, AppProcess, AppProcess];
