@@ -155,18 +155,13 @@ export interface SubscriberOptions<Req extends IncomingMessage = IncomingMessage
   presenceKey?: ((req: Req) => string | undefined) | undefined;
 }
 
-/** Options of `statistics()`. */
-export interface StatisticsOptions<Req extends IncomingMessage = IncomingMessage> {
-  /** Which channels a request asks about. @default the `id` query argument */
-  channelId?: ChannelIdResolver<Req> | undefined;
-  /** Asked with role 'statistics' and channelId '' (the summary), 'prefix*' (a listing) or each id. */
-  authorize?: AuthorizeHook<Req> | undefined;
-  /** Lists the channels of this group only. */
-  channelGroup?: string | undefined;
-  /** Longer ids answer 400. @default 512 */
-  maxChannelIdLength?: number | undefined;
-  /** CORS, as on the other endpoints. */
-  allowOrigin?: string | undefined;
+/**
+ * Options of `statistics()`: the common options it shares with the other endpoints (`authorize` is
+ * asked with role 'statistics' and channelId '' for the summary, 'prefix*' for a listing, or each id;
+ * `channelGroup` limits listings to that group), and splitChannelIds.
+ */
+export interface StatisticsOptions<Req extends IncomingMessage = IncomingMessage>
+  extends Pick<CommonOptions<Req>, 'channelId' | 'authorize' | 'channelGroup' | 'maxChannelIdLength' | 'allowOrigin'> {
   /** Reads one id argument as several, split at this separator (`'/'`: `?id=a/b/c`, as the Push Stream Module does). @default none */
   splitChannelIds?: string | undefined;
 }

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createPushRelay, type ChannelStore, type PushRelay, type PushRelayOptions } from '../../src/index.js';
 import { cursorOf, request } from '../helpers/http-client.js';
+import { listen } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 
 export type PairFactory = () => Promise<{ a: ChannelStore; b: ChannelStore; close(): Promise<void> }>;
@@ -204,15 +205,13 @@ export function eventsSuite(label: string, makePair: PairFactory): void {
     it('with no listener, disconnect() still ends a long-poll by presenceKey; a listener added later sees re-polls as one presence', async () => {
       const stores = await makePair();
       const relay = createPushRelay({ store: stores.a, presenceKey: (req) => req.headers['x-session'] as string | undefined, presenceGrace: '200ms' });
-      const server = http.createServer(relay.handler({ '/sub': relay.subscriber(), '/pub': relay.publisher() }));
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const server = await listen(relay.handler({ '/sub': relay.subscriber(), '/pub': relay.publisher() }));
       cleanups.push(async () => {
         await relay.close();
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await server.close();
         await stores.close();
       });
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const base = server.url('');
       const id = channel();
       const alice = request(`${base}/sub?id=${id}`, { headers: { 'X-Session': 'alice' } });
       await waitFor('alice waiting', async () => (await relay.channelInfo(id))?.subscribers === 1);

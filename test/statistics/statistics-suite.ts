@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
 import { parse as parseYaml } from 'yaml';
 import { createPushRelay, type ChannelStore, type PushRelay, type PushRelayOptions } from '../../src/index.js';
 import { request } from '../helpers/http-client.js';
+import { listen } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Two stores of one channel space; `options` are the wildcard settings both take. */
@@ -33,23 +33,21 @@ interface App {
 
 async function app(store: ChannelStore, options: Omit<PushRelayOptions, 'store'> = {}, statistics: Parameters<PushRelay['statistics']>[0] = {}): Promise<App> {
   const relay = createPushRelay({ store, ...options });
-  const handler = relay.handler({
-    '/pub': relay.publisher(),
-    '/sub': relay.subscriber(),
-    '/stats': relay.statistics(statistics),
-    '/group/pub': relay.publisher({ channelGroup: 'g' }),
-    '/group/stats': relay.statistics({ channelGroup: 'g' }),
-  });
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const server = await listen(
+    relay.handler({
+      '/pub': relay.publisher(),
+      '/sub': relay.subscriber(),
+      '/stats': relay.statistics(statistics),
+      '/group/pub': relay.publisher({ channelGroup: 'g' }),
+      '/group/stats': relay.statistics({ channelGroup: 'g' }),
+    }),
+  );
   return {
     relay,
-    url: (path) => `http://127.0.0.1:${port}${path}`,
+    url: server.url,
     async close() {
       await relay.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.close();
     },
   };
 }
@@ -131,13 +129,12 @@ export function statisticsSuite(label: string, makePair: PairFactory): void {
       assert.equal(none.channels, 0);
       // Several ids: the resolver returns an array (here: a repeated query argument).
       const several = createPushRelay({ store: a.relay.store, channelId: (req) => new URL(req.url!, 'http://x').searchParams.getAll('id') });
-      const server = http.createServer(several.handler({ '/stats': several.statistics() }));
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const server = await listen(several.handler({ '/stats': several.statistics() }));
       cleanups.push(async () => {
         await several.close();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await server.close();
       });
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const base = server.url('');
       assert.deepEqual(names(await json(`${base}/stats?id=lobby&id=nope&id=room-2`)), ['lobby', 'room-2']);
       assert.equal((await request(`${base}/stats?id=nope&id=nada`)).status, 404);
       assert.deepEqual(names(await json(`${base}/stats?id=lobby&id=room*`)), ['room-1', 'room-2'], 'a pattern wins over the ids');
@@ -300,13 +297,12 @@ export function statisticsSuite(label: string, makePair: PairFactory): void {
       assert.equal((await publish(a, 'plain-3')).status, 403, 'maxChannels reached');
       // A subscriber may create a wildcard channel (with a plain one beside it) despite authorizedChannelsOnly.
       const multi = createPushRelay({ store: a.relay.store, authorizedChannelsOnly: true, wildcardChannelMaxQtd: 2, channelId: (req) => new URL(req.url!, 'http://x').searchParams.getAll('id') });
-      const server = http.createServer(multi.handler({ '/sub': multi.subscriber({ mode: 'interval-poll' }), '/lp': multi.subscriber({ subscriberFirstMessage: 'newest' }) }));
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const server = await listen(multi.handler({ '/sub': multi.subscriber({ mode: 'interval-poll' }), '/lp': multi.subscriber({ subscriberFirstMessage: 'newest' }) }));
       cleanups.push(async () => {
         await multi.close();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await server.close();
       });
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const base = server.url('');
       const sub = (...ids: string[]) => request(`${base}/sub?${ids.map((id) => `id=${id}`).join('&')}`);
       assert.equal((await sub('plain-1', 'bd_a')).status, 200, 'a plain channel and a new wildcard channel');
       const only = await sub('bd_a');
