@@ -102,9 +102,15 @@ export function statisticsSuite(label: string, makePair: PairFactory): void {
       assert.equal(byWorker.length, workers);
       for (const w of byWorker) assert.equal(w.pid, process.pid);
       assert.equal(byWorker.reduce((n, w) => n + w.subscribers, 0), 1, 'each process counts its own subscribers');
-      assert.deepEqual({ ...(await a.relay.stats()), time: summary.time, uptime: summary.uptime }, { ...summary, by_worker: (await a.relay.stats()).by_worker });
+      // relay.stats() is the same object (clock fields aside: a second may pass between the two).
+      const steady = ({ time: _t, uptime: _u, by_worker, ...rest }: Record<string, unknown>) => ({ ...rest, by_worker: (by_worker as Array<{ pid: number; subscribers: number }>).map((w) => `${w.pid}:${w.subscribers}`).sort() });
+      assert.deepEqual(steady({ ...(await a.relay.stats()) }), steady(summary));
       assert.equal((await publish(a, 'three')).status, 201);
       assert.equal((await waiting).status, 200);
+      await waitFor('the subscriber counted out', async () => {
+        const s = await json(a.url('/stats'));
+        return s.subscribers === 0 && (s.by_worker as Array<{ subscribers: number }>).every((w) => w.subscribers === 0);
+      });
     });
 
     it('one channel, several, ALL, * and prefix*; 404 for what does not exist', async () => {
@@ -411,8 +417,11 @@ export function statisticsSuite(label: string, makePair: PairFactory): void {
       const worst = delay.max / 1e6;
       assert.equal(count, 100_000);
       assert.ok(bytes > 5_000_000);
-      // The listing's pages are about a millisecond each; allow for the GC and a shared machine.
-      assert.ok(worst < 50, `the event loop stalled for ${worst.toFixed(1)} ms (p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms)`);
+      // Pages of about a millisecond: the 99th percentile stays under 10 ms. The worst single delay
+      // is left to the garbage collector and a shared 2-core machine, but a listing done in one go
+      // (100,000 channels at once) would break it.
+      const p99 = delay.percentile(99) / 1e6;
+      assert.ok(p99 < 10 && worst < 60, `event-loop delay p99 ${p99.toFixed(1)} ms, worst ${worst.toFixed(1)} ms`);
       console.log(`# 100,000 channels listed (${(bytes / 1e6).toFixed(1)} MB): worst event-loop delay ${worst.toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms`);
     });
   });

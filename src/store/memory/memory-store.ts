@@ -86,6 +86,8 @@ export class MemoryStore implements ChannelStore {
   /** Last ids of channels removed during the current second (see #remove). */
   readonly #removedIds = new Map<string, MessageId>();
   #bytes = 0;
+  /** Waiting subscribers on every channel (for the statistics summary, without walking the channels). */
+  #subscribers = 0;
   /** Wildcard channels among #channels. */
   #wildcards = 0;
   /** Messages published since the store was made (uncounted ones left out). */
@@ -255,6 +257,7 @@ export class MemoryStore implements ChannelStore {
       throw err;
     }
     this.#bytes += cost;
+    if (!channel.subscribers.has(request.subscriberId)) this.#subscribers++;
     channel.subscribers.add(request.subscriberId);
     channel.lastRequested = this.#now();
     // An idle channel's removal clock stops: settle swaps it for its next message expiry, if any.
@@ -270,6 +273,7 @@ export class MemoryStore implements ChannelStore {
     for (const id of subscriberIds) {
       if (!channel.subscribers.delete(id)) continue;
       left++;
+      this.#subscribers--;
       this.#bytes -= subscriberCost(id);
     }
     if (left === 0) return;
@@ -332,9 +336,7 @@ export class MemoryStore implements ChannelStore {
   }
 
   async summary(): Promise<StoreSummary> {
-    let subscribers = 0;
-    for (const channel of this.#channels.values()) subscribers += channel.subscribers.size;
-    return { published: this.#published, since: this.#since, workers: [{ pid: process.pid, hostname: hostname(), subscribers, since: this.#since }] };
+    return { published: this.#published, since: this.#since, workers: [{ pid: process.pid, hostname: hostname(), subscribers: this.#subscribers, since: this.#since }] };
   }
 
   async onLifecycle(listener: (event: LifecycleEvent) => void): Promise<() => void> {
@@ -349,6 +351,7 @@ export class MemoryStore implements ChannelStore {
     this.#timers.clear();
     this.#channels.clear();
     this.#wildcards = 0;
+    this.#subscribers = 0;
     this.#removedIds.clear();
     this.#holdingExpired.clear();
     this.#listeners.clear();
@@ -479,6 +482,7 @@ export class MemoryStore implements ChannelStore {
     this.#release(channel, channel.queue);
     this.#bytes -= channelCost(channel.name);
     for (const id of channel.subscribers) this.#bytes -= subscriberCost(id);
+    this.#subscribers -= channel.subscribers.size;
     this.#channels.delete(channel.name);
     if (isWildcardKey(channel.name, this.wildcardChannelPrefix)) this.#wildcards--;
     this.#lifecycle('destroyed', channel.name);
