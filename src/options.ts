@@ -10,6 +10,8 @@ import { describe, parseDuration, parseSize, type Duration, type Size } from './
 import type { ChannelStore } from './store/channel-store.js';
 import { log } from './log.js';
 import { repeatedIdArgument } from './protocol/answers.js';
+import type { PaddingRule, TemplateSettings } from './protocol/templates.js';
+import type { OriginRule } from './http/cors.js';
 
 export type { SubscriberMode };
 
@@ -29,7 +31,24 @@ export type Role = 'publisher' | 'subscriber' | 'statistics';
  */
 export type ChannelIdResolver<Req extends IncomingMessage = IncomingMessage> = (
   req: Req,
-) => string | readonly string[] | undefined | null | Promise<string | readonly string[] | undefined | null>;
+) => ChannelIds | Promise<ChannelIds>;
+
+/**
+ * What a channelId resolver returns: one id, or several; a subscriber's entries may also be
+ * `{ id, backtrack: N }`: that channel starts from its N newest stored messages, whatever cursor the
+ * request carries (the Push Stream Module's `/sub/ch1.b5`).
+ */
+export type ChannelIds = string | ChannelEntry | ReadonlyArray<string | ChannelEntry> | undefined | null;
+export interface ChannelEntry {
+  id: string;
+  backtrack?: number | undefined;
+}
+
+/**
+ * Which browser origins may use an endpoint (the forms of the `cors` package): `'*'`, one origin, a
+ * list, a RegExp tested against the origin, or a function `(origin, req) => boolean`.
+ */
+export type AllowOrigin<Req extends IncomingMessage = IncomingMessage> = string | readonly string[] | RegExp | ((origin: string, req: Req) => boolean);
 
 /**
  * Decides whether `req` may use the channel: `true` lets it through, anything else answers 403.
@@ -50,13 +69,15 @@ export interface CommonOptions<Req extends IncomingMessage = IncomingMessage> {
   /** push_channel_timeout: how long a channel with no messages and no subscribers lives. @default 0 (removed at once) */
   channelTimeout?: Duration | undefined;
   /**
-   * CORS (Nchan's nchan_access_control_allow_origin): `'*'` or one origin (`'https://app.example.com'`)
-   * that browsers on another origin may use this endpoint from. Answers carry
+   * CORS (Nchan's nchan_access_control_allow_origin, push_stream_allowed_origins): the browser
+   * origins that may use this endpoint: `'*'`, one origin (`'https://app.example.com'`), a list, a
+   * RegExp, or a function `(origin, req) => boolean`. Answers to an allowed origin carry
    * `Access-Control-Allow-Origin` and expose the cursor headers, and OPTIONS preflights get 200.
-   * With one origin, credentials (cookies) are allowed too, and a WebSocket upgrade from a page of
-   * another origin gets 403 (browsers apply no CORS to WebSockets). @default none (OPTIONS answers 405)
+   * Except with `'*'`, credentials (cookies) are allowed too, answers carry `Vary: Origin`, and a
+   * WebSocket upgrade from a page of another origin gets 403 (browsers apply no CORS to WebSockets).
+   * @default none (OPTIONS answers 405)
    */
-  allowOrigin?: string | undefined;
+  allowOrigin?: AllowOrigin<Req> | undefined;
 }
 
 /** Options of `publisher()`. */
@@ -87,6 +108,11 @@ export interface PublisherOptions<Req extends IncomingMessage = IncomingMessage>
    * @default false
    */
   distinctSeconds?: boolean | undefined;
+  /**
+   * push_stream_channel_info_on_publish: a successful POST answers with the channel info (false: an
+   * empty body, same status). @default true
+   */
+  channelInfoOnPublish?: boolean | undefined;
 }
 
 /** Options of `subscriber()`. */
@@ -153,6 +179,52 @@ export interface SubscriberOptions<Req extends IncomingMessage = IncomingMessage
    * each poll sends back. @default none
    */
   presenceKey?: ((req: Req) => string | undefined) | undefined;
+  /**
+   * push_stream_header_template: text sent once when a stream opens (EventSource: as `:` comment
+   * lines; WebSocket: a text frame), and before a long-poll's message. @default none
+   */
+  headerTemplate?: string | undefined;
+  /**
+   * push_stream_message_template: what each message becomes. Placeholders (any case): `~id~` (the
+   * message's number in its channel: 1, 2, 3...; -1 ping, -2 channel deleted, -3 time-out),
+   * `~channel~`, `~text~` (the body), `~size~`, `~time~`, `~tag~`, `~event-id~`, `~event-type~`.
+   * @default none: the body as it is
+   */
+  messageTemplate?: string | undefined;
+  /** push_stream_footer_template: text sent before the relay ends a stream, and after a long-poll's message. @default none */
+  footerTemplate?: string | undefined;
+  /** push_stream_ping_message_text: with a message template, a chunked or raw stream's keep-alive is the template applied to this (id -1). @default ' ' */
+  pingMessageText?: string | undefined;
+  /** push_stream_channel_deleted_message_text: with a message template, sent (id -2) when the channel is deleted. A DELETE's body replaces it. @default 'Channel deleted' */
+  channelDeletedMessageText?: string | undefined;
+  /** push_stream_timeout_with_body: a long-poll time-out answers 200 with the template applied to 'Timed out' (id -3) instead of 304. @default false */
+  timeoutWithBody?: boolean | undefined;
+  /**
+   * push_stream_padding_by_user_agent: for browsers that show nothing until they hold so many bytes,
+   * a stream's header and messages are padded (in 100-byte steps) to the first matching rule's sizes.
+   * @default none
+   */
+  padding?: ReadonlyArray<{ userAgent: RegExp; header: number; message: number }> | undefined;
+  /**
+   * JSONP for long-poll and interval-poll: a request with this query argument is answered
+   * `application/javascript`, `name([message]);` (the message template's output, or the body as a
+   * JSON string without one). Names other than dotted JavaScript identifiers (at most 128
+   * characters) answer 400. `false` turns JSONP off. @default 'callback'
+   */
+  jsonpCallback?: string | false | undefined;
+  /**
+   * push_stream_last_received_message_time / _tag / push_stream_last_event_id: query arguments read
+   * as the cursor when the request has no `If-Modified-Since` / `If-None-Match` / `Last-Event-ID`
+   * (for clients that cannot set headers). @default { eventId: 'last_event_id' }
+   */
+  cursorArguments?: { time?: string | undefined; tag?: string | undefined; eventId?: string | undefined } | undefined;
+  /**
+   * push_stream_websocket_allow_publish: a text message from a WebSocket subscriber is published to
+   * every channel of the connection (authorize is asked with role 'publisher'). @default false
+   */
+  websocketPublish?: boolean | undefined;
+  /** Most messages per second one WebSocket may publish; beyond it, close 1008. @default 20 */
+  websocketPublishRate?: number | undefined;
 }
 
 /**
@@ -215,7 +287,7 @@ export interface ResolvedCommon {
   channelGroup: string | undefined;
   maxChannelIdLength: number;
   channelTimeout: number;
-  allowOrigin: string | undefined;
+  allowOrigin: OriginRule | undefined;
 }
 export interface ResolvedStatistics extends ResolvedCommon {
   splitChannelIds: string | undefined;
@@ -225,6 +297,7 @@ export interface ResolvedPublisher extends ResolvedCommon {
   maxMessageSize: number;
   bodyTimeout: number;
   distinctSeconds: boolean;
+  channelInfoOnPublish: boolean;
 }
 export interface ResolvedSubscriber extends ResolvedCommon {
   /** undefined: chosen per request. */
@@ -242,10 +315,33 @@ export interface ResolvedSubscriber extends ResolvedCommon {
   tcpKeepAlive: number;
   presenceKey: ((req: IncomingMessage) => string | undefined) | undefined;
   wildcardChannelMaxQtd: number | undefined;
+  templates: TemplateSettings;
+  /** The JSONP query argument, or undefined when off. */
+  jsonpCallback: string | undefined;
+  cursorArguments: CursorArguments;
+  websocketPublish: boolean;
+  websocketPublishRate: number;
+}
+
+/** Query arguments read as the cursor when headers are absent. */
+export interface CursorArguments {
+  time: string | undefined;
+  tag: string | undefined;
+  eventId: string | undefined;
 }
 
 const COMMON_KEYS = ['channelId', 'authorize', 'channelGroup', 'maxChannelIdLength', 'channelTimeout', 'allowOrigin'] as const;
-const PUBLISHER_KEYS = ['storeMessages', 'minMessageBufferLength', 'maxMessageBufferLength', 'messageBufferLength', 'messageTimeout', 'maxMessageSize', 'bodyTimeout', 'distinctSeconds'] as const;
+const PUBLISHER_KEYS = [
+  'storeMessages',
+  'minMessageBufferLength',
+  'maxMessageBufferLength',
+  'messageBufferLength',
+  'messageTimeout',
+  'maxMessageSize',
+  'bodyTimeout',
+  'distinctSeconds',
+  'channelInfoOnPublish',
+] as const;
 const SUBSCRIBER_KEYS = [
   'mode',
   'subscriberFirstMessage',
@@ -261,9 +357,22 @@ const SUBSCRIBER_KEYS = [
   'tcpKeepAlive',
   'presenceKey',
   'wildcardChannelMaxQtd',
+  'headerTemplate',
+  'messageTemplate',
+  'footerTemplate',
+  'pingMessageText',
+  'channelDeletedMessageText',
+  'timeoutWithBody',
+  'padding',
+  'jsonpCallback',
+  'cursorArguments',
+  'websocketPublish',
+  'websocketPublishRate',
 ] as const;
 const STATISTICS_KEYS = ['splitChannelIds'] as const;
 const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels', 'maxTotalBacklog', 'presenceGrace', 'eventsChannel', 'allowConnectionsToEventsChannel'] as const;
+
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/\s,]+$/i;
 
 /** Validators: each throws a TypeError naming the option, or returns nothing. */
 const check: Record<string, (value: unknown, name: string) => void> = {
@@ -274,8 +383,10 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   },
   maxChannelIdLength: positiveInt,
   allowOrigin: (v, name) => {
-    if (v !== '*' && !(typeof v === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/\s,]+$/i.test(v))) {
-      fail(name, "'*' or one origin such as 'https://app.example.com' (scheme://host[:port], no path)", v);
+    if (v === '*' || typeof v === 'function' || v instanceof RegExp) return;
+    const origins = Array.isArray(v) ? v : [v];
+    if ((Array.isArray(v) && v.length === 0) || !origins.every((o) => typeof o === 'string' && ORIGIN.test(o))) {
+      fail(name, "'*', an origin such as 'https://app.example.com' (scheme://host[:port], no path), a list of them, a RegExp or a function", v);
     }
   },
   channelTimeout: parseDuration,
@@ -288,6 +399,28 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   maxMessageSize: parseSize,
   bodyTimeout: parseDuration,
   distinctSeconds: bool,
+  channelInfoOnPublish: bool,
+  headerTemplate: text,
+  messageTemplate: (v, name) => {
+    if (typeof v !== 'string' || v === '') fail(name, 'a non-empty string', v);
+  },
+  footerTemplate: text,
+  pingMessageText: text,
+  channelDeletedMessageText: text,
+  timeoutWithBody: bool,
+  padding: (v, name) => {
+    const ok = Array.isArray(v) && v.every((r) => r && typeof r === 'object' && r.userAgent instanceof RegExp && Number.isSafeInteger(r.header) && r.header >= 0 && Number.isSafeInteger(r.message) && r.message >= 0);
+    if (!ok) fail(name, 'a list of { userAgent: RegExp, header: bytes, message: bytes }', v);
+  },
+  jsonpCallback: (v, name) => {
+    if (v !== false && !(typeof v === 'string' && /^[\w.$-]{1,64}$/.test(v))) fail(name, 'a query argument name, or false', v);
+  },
+  cursorArguments: (v, name) => {
+    const ok = v !== null && typeof v === 'object' && Object.entries(v).every(([k, a]) => ['time', 'tag', 'eventId'].includes(k) && (a === undefined || (typeof a === 'string' && /^[\w.$-]{1,64}$/.test(a))));
+    if (!ok) fail(name, "{ time?, tag?, eventId? }, each a query argument name", v);
+  },
+  websocketPublish: bool,
+  websocketPublishRate: positiveInt,
   mode: oneOf('long-poll', 'interval-poll', 'eventsource', 'chunked', 'multipart', 'raw-stream', 'websocket'),
   subscriberFirstMessage: (v, name) => {
     if (v !== 'oldest' && v !== 'newest' && !(Number.isSafeInteger(v) && v !== 0)) fail(name, "'oldest', 'newest' or a whole number other than 0", v);
@@ -396,7 +529,7 @@ function resolveCommon(levels: AnyOptions[]): ResolvedCommon {
     channelGroup: get<string | undefined>('channelGroup', undefined),
     maxChannelIdLength: get('maxChannelIdLength', 512),
     channelTimeout: parseDuration(get<Duration>('channelTimeout', 0), 'channelTimeout'),
-    allowOrigin: get<string | undefined>('allowOrigin', undefined),
+    allowOrigin: get<OriginRule | undefined>('allowOrigin', undefined),
   };
 }
 
@@ -426,6 +559,7 @@ export function resolvePublisher(levels: AnyOptions[]): ResolvedPublisher {
     maxMessageSize: parseSize(pick<Size>(levels, 'maxMessageSize', '1mb'), 'maxMessageSize'),
     bodyTimeout: parseDuration(pick<Duration>(levels, 'bodyTimeout', '30s'), 'bodyTimeout'),
     distinctSeconds: pick(levels, 'distinctSeconds', false),
+    channelInfoOnPublish: pick(levels, 'channelInfoOnPublish', true),
   };
 }
 
@@ -447,6 +581,19 @@ export function resolveSubscriber(levels: AnyOptions[]): ResolvedSubscriber {
     tcpKeepAlive: parseDuration(pick<Duration>(levels, 'tcpKeepAlive', '30s'), 'tcpKeepAlive'),
     presenceKey: pick<((req: IncomingMessage) => string | undefined) | undefined>(levels, 'presenceKey', undefined),
     wildcardChannelMaxQtd: pick<number | undefined>(levels, 'wildcardChannelMaxQtd', undefined),
+    templates: {
+      header: pick<string | undefined>(levels, 'headerTemplate', undefined) || undefined,
+      message: pick<string | undefined>(levels, 'messageTemplate', undefined),
+      footer: pick<string | undefined>(levels, 'footerTemplate', undefined) || undefined,
+      pingMessageText: pick(levels, 'pingMessageText', ' '),
+      channelDeletedMessageText: pick(levels, 'channelDeletedMessageText', 'Channel deleted'),
+      timeoutWithBody: pick(levels, 'timeoutWithBody', false),
+      padding: pick<PaddingRule[]>(levels, 'padding', []),
+    },
+    jsonpCallback: pick<string | false>(levels, 'jsonpCallback', 'callback') || undefined,
+    cursorArguments: { time: undefined, tag: undefined, eventId: 'last_event_id', ...pick<Partial<CursorArguments>>(levels, 'cursorArguments', {}) },
+    websocketPublish: pick(levels, 'websocketPublish', false),
+    websocketPublishRate: pick(levels, 'websocketPublishRate', 20),
   };
 }
 
@@ -514,6 +661,9 @@ function fn(v: unknown, name: string): void {
 }
 function positiveSize(v: unknown, name: string): void {
   if (parseSize(v, name) < 1) fail(name, 'a size above 0', v);
+}
+function text(v: unknown, name: string): void {
+  if (typeof v !== 'string') fail(name, 'a string', v);
 }
 function bool(v: unknown, name: string): void {
   if (typeof v !== 'boolean') fail(name, 'true or false', v);

@@ -42,6 +42,8 @@ export interface PublishOptions {
   contentType?: string | undefined;
   /** EventSource `event:` name. */
   eventType?: string | undefined;
+  /** The message's own id, as the `Event-Id` header of an HTTP publish: `~event-id~`, and a `Last-Event-ID` naming it resumes after it. */
+  eventId?: string | undefined;
   /** Channel group, if not the relay's. */
   channelGroup?: string | undefined;
   /**
@@ -178,7 +180,7 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
     subscriber(endpoint?: SubscriberOptions) {
       const resolved = resolveSubscriber([global, validateOptions(endpoint, 'subscriber()', subscriberOptionKeys)]);
       checkWildcardMaxQtd(store, resolved.wildcardChannelMaxQtd);
-      return subscriberMiddleware(core, resolved);
+      return subscriberMiddleware(core, resolved, defaults);
     },
     statistics(endpoint?: StatisticsOptions) {
       return statisticsMiddleware(core, resolveStatistics([pickKeys(global, statisticsOptionKeys), validateOptions(endpoint, 'statistics()', statisticsOptionKeys)]));
@@ -219,7 +221,7 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
       core.checkEventsChannel([{ id: channelId, key }], 'publisher', 'POST');
       const { info, message, duplicate } = await core.store.publish(
         key,
-        { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType, idempotencyKey: publishOptions.idempotencyKey, distinctSecond: defaults.distinctSeconds },
+        { data: body, contentType: publishOptions.contentType, eventType: publishOptions.eventType, eventId: publishOptions.eventId, idempotencyKey: publishOptions.idempotencyKey, distinctSecond: defaults.distinctSeconds },
         defaults.rules,
       );
       if (!duplicate) core.published(channelId, message);
@@ -476,5 +478,9 @@ function checkPublishOptions(options: PublishOptions): void {
   }
   if (eventType !== undefined && (typeof eventType !== 'string' || /[\r\n\0]/.test(eventType))) {
     throw new TypeError(`push-relay: publish() eventType must be a string without line breaks, got ${JSON.stringify(eventType)}`);
+  }
+  const { eventId } = options;
+  if (eventId !== undefined && (typeof eventId !== 'string' || eventId === '' || eventId.length > 255 || /[\r\n\0]/.test(eventId))) {
+    throw new TypeError(`push-relay: publish() eventId must be 1 to 255 characters without line breaks, got ${JSON.stringify(eventId)}`);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The publisher endpoint (rev 2.23 §3.2): POST publishes (201 if a waiting subscriber got it, else
  * 202), PUT creates (200), GET answers channel info (200/404), DELETE deletes (200/404, waiting
- * subscribers get 410). Every 2xx carries channel info.
+ * subscribers get 410). Every 2xx carries channel info. A resolver naming several channels (up to
+ * 255) does each to every one of them, and the answer lists each channel's info.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendChannelInfo } from '../http/channel-info-response.js';
@@ -10,9 +11,11 @@ import { readMessageBody } from '../http/request-body.js';
 import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
 import type { ResolvedPublisher } from '../options.js';
-import { badIdempotencyKey, methodNotAllowed, noSuchChannel } from '../protocol/answers.js';
+import { badEventId, badIdempotencyKey, methodNotAllowed, noSuchChannel } from '../protocol/answers.js';
+import type { ChannelInfo } from '../protocol/channel-info.js';
+import type { NewMessage } from '../store/channel-store.js';
 import type { RelayContext } from './context.js';
-import { resolveChannel } from './resolve-channels.js';
+import { resolveChannels } from './resolve-channels.js';
 
 const debug = log('publisher');
 const ALLOW = 'GET, POST, PUT, DELETE';
@@ -22,7 +25,7 @@ export function publisherMiddleware(relay: RelayContext, options: ResolvedPublis
     const method = req.method;
     if (options.allowOrigin) {
       if (method === 'OPTIONS') return answerPreflight(req, res, options.allowOrigin, PUBLISHER_CORS);
-      allowCrossOrigin(res, options.allowOrigin, PUBLISHER_CORS);
+      allowCrossOrigin(req, res, options.allowOrigin, PUBLISHER_CORS);
     }
     if (method !== 'POST' && method !== 'GET' && method !== 'PUT' && method !== 'DELETE') {
       answerError(methodNotAllowed(ALLOW), req, res, next);
@@ -37,44 +40,70 @@ export function publisherMiddleware(relay: RelayContext, options: ResolvedPublis
 
 async function servePublisher(relay: RelayContext, options: ResolvedPublisher, req: IncomingMessage, res: ServerResponse): Promise<void> {
   relay.assertOpen();
-  const channel = await resolveChannel(req, options, 'publisher');
-  relay.checkEventsChannel([channel], 'publisher', req.method);
-  const key = channel.key;
+  const channels = await resolveChannels(req, options, 'publisher');
+  relay.checkEventsChannel(channels, 'publisher', req.method);
   const store = relay.store;
+  // One channel answers its info; several (a publish to each) answer a list naming each.
+  const answer = async (status: (infos: ChannelInfo[]) => number, each: (key: string) => Promise<ChannelInfo | undefined>, empty = false) => {
+    const infos = await Promise.all(channels.map((c) => each(c.key)));
+    if (infos.every((i) => i === undefined)) throw noSuchChannel();
+    const found = channels.flatMap((c, i) => (infos[i] ? [{ channel: c.id, info: infos[i] }] : []));
+    const code = status(found.map((f) => f.info));
+    sendChannelInfo(req, res, code, channels.length === 1 ? found[0]!.info : found, empty);
+  };
   switch (req.method) {
     case 'POST': {
       const headers = req.headers;
       const data = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
-      const eventType = headers['x-eventsource-event'];
-      const idempotencyKey = readIdempotencyKey(headers['idempotency-key']);
-      const { info, message, duplicate } = await store.publish(
-        key,
-        { data, contentType: headers['content-type'], eventType: typeof eventType === 'string' ? eventType : undefined, idempotencyKey, distinctSecond: options.distinctSeconds },
-        options.rules,
-      );
+      const message: NewMessage = {
+        data,
+        contentType: headers['content-type'],
+        eventType: headerText(headers['x-eventsource-event']) ?? headerText(headers['event-type']),
+        eventId: readEventId(headers['event-id']),
+        idempotencyKey: readIdempotencyKey(headers['idempotency-key']),
+        distinctSecond: options.distinctSeconds,
+      };
+      let replayed = true;
+      let delivered = false;
+      const publishTo = async (key: string, id: string) => {
+        const result = await store.publish(key, message, options.rules);
+        if (!result.duplicate) {
+          replayed = false;
+          delivered ||= result.info.subscribers > 0;
+          relay.published(id, result.message);
+        }
+        return result.info;
+      };
+      const infos = await Promise.all(channels.map((c) => publishTo(c.key, c.id)));
       // A retry of a publish that is still stored: nothing published now (the IETF draft's replay header).
-      if (duplicate) res.setHeader('Idempotent-Replayed', 'true');
-      else relay.published(channel.id, message);
+      if (replayed) res.setHeader('Idempotent-Replayed', 'true');
       // 201 vs 202 needs only the count of waiting subscribers; fan-out happens after this answer.
-      sendChannelInfo(req, res, !duplicate && info.subscribers > 0 ? 201 : 202, info);
+      const items = channels.map((c, i) => ({ channel: c.id, info: infos[i]! }));
+      sendChannelInfo(req, res, delivered ? 201 : 202, channels.length === 1 ? infos[0]! : items, !options.channelInfoOnPublish);
       return;
     }
     case 'PUT':
-      sendChannelInfo(req, res, 200, await store.create(key, options.rules));
+      await answer(() => 200, (key) => store.create(key, options.rules));
       return;
-    case 'GET': {
-      const info = await store.info(key);
-      if (!info) throw noSuchChannel();
-      sendChannelInfo(req, res, 200, info);
+    case 'GET':
+      await answer(() => 200, (key) => store.info(key));
       return;
-    }
-    case 'DELETE': {
-      const info = await store.delete(key);
-      if (!info) throw noSuchChannel();
-      sendChannelInfo(req, res, 200, info);
+    case 'DELETE':
+      await answer(() => 200, (key) => store.delete(key));
       return;
-    }
   }
+}
+
+/** A header given once, as text; undefined when absent or empty. */
+function headerText(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** The `Event-Id` request header: at most 255 characters. */
+function readEventId(value: string | string[] | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || value.length > 255) throw badEventId();
+  return value;
 }
 
 /** The `Idempotency-Key` request header: at most 255 visible ASCII characters. */

@@ -1,23 +1,11 @@
 /**
  * From a request to its channels: run the app's resolver, check the ids, run the authorize hook
- * (403). A subscriber's resolver may name up to 255 channels (multiplexing); a publisher's names one.
+ * (403). A resolver may name up to 255 channels (a multiplexed subscriber, a publish to several).
  */
 import type { IncomingMessage } from 'node:http';
-import { authorizeNotBoolean, notAuthorized, oneChannelOnly } from '../protocol/answers.js';
+import { authorizeNotBoolean, notAuthorized } from '../protocol/answers.js';
 import { checkChannelId, checkChannelList, type ResolvedChannel } from '../protocol/channel-id.js';
 import type { ResolvedCommon, Role } from '../options.js';
-
-/** The one channel of a publisher request. */
-export async function resolveChannel(req: IncomingMessage, options: ResolvedCommon, role: Role): Promise<ResolvedChannel> {
-  let id: unknown = await options.channelId(req);
-  if (Array.isArray(id)) {
-    if (id.length !== 1) throw oneChannelOnly(role, id.length);
-    id = id[0];
-  }
-  const channel = checkChannelId(id, options);
-  if (options.authorize) refuseUnless(await options.authorize(req, { channelId: channel.id, role }));
-  return channel;
-}
 
 /** Only `true` lets a request through. */
 function refuseUnless(verdict: unknown, channelId?: string): void {
@@ -25,7 +13,7 @@ function refuseUnless(verdict: unknown, channelId?: string): void {
   throw typeof verdict === 'boolean' || verdict === undefined ? notAuthorized(channelId) : authorizeNotBoolean(verdict);
 }
 
-/** The channels of a subscriber request, in the resolver's order: one, or several (multiplexed). */
+/** The channels of a request, in the resolver's order: one, or several. */
 export async function resolveChannels(req: IncomingMessage, options: ResolvedCommon, role: Role): Promise<ResolvedChannel[]> {
   const id: unknown = await options.channelId(req);
   if (!Array.isArray(id) || id.length === 1) {

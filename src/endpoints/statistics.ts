@@ -35,7 +35,7 @@ export function statisticsMiddleware(relay: RelayContext, options: ResolvedStati
   return function pushRelayStatistics(req, res, next) {
     if (options.allowOrigin) {
       if (req.method === 'OPTIONS') return answerPreflight(req, res, options.allowOrigin, STATISTICS_CORS);
-      allowCrossOrigin(res, options.allowOrigin, STATISTICS_CORS);
+      allowCrossOrigin(req, res, options.allowOrigin, STATISTICS_CORS);
     }
     if (req.method !== 'GET') {
       answerError(methodNotAllowed('GET'), req, res, next);

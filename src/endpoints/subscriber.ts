@@ -7,11 +7,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { allowCrossOrigin, answerPreflight, originAllowed, SUBSCRIBER_CORS } from '../http/cors.js';
 import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
-import type { ResolvedSubscriber } from '../options.js';
-import { methodNotAllowed, originNotAllowed, retryableEnding, tooManyWildcardChannelsInRequest } from '../protocol/answers.js';
-import { positionText, readPosition } from '../protocol/position.js';
+import { queryArgument, type CursorArguments, type ResolvedPublisher, type ResolvedSubscriber } from '../options.js';
+import { badJsonpCallback, methodNotAllowed, originNotAllowed, retryableEnding, tooManyWildcardChannelsInRequest } from '../protocol/answers.js';
+import { positionText, publisherEventId, readPosition, type Cursors } from '../protocol/position.js';
+import { Templates, validCallback } from '../protocol/templates.js';
+import type { ChannelStore } from '../store/channel-store.js';
 import { chooseTransport, type StreamTransport } from '../protocol/transport-choice.js';
-import { startPosition } from '../subscriptions/start-position.js';
+import { backtrack, startPosition } from '../subscriptions/start-position.js';
 import { Subscription, type SubscriptionSettings } from '../subscriptions/subscription.js';
 import { ChunkedStream } from '../transports/chunked.js';
 import { EventSourceStream } from '../transports/eventsource.js';
@@ -22,6 +24,7 @@ import { RawStream } from '../transports/raw-stream.js';
 import type { TransportSettings } from '../transports/transport.js';
 import { enableTcpKeepAlive } from '../http/tcp-keep-alive.js';
 import { acceptUpgrade, WebSocketTransport } from '../transports/websocket.js';
+import { webSocketPublisher } from './websocket-publish.js';
 import type { RelayContext } from './context.js';
 import { resolveChannels } from './resolve-channels.js';
 import { isWildcardKey, type ResolvedChannel } from '../protocol/channel-id.js';
@@ -41,12 +44,18 @@ interface Endpoint {
   readonly options: ResolvedSubscriber;
   readonly subscription: SubscriptionSettings;
   readonly transport: TransportSettings;
+  readonly templates: Templates | undefined;
+  /** How WebSocket subscribers' messages are stored (the relay's publisher settings), with websocketPublish. */
+  readonly publishing: ResolvedPublisher;
 }
 
-export function subscriberMiddleware(context: RelayContext, options: ResolvedSubscriber): Middleware {
+export function subscriberMiddleware(context: RelayContext, options: ResolvedSubscriber, publishing: ResolvedPublisher): Middleware {
+  const templates = Templates.from(options.templates);
   const endpoint: Endpoint = {
     context,
     options,
+    templates,
+    publishing,
     subscription: {
       join: {
         concurrency: options.concurrency,
@@ -64,12 +73,13 @@ export function subscriberMiddleware(context: RelayContext, options: ResolvedSub
       pingInterval: options.pingInterval,
       backlog: context.backlog,
       maxStreamBacklog: options.maxStreamBacklog,
+      templates,
     },
   };
   return function pushRelaySubscriber(req, res, next) {
     if (options.allowOrigin) {
       if (req.method === 'OPTIONS') return answerPreflight(req, res, options.allowOrigin, SUBSCRIBER_CORS);
-      allowCrossOrigin(res, options.allowOrigin, SUBSCRIBER_CORS);
+      allowCrossOrigin(req, res, options.allowOrigin, SUBSCRIBER_CORS);
     }
     // HEAD too: Express routes it to GET handlers, the protocol allows GET only.
     if (req.method !== 'GET') {
@@ -90,19 +100,22 @@ export function subscriberMiddleware(context: RelayContext, options: ResolvedSub
   };
 }
 
-async function serveSubscriber({ context, options, subscription: settings, transport: transportSettings }: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serveSubscriber(endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { context, options, subscription: settings, templates } = endpoint;
   // Read once: under Express, `req.headers` is a getter found through a swapped prototype chain.
   const headers = req.headers;
   const mechanism = chooseTransport(headers, options.mode);
   const upgrade = mechanism === 'websocket' ? acceptUpgrade(req) : undefined;
-  if (upgrade && options.allowOrigin && !originAllowed(options.allowOrigin, headers.origin)) throw originNotAllowed(headers.origin!);
+  if (upgrade && options.allowOrigin && !originAllowed(options.allowOrigin, headers.origin, req)) throw originNotAllowed(headers.origin!);
   context.assertOpen();
+  const polls = mechanism === 'long-poll' || mechanism === 'interval-poll';
+  const jsonp = polls ? jsonpCallback(req.url, options.jsonpCallback) : undefined;
   const channels = await resolveChannels(req, options, 'subscriber');
   context.checkEventsChannel(channels, 'subscriber', req.method);
   if (options.wildcardChannelMaxQtd !== undefined) checkWildcards(channels, settings.join.wildcardPrefix, options.wildcardChannelMaxQtd);
-  const polls = mechanism === 'long-poll' || mechanism === 'interval-poll';
-  const resumeFrom = readPosition(headers, req.url, !polls, channels.length);
-  const cursors = resumeFrom ?? (await startPosition(context.store, channels, options.subscriberFirstMessage));
+  const resumeFrom = await resumePosition(context.store, channels, req, !polls, options.cursorArguments);
+  let cursors = resumeFrom ?? (await startPosition(context.store, channels, options.subscriberFirstMessage));
+  if (channels.some((c) => c.backtrack !== undefined)) cursors = await backtrack(context.store, channels, cursors);
   const subscription = new Subscription(context.parked, channels, cursors, resumeFrom !== undefined, settings);
   enableTcpKeepAlive(req, options.tcpKeepAlive);
 
@@ -119,14 +132,18 @@ async function serveSubscriber({ context, options, subscription: settings, trans
   const depart = () => presence.depart(present, presence.tracking ? (positionText(subscription.cursors) ?? '') : undefined);
   try {
     if (polls) {
-      const poll = new LongPoll(res, options.defaultContentType, options.browserCache);
+      const poll = new LongPoll(res, { defaultContentType: options.defaultContentType, browserCache: options.browserCache, templates, jsonp });
       poll.onClose(depart);
       await subscription.poll(poll, mechanism === 'interval-poll', options.authorizedChannelsOnly);
       presence.accept(present);
       // Answered (now, or once a message comes): departed before the client can come back with its next poll.
       poll.onAnswered(depart);
     } else {
-      const transport = upgrade ? new WebSocketTransport(req, res, upgrade, transportSettings) : new STREAMS[mechanism as StreamTransport](res, transportSettings);
+      const padding = templates?.paddingFor(headers['user-agent']);
+      const transportSettings = padding ? { ...endpoint.transport, padding } : endpoint.transport;
+      const transport = upgrade
+        ? new WebSocketTransport(req, res, upgrade, transportSettings, options.websocketPublish ? webSocketPublisher(endpoint, req, channels) : undefined)
+        : new STREAMS[mechanism as StreamTransport](res, transportSettings);
       transport.onClose(depart);
       await subscription.stream(transport);
       presence.accept(present);
@@ -136,6 +153,31 @@ async function serveSubscriber({ context, options, subscription: settings, trans
     throw err;
   }
   present.revoke = () => subscription.revoke();
+}
+
+/**
+ * Where the request resumes: its cursor (headers, or the query arguments of cursorArguments), else a
+ * `Last-Event-ID` that names a publisher's `Event-Id` on each channel (after that message; a
+ * channel where it is not stored starts as without a cursor). undefined: no position at all.
+ */
+async function resumePosition(store: ChannelStore, channels: readonly ResolvedChannel[], req: IncomingMessage, stream: boolean, args: CursorArguments): Promise<Cursors | undefined> {
+  const position = readPosition(req.headers, req.url, stream, channels.length, args);
+  if (position || !store.findEventId) return position;
+  const eventId = publisherEventId(req.headers, req.url, args);
+  if (eventId === undefined) return undefined;
+  const found = await Promise.all(channels.map((c) => store.findEventId!(c.key, eventId)));
+  return found.some((id) => id !== undefined) ? found : undefined;
+}
+
+/** The JSONP callback a poll names (validated: 400 unless a dotted JavaScript name), or undefined. */
+function jsonpCallback(url: string | undefined, argument: string | undefined): string | undefined {
+  if (!argument || !url) return undefined;
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  const name = queryArgument(url, q + 1, argument);
+  if (name === undefined || name === '') return undefined;
+  if (!validCallback(name)) throw badJsonpCallback(name);
+  return name;
 }
 
 /** push_stream_wildcard_channel_max_qtd: at most `max` wildcard channels, and never only those (403). */

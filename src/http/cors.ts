@@ -1,6 +1,7 @@
 /**
- * CORS for browsers on another origin (`allowOrigin`). The allowed origin is fixed per endpoint
- * (`'*'` or one origin), so the headers never depend on the request and need no `Vary: Origin`.
+ * CORS for browsers on another origin (`allowOrigin`): `'*'`, one origin, a list, a RegExp or a
+ * function. Browsers apply no CORS to WebSockets, so the subscriber endpoint also checks an upgrade's
+ * `Origin` against the same rule (originAllowed).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -16,17 +17,54 @@ export const SUBSCRIBER_CORS: CorsRules = { methods: 'GET', exposed: 'Last-Modif
 export const STATISTICS_CORS: CorsRules = { methods: 'GET', exposed: 'Content-Type' };
 export const PUBLISHER_CORS: CorsRules = { methods: 'GET, POST, PUT, DELETE', exposed: 'Etag' };
 
-/** Adds the CORS headers to whatever `res` answers; call before anything is written. */
-export function allowCrossOrigin(res: ServerResponse, origin: string, rules: CorsRules): void {
-  res.setHeader('Access-Control-Allow-Origin', origin);
+/** The forms of `allowOrigin` (options.ts). */
+export type OriginRule = string | readonly string[] | RegExp | ((origin: string, req: IncomingMessage) => boolean);
+
+/**
+ * Whether `origin` may use the endpoint. A request without an `Origin` header does not come from a
+ * page of another origin: CORS is not its business.
+ */
+export function originAllowed(rule: OriginRule, origin: string | undefined, req: IncomingMessage): boolean {
+  if (origin === undefined || rule === '*') return true;
+  if (typeof rule === 'string') return origin.toLowerCase() === rule.toLowerCase();
+  if (typeof rule === 'function') return rule(origin, req) === true;
+  if (rule instanceof RegExp) {
+    rule.lastIndex = 0; // a /g or /y RegExp would otherwise test from where its last match ended
+    return rule.test(origin);
+  }
+  const lower = origin.toLowerCase();
+  return (rule as readonly string[]).some((o) => o.toLowerCase() === lower);
+}
+
+/**
+ * Adds the CORS headers to whatever `res` answers; call before anything is written. `'*'` and one
+ * fixed origin answer the same to everyone; a list, a RegExp or a function answer each request with
+ * its own origin when allowed (nothing when not), so they add `Vary: Origin` for caches.
+ */
+export function allowCrossOrigin(req: IncomingMessage, res: ServerResponse, rule: OriginRule, rules: CorsRules): void {
+  let value: string | undefined;
+  if (typeof rule === 'string') value = rule;
+  else {
+    res.setHeader('Vary', appendVary(res.getHeader('Vary'), 'Origin'));
+    const origin = req.headers.origin;
+    if (origin !== undefined && originAllowed(rule, origin, req)) value = origin;
+  }
+  if (value === undefined) return;
+  res.setHeader('Access-Control-Allow-Origin', value);
   res.setHeader('Access-Control-Expose-Headers', rules.exposed);
   // Cookies only ever go to one named origin: browsers refuse credentials with '*'.
-  if (origin !== '*') res.setHeader('Access-Control-Allow-Credentials', 'true');
+  if (value !== '*') res.setHeader('Access-Control-Allow-Credentials', 'true');
+}
+
+function appendVary(current: ReturnType<ServerResponse['getHeader']>, field: string): string {
+  const text = current === undefined ? '' : Array.isArray(current) ? current.join(', ') : String(current);
+  if (text === '') return field;
+  return text.split(',').some((f) => f.trim().toLowerCase() === field.toLowerCase()) ? text : `${text}, ${field}`;
 }
 
 /** The answer to an OPTIONS preflight: 200 with `Allow` and what the page may send. */
-export function answerPreflight(req: IncomingMessage, res: ServerResponse, origin: string, rules: CorsRules): void {
-  allowCrossOrigin(res, origin, rules);
+export function answerPreflight(req: IncomingMessage, res: ServerResponse, rule: OriginRule, rules: CorsRules): void {
+  allowCrossOrigin(req, res, rule, rules);
   const asked = req.headers['access-control-request-headers'];
   res.writeHead(200, {
     Allow: rules.methods,
@@ -37,14 +75,4 @@ export function answerPreflight(req: IncomingMessage, res: ServerResponse, origi
     'Content-Length': '0',
   });
   res.end();
-}
-
-/**
- * Whether a request from `origin` may use an endpoint with `allowOrigin`. Browsers apply no CORS to
- * WebSockets: a page on any origin can open one, with the user's cookies. So the upgrade's `Origin` is
- * checked against `allowOrigin` (`'*'` allows any); a request without an `Origin` header does not
- * come from a page, and is not an origin check's business.
- */
-export function originAllowed(allowOrigin: string, origin: string | undefined): boolean {
-  return allowOrigin === '*' || origin === undefined || origin.toLowerCase() === allowOrigin.toLowerCase();
 }

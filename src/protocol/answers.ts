@@ -22,11 +22,13 @@ export const emptyChannelList = (): ProtocolError =>
 export const channelIdTooLong = (max: number): ProtocolError =>
   protocolError(400, `push-relay: channel id is longer than maxChannelIdLength (${max} characters)`, 'channel.id.too.long');
 
-export const oneChannelOnly = (role: string, count: number): ProtocolError =>
-  protocolError(400, `push-relay: a ${role} endpoint takes one channel id (the channelId resolver returned ${count})`, 'channel.id.multiple');
+export const badEventId = (): ProtocolError => protocolError(400, 'push-relay: Event-Id must be given once, at most 255 characters', 'event.id.invalid');
+
+export const badJsonpCallback = (name: string): ProtocolError =>
+  protocolError(400, `push-relay: JSONP callback ${JSON.stringify(name.slice(0, 40))} is not a JavaScript name (letters, digits, _ and $, dotted, at most 128 characters)`, 'jsonp.callback.invalid');
 
 export const tooManyChannels = (count: number, max: number): ProtocolError =>
-  protocolError(400, `push-relay: too many channel ids (${count}); a subscriber multiplexes at most ${max}`, 'channel.id.too.many');
+  protocolError(400, `push-relay: too many channel ids (${count}); one request names at most ${max}`, 'channel.id.too.many');
 
 export const invalidChannelInList = (index: number, count: number, id: unknown): ProtocolError =>
   protocolError(400, `push-relay: channel id #${index + 1} of ${count} is ${id === '' ? 'empty' : `not a string (${typeof id})`}`, 'channel.id.invalid');

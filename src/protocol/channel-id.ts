@@ -1,6 +1,7 @@
 /**
- * Channel ids: what a resolver may return (one id, or up to 255 for a multiplexed subscriber), the
- * checks every id passes (400 when missing or too long), and the store's name for it.
+ * Channel ids: what a resolver may return (one id, or up to 255: a multiplexed subscriber, a publish to
+ * several channels; a subscriber's may carry a backtrack), the checks every id passes (400 when
+ * missing or too long), and the store's name for it.
  */
 import { channelIdTooLong, emptyChannelList, invalidChannelInList, noChannelId, repeatedChannelInList, tooManyChannels } from './answers.js';
 
@@ -9,6 +10,8 @@ export interface ResolvedChannel {
   readonly id: string;
   /** The store's name for it: `group/id`, or `/id` without a group (so no id can reach into a group). */
   readonly key: string;
+  /** Start from this many of the channel's newest stored messages, whatever the cursor (backtrack). */
+  readonly backtrack?: number | undefined;
 }
 
 export interface ChannelIdRules {
@@ -19,28 +22,38 @@ export interface ChannelIdRules {
 /** The most channels one subscriber may multiplex (Nchan's limit). */
 export const MAX_MULTIPLEXED = 255;
 
-/** Validates an id from a resolver or an in-process call. */
-export function checkChannelId(id: unknown, rules: ChannelIdRules): ResolvedChannel {
+/** Validates an id from a resolver or an in-process call: a string, or `{ id, backtrack? }`. */
+export function checkChannelId(entry: unknown, rules: ChannelIdRules): ResolvedChannel {
+  let id = entry;
+  let backtrack: number | undefined;
+  if (entry !== null && typeof entry === 'object') {
+    ({ id, backtrack } = entry as { id?: unknown; backtrack?: number });
+    if (backtrack !== undefined && !(Number.isSafeInteger(backtrack) && backtrack >= 0)) {
+      throw new TypeError(`push-relay: a channel's backtrack must be a whole number >= 0 (got ${String(backtrack)})`);
+    }
+  }
   if (id === undefined || id === null || id === '') throw noChannelId();
   if (typeof id !== 'string') {
-    throw new TypeError(`push-relay: the channelId resolver must return a string or undefined (got ${typeof id})`);
+    throw new TypeError(`push-relay: the channelId resolver must return a string, { id, backtrack }, a list of them, or undefined (got ${typeof id})`);
   }
   // Characters, not UTF-16 units; the length check is enough for the common all-ASCII id.
   if (id.length > rules.maxChannelIdLength && [...id].length > rules.maxChannelIdLength) throw channelIdTooLong(rules.maxChannelIdLength);
-  return { id, key: channelKey(rules.channelGroup, id) };
+  const key = channelKey(rules.channelGroup, id);
+  return backtrack === undefined ? { id, key } : { id, key, backtrack };
 }
 
-/** Validates the ids of a multiplexed subscription (2 to 255 distinct, non-empty strings). */
-export function checkChannelList(ids: readonly unknown[], rules: ChannelIdRules): ResolvedChannel[] {
-  if (ids.length === 0) throw emptyChannelList();
-  if (ids.length > MAX_MULTIPLEXED) throw tooManyChannels(ids.length, MAX_MULTIPLEXED);
+/** Validates the ids of a multiplexed subscription or a publish to several channels (1 to 255 distinct, non-empty). */
+export function checkChannelList(entries: readonly unknown[], rules: ChannelIdRules): ResolvedChannel[] {
+  if (entries.length === 0) throw emptyChannelList();
+  if (entries.length > MAX_MULTIPLEXED) throw tooManyChannels(entries.length, MAX_MULTIPLEXED);
   const seen = new Set<string>();
-  for (const [i, id] of ids.entries()) {
-    if (typeof id !== 'string' || id === '') throw invalidChannelInList(i, ids.length, id);
+  for (const [i, entry] of entries.entries()) {
+    const id = entry !== null && typeof entry === 'object' ? (entry as { id?: unknown }).id : entry;
+    if (typeof id !== 'string' || id === '') throw invalidChannelInList(i, entries.length, id);
     if (seen.has(id)) throw repeatedChannelInList(i, id);
     seen.add(id);
   }
-  return ids.map((id) => checkChannelId(id, rules));
+  return entries.map((entry) => checkChannelId(entry, rules));
 }
 
 export function channelKey(group: string | undefined, id: string): string {

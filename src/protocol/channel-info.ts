@@ -64,3 +64,34 @@ export function formatChannelInfo(info: ChannelInfo, type: ChannelInfoType): str
       );
   }
 }
+
+/**
+ * The channel info of several channels (a publish to several at once), in request order: each entry
+ * as formatChannelInfo lays out one, named by its channel id.
+ */
+export function formatChannelInfoList(items: ReadonlyArray<{ channel: string; info: ChannelInfo }>, type: ChannelInfoType): string {
+  switch (type) {
+    case 'text/json':
+    case 'application/json':
+      return `{"channels": [${items.map(({ channel, info }) => `{"channel": ${JSON.stringify(channel)}, ${formatChannelInfo(info, type).slice(1)}`).join(', ')}]}`;
+    case 'text/xml':
+    case 'application/xml':
+      return (
+        '<?xml version="1.0" encoding="UTF-8" ?>\r\n<channels>\r\n' +
+        items
+          .map(({ channel, info }) => formatChannelInfo(info, type).replace(/^[^]*?<channel>\r\n/, `<channel>\r\n  <name>${escapeXml(channel)}</name>\r\n`))
+          .join('\r\n') +
+        '\r\n</channels>'
+      );
+    case 'text/yaml':
+    case 'application/yaml':
+    case 'application/x-yaml':
+      return `---\r\n${items.map(({ channel, info }) => `- channel: ${JSON.stringify(channel)}\r\n${formatChannelInfo(info, type).slice(5).trimEnd().replace(/^/gm, '  ')}\r\n`).join('')}\r\n`;
+    default:
+      return items.map(({ channel, info }) => `channel: ${JSON.stringify(channel)}\r\n${formatChannelInfo(info, type)}`).join('\r\n\r\n');
+  }
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

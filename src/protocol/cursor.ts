@@ -75,22 +75,51 @@ export function missedBefore(cursor: MessageId | undefined, message: { previousI
   return cursor !== undefined && message.previousId !== undefined && compareIds(cursor, message.previousId) < 0;
 }
 
-/** The text of an EventSource-style id: the `Last-Event-ID` header, else the `last_event_id` query argument. */
-export function eventIdText(headers: IncomingHttpHeaders, url: string | undefined): string | undefined {
+/** Query arguments read as the cursor when the request has no cursor headers (cursorArguments). */
+export interface CursorArgumentNames {
+  time?: string | undefined;
+  tag?: string | undefined;
+  eventId?: string | undefined;
+}
+const DEFAULT_ARGUMENTS: CursorArgumentNames = { eventId: 'last_event_id' };
+
+/** A non-empty query argument of `url`. */
+function argument(url: string | undefined, name: string | undefined): string | undefined {
+  if (!name || !url) return undefined;
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  return new URLSearchParams(url.slice(q + 1)).get(name)?.trim() || undefined;
+}
+
+/** The text of an EventSource-style id: the `Last-Event-ID` header, else its query argument (`last_event_id`). */
+export function eventIdText(headers: IncomingHttpHeaders, url: string | undefined, args: CursorArgumentNames = DEFAULT_ARGUMENTS): string | undefined {
   const header = headers['last-event-id'];
   if (typeof header === 'string' && header.trim()) return header.trim();
-  const q = url?.indexOf('?') ?? -1;
-  return (q >= 0 ? new URLSearchParams(url!.slice(q + 1)).get('last_event_id')?.trim() : undefined) || undefined;
+  return argument(url, args.eventId);
+}
+
+/**
+ * `If-Modified-Since` and `If-None-Match`, or, when the request has neither, the query arguments
+ * named for them (push_stream_last_received_message_time / _tag), read with the same rules.
+ */
+export function cursorValues(headers: IncomingHttpHeaders, url: string | undefined, args: CursorArgumentNames = DEFAULT_ARGUMENTS): { ims: string | undefined; inm: string | string[] | undefined } {
+  const ims = headers['if-modified-since'];
+  const inm = headers['if-none-match'];
+  if (ims !== undefined || inm !== undefined || (!args.time && !args.tag)) return { ims, inm };
+  const time = argument(url, args.time);
+  return { ims: time, inm: time === undefined ? undefined : argument(url, args.tag) };
 }
 
 /**
  * The cursor of a streaming subscriber: an EventSource `Last-Event-ID` header or `last_event_id` query
  * argument (`time:tag`, as `id:` lines carry it), else `If-Modified-Since` / `If-None-Match`.
  */
-export function readStreamCursor(headers: IncomingHttpHeaders, url: string | undefined): Cursor | undefined {
-  const text = eventIdText(headers, url);
+export function readStreamCursor(headers: IncomingHttpHeaders, url: string | undefined, args: CursorArgumentNames = DEFAULT_ARGUMENTS): Cursor | undefined {
+  const text = eventIdText(headers, url, args);
   const id = text ? parseId(text) : undefined;
-  return id ?? readCursor(headers['if-modified-since'], headers['if-none-match']);
+  if (id) return id;
+  const { ims, inm } = cursorValues(headers, url, args);
+  return readCursor(ims, inm);
 }
 
 /**
@@ -99,11 +128,10 @@ export function readStreamCursor(headers: IncomingHttpHeaders, url: string | und
  * takes it (`Last-Event-ID`, `last_event_id`, as Nchan reads them), else a request `Etag: time:tag`
  * header (what NchanSubscriber sends on its first poll after a page reload).
  */
-export function readPollCursor(headers: IncomingHttpHeaders, url: string | undefined): Cursor | undefined {
-  const ims = headers['if-modified-since'];
-  const inm = headers['if-none-match'];
+export function readPollCursor(headers: IncomingHttpHeaders, url: string | undefined, args: CursorArgumentNames = DEFAULT_ARGUMENTS): Cursor | undefined {
+  const { ims, inm } = cursorValues(headers, url, args);
   if (ims !== undefined || inm !== undefined) return readCursor(ims, inm);
-  const text = eventIdText(headers, url) ?? requestEtag(headers);
+  const text = eventIdText(headers, url, args) ?? requestEtag(headers);
   return text ? parseId(text) : undefined;
 }
 

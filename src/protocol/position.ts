@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { cursorMismatch } from './answers.js';
-import { cursorHeaders, eventIdText, httpDate, readCursor, readPollCursor, readStreamCursor, requestEtag } from './cursor.js';
+import { cursorHeaders, cursorValues, eventIdText, httpDate, readCursor, readPollCursor, readStreamCursor, requestEtag, type CursorArgumentNames } from './cursor.js';
 import { formatId, parseId, WHOLE_SECOND, type MessageId } from './message-id.js';
 
 export type Cursors = Array<MessageId | undefined>;
@@ -49,16 +49,16 @@ export function parseComposite(value: string): Cursors | undefined {
  * Where a subscriber of `count` channels resumes; undefined when the request names no position.
  * `stream`: an EventSource-style id (`Last-Event-ID` header, `last_event_id` argument) is read first.
  * With several channels: a composite cursor, or a single-channel id applied to every channel.
+ * `args`: the query arguments read when the headers are absent (cursorArguments).
  */
-export function readPosition(headers: IncomingHttpHeaders, url: string | undefined, stream: boolean, count: number): Cursors | undefined {
+export function readPosition(headers: IncomingHttpHeaders, url: string | undefined, stream: boolean, count: number, args?: CursorArgumentNames): Cursors | undefined {
   if (count === 1) {
-    const cursor = stream ? readStreamCursor(headers, url) : readPollCursor(headers, url);
+    const cursor = stream ? readStreamCursor(headers, url, args) : readPollCursor(headers, url, args);
     return cursor ? [cursor] : undefined;
   }
-  const ims = headers['if-modified-since'];
-  const inm = headers['if-none-match'];
+  const { ims, inm } = cursorValues(headers, url, args);
   // Streams: the event id first. Polls: the protocol's cursor first, the event id (or Nchan's request Etag) without one.
-  let text = stream || (ims === undefined && inm === undefined) ? eventIdText(headers, url) : undefined;
+  let text = stream || (ims === undefined && inm === undefined) ? eventIdText(headers, url, args) : undefined;
   if (!stream && text === undefined && ims === undefined && inm === undefined) text = requestEtag(headers);
   const etag = Array.isArray(inm) ? inm[0] : inm;
   const composite = text !== undefined ? parseComposite(text) : etag !== undefined ? parseComposite(etag) : undefined;
@@ -68,6 +68,14 @@ export function readPosition(headers: IncomingHttpHeaders, url: string | undefin
   }
   const single = (text !== undefined ? parseId(text) : undefined) ?? readCursor(ims, inm);
   return single ? new Array<MessageId | undefined>(count).fill(single) : undefined;
+}
+
+/**
+ * A `Last-Event-ID` (or its query argument) that names no position: a publisher's `Event-Id`, which
+ * the store may find (ChannelStore.findEventId). Only asked when readPosition() found nothing.
+ */
+export function publisherEventId(headers: IncomingHttpHeaders, url: string | undefined, args?: CursorArgumentNames): string | undefined {
+  return eventIdText(headers, url, args);
 }
 
 /** A position as one token: the message id with one channel, else the composite cursor; undefined before any. */

@@ -14,8 +14,13 @@ export type { BufferRules };
 export interface NewMessage {
   data: Buffer;
   contentType: string | undefined;
-  /** EventSource `event:` name, if the publisher gave one. */
+  /** EventSource `event:` name, if the publisher gave one (`X-EventSource-Event`, `Event-Type`). */
   eventType?: string | undefined;
+  /**
+   * The publisher's own id for the message (`Event-Id`), any text: `~event-id~` in templates, and a
+   * subscriber's `Last-Event-ID` naming it resumes after the message (see ChannelStore.findEventId).
+   */
+  eventId?: string | undefined;
   /**
    * The publisher's `Idempotency-Key`: while a message published with the same key is still stored
    * in the channel, publishing again stores nothing and answers that message (`duplicate`).
@@ -39,6 +44,11 @@ export interface StoredMessage extends NewMessage {
    * the channel's first. A subscriber whose cursor is older than this missed messages (loss signal).
    */
   readonly previousId: MessageId | undefined;
+  /**
+   * The message's sequence number in its channel: 1 for the first one the channel was ever published,
+   * then 2, 3... (`~id~` in templates). Given atomically with the id; a store may leave it undefined.
+   */
+  readonly seq?: number | undefined;
 }
 
 export interface PublishResult {
@@ -150,6 +160,11 @@ export interface ChannelStore {
   startCursor(channel: string, newest: number): Promise<MessageId | undefined>;
   /** push_delete_oldest_received_message: drop `id` if it is the oldest and more than `minMessages` remain. */
   received(channel: string, id: MessageId): Promise<void>;
+  /**
+   * Optional: the id of the oldest stored message published with `Event-Id: eventId`, or undefined;
+   * a subscriber whose `Last-Event-ID` is not a message id but such an Event-Id resumes after it.
+   */
+  findEventId?(channel: string, eventId: string): Promise<MessageId | undefined>;
   /** Channel info, or undefined if the channel does not exist. */
   info(channel: string): Promise<ChannelInfo | undefined>;
   /** Deletes the channel and its messages and wakes watchers with `deleted`; undefined if it did not exist. */

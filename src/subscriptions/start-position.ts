@@ -28,3 +28,11 @@ export async function startPosition(store: ChannelStore, channels: readonly Reso
   if (policy === 'oldest') return channels.map(() => undefined);
   return Promise.all(channels.map((c) => firstCursor(store, c.key, policy)));
 }
+
+/**
+ * Backtrack (the Push Stream Module's `/sub/ch1.b5`): a channel named with `backtrack: N` starts from
+ * its N newest stored messages (0: only the ones still to come), whatever cursor the request carried.
+ */
+export async function backtrack(store: ChannelStore, channels: readonly ResolvedChannel[], cursors: Cursors): Promise<Cursors> {
+  return Promise.all(channels.map((c, i) => (c.backtrack === undefined ? cursors[i] : store.startCursor(c.key, c.backtrack))));
+}

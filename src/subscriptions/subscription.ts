@@ -212,7 +212,8 @@ export class Subscription {
   legEnded(channel: number, reason: EndReason): void {
     if (this.#done) return;
     this.#leaveAll();
-    this.#transport?.end(reason, this.#legs.length > 1 ? this.channels[channel]!.id : undefined, this.cursors);
+    const id = this.channels[channel]!.id;
+    this.#transport?.end(reason, this.#legs.length > 1 ? id : undefined, this.cursors, id);
   }
 
   /** Writing to the client threw: forget every leg, and cut it. */
@@ -241,7 +242,7 @@ export class Subscription {
     const gapAfter = this.#signalsLoss && missedBefore(before, message) ? before : undefined;
     this.#signalsLoss = true;
     this.#settings.counters.delivered++;
-    const answered = this.#transport!.send(message, gapAfter, this.#legs.length > 1 ? formatComposite(this.cursors) : undefined);
+    const answered = this.#transport!.send(message, gapAfter, this.#legs.length > 1 ? formatComposite(this.cursors) : undefined, this.channels[channel]!.id);
     if (this.#settings.deletesReceived) this.#registry.received(this.#legs[channel]!.channel, message);
     return answered;
   }

@@ -3,7 +3,8 @@
  * message is one event: `id:` is its id (`time:tag`, the same as Last-Modified/Etag name, so a
  * client resumes on any transport; a subscription of several channels names its composite cursor),
  * `event:` the publisher's `X-EventSource-Event`, and the body in `data:` lines. A browser
- * reconnects by itself and sends the last id as `Last-Event-ID`.
+ * reconnects by itself and sends the last id as `Last-Event-ID`. Templates: the header and footer
+ * templates go as `:` comment lines, the message template is applied to each `data:` line.
  */
 import { isUtf8 } from 'node:buffer';
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -11,6 +12,7 @@ import { sharedFrameOf, wireFrame, type WireFrame } from '../http/wire-frame.js'
 import type { EndReason } from '../protocol/answers.js';
 import { formatId, type MessageId } from '../protocol/message-id.js';
 import type { StoredMessage } from '../store/channel-store.js';
+import { paddingText, type Templates } from '../protocol/templates.js';
 import { HttpStream } from './http-stream.js';
 import { oneLine } from './transport.js';
 
@@ -39,20 +41,34 @@ const PING = wireFrame(': ping\n\n');
 /**
  * The event for `message`. The stream is UTF-8 text: a body that is not valid UTF-8 goes base64
  * encoded, under `event: binary` unless the publisher named the event. A body's line breaks (\n,
- * \r\n, \r) each start a new `data:` line, which the client joins with \n.
+ * \r\n, \r) each start a new `data:` line, which the client joins with \n. With a message template,
+ * the template is applied to each line.
  */
-export function eventSourceFrame(message: StoredMessage): string {
+export function eventSourceFrame(message: StoredMessage, templates?: Templates, channel = ''): string {
   const text = isUtf8(message.data);
   const type = message.eventType ? oneLine(message.eventType) : text ? undefined : 'binary';
   let frame = `id: ${formatId(message.id)}\n`;
   if (type) frame += `event: ${type}\n`;
   const body = text ? message.data.toString('utf8') : message.data.toString('base64');
-  for (const line of body.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;
+  for (const line of body.split(/\r\n|\r|\n/)) {
+    const data = templates?.message ? templates.renderLine(message, channel, Buffer.from(line, 'utf8')).toString('utf8') : line;
+    // A template's own line breaks start data lines of their own too.
+    for (const part of data.split(/\r\n|\r|\n/)) frame += `data: ${part}\n`;
+  }
   return `${frame}\n`;
 }
 
 function encodedFrame(message: StoredMessage): WireFrame {
   return sharedFrameOf(message, frames, () => eventSourceFrame(message));
+}
+
+/** Template text as comment lines (`: line`), which EventSource clients skip. */
+function commentLines(text: Buffer): string {
+  return `${text
+    .toString('utf8')
+    .split(/\r\n|\r|\n/)
+    .map((line) => `: ${line}\n`)
+    .join('')}\n`;
 }
 
 export class EventSourceStream extends HttpStream {
@@ -70,13 +86,33 @@ export class EventSourceStream extends HttpStream {
     return `: push-relay\nretry: ${RETRY_MS}\n\n`;
   }
 
-  protected override sharedFrame(message: StoredMessage, position: string | undefined): WireFrame | undefined {
+  protected override sharedFrame(message: StoredMessage, position: string | undefined, channel: string): WireFrame | undefined {
     // A composite cursor is this stream's own: the shared frame names the message's id.
-    return position === undefined ? encodedFrame(message) : undefined;
+    return position === undefined ? this.#encoded(message, channel) : undefined;
   }
 
-  protected frame(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): Array<string | Buffer> {
-    let event = encodedFrame(message).body;
+  #encoded(message: StoredMessage, channel: string): WireFrame {
+    const templates = this.settings.templates;
+    if (!templates?.message) return encodedFrame(message);
+    return sharedFrameOf(message, this.frameCache('eventsource', frames), () => eventSourceFrame(message, templates, channel));
+  }
+
+  protected override textFrame(text: Buffer, kind: 'header' | 'footer' | 'message'): string {
+    if (kind !== 'message') return commentLines(text);
+    // A synthetic message (channel deleted): data lines, no id (it names no position).
+    return `${text
+      .toString('utf8')
+      .split(/\r\n|\r|\n/)
+      .map((line) => `data: ${line}\n`)
+      .join('')}\n`;
+  }
+
+  protected override paddingFrame(n: number): string {
+    return paddingText(n, true);
+  }
+
+  protected frame(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined, channel: string): Array<string | Buffer> {
+    let event = this.#encoded(message, channel).body;
     if (position !== undefined) {
       // The shared event starts with the message's own `id:` line.
       event = Buffer.concat([Buffer.from(`id: ${position}\n`, 'utf8'), event.subarray(event.indexOf(10) + 1)]);

@@ -5,6 +5,10 @@
  *
  * The 200's header block is built once per message (and default content type) and shared by every
  * subscriber it goes to, as is the body Buffer: fan-out writes, it does not rebuild.
+ *
+ * With templates (protocol/templates.ts) the body is the header template, the message template's
+ * rendering and the footer template, and a deleted channel or (timeoutWithBody) a time-out answers
+ * 200 with its synthetic message. JSONP (a `callback` argument) wraps the message as `name([...]);`.
  */
 import type { ServerResponse } from 'node:http';
 import { sendText } from '../http/respond.js';
@@ -13,6 +17,7 @@ import { cursorHeaders } from '../protocol/cursor.js';
 import type { MessageId } from '../protocol/message-id.js';
 import { positionHeaders, type Cursors } from '../protocol/position.js';
 import type { StoredMessage } from '../store/channel-store.js';
+import type { Templates } from '../protocol/templates.js';
 import type { SubscriberTransport } from './transport.js';
 
 /** Flat `[name, value, name, value, ...]`, the form `writeHead` takes without building an object. */
@@ -33,20 +38,19 @@ const CACHING: Readonly<Record<'protocol' | 'browser', RawHeaders>> = {
   browser: ['Cache-Control', 'private, no-cache, no-transform'],
 };
 
-/** Headers of the 200 for `message`: Last-Modified, Etag, Content-Type, Vary, Cache-Control, Content-Length. */
-function messageHeaders(message: StoredMessage, defaultContentType: string | undefined, browserCache: boolean): RawHeaders {
-  const key = `${browserCache ? 'b' : 'p'}${message.contentType ? '' : (defaultContentType ?? '')}`;
+/** Headers of the 200 for `message` (its `body`, as sent): Last-Modified, Etag, Content-Type, Vary, Cache-Control, Content-Length. */
+function messageHeaders(message: StoredMessage, body: Buffer, contentType: string | undefined, browserCache: boolean, templated: number): RawHeaders {
+  const key = `${browserCache ? 'b' : 'p'}${templated}|${contentType ?? ''}`;
   // A fan-out asks for the same message thousands of times in a row.
   if (message === lastMessage && key === lastKey) return lastHeaders;
   let byDefault = cache.get(message);
   let headers = byDefault?.get(key);
   if (!headers) {
     const { lastModified, etag } = cursorHeaders(message.id);
-    const contentType = message.contentType ?? defaultContentType;
     headers = ['Last-Modified', lastModified, 'Etag', etag];
     if (contentType) headers.push('Content-Type', contentType);
     // no-transform: compression middleware and proxies must pass messages through untouched.
-    headers.push(...CACHING[browserCache ? 'browser' : 'protocol'], 'Content-Length', String(message.data.length));
+    headers.push(...CACHING[browserCache ? 'browser' : 'protocol'], 'Content-Length', String(body.length));
     if (!byDefault) cache.set(message, (byDefault = new Map()));
     byDefault.set(key, headers);
   }
@@ -56,18 +60,58 @@ function messageHeaders(message: StoredMessage, defaultContentType: string | und
   return headers;
 }
 
+/** What a poll's answers look like, per endpoint (and, for JSONP, per request). */
+export interface PollSettings {
+  /** Content-Type of messages published without one. */
+  defaultContentType: string | undefined;
+  /** See SubscriberOptions.browserCache. */
+  browserCache: boolean;
+  templates?: Templates | undefined;
+  /** The JSONP callback this request named, if any (already validated). */
+  jsonp?: string | undefined;
+}
+
+const templateIds = new WeakMap<Templates, number>();
+let nextTemplateId = 1;
+function templateId(templates: Templates | undefined): number {
+  if (!templates) return 0;
+  let id = templateIds.get(templates);
+  if (id === undefined) templateIds.set(templates, (id = nextTemplateId++));
+  return id;
+}
+
+/** A poll body with the header and footer templates around `middle`. */
+function framed(templates: Templates, middle: Buffer): Buffer {
+  const { header, footer } = templates;
+  return header || footer ? Buffer.concat([header ?? EMPTY, middle, footer ?? EMPTY]) : middle;
+}
+const EMPTY = Buffer.alloc(0);
+const pollBodies = new WeakMap<Templates, WeakMap<StoredMessage, Buffer>>();
+
+/** `name([item]);`: the template's rendering, or without a message template the body as a JSON string. */
+function jsonpBody(callback: string, templates: Templates | undefined, item: Buffer | undefined, text: Buffer): Buffer {
+  const inner = item ?? Buffer.from(JSON.stringify(text.toString('utf8')), 'utf8');
+  return Buffer.concat([Buffer.from(`${callback}([`, 'latin1'), inner, JSONP_END]);
+}
+const JSONP_END = Buffer.from(']);', 'latin1');
+const JSONP_TYPE = 'application/javascript; charset=utf-8';
+
 export class LongPoll implements SubscriberTransport {
   /** One answer per request, whichever comes first. */
   #answered = false;
   #onAnswered: Array<() => void> | undefined;
+  readonly #settings: PollSettings;
+  readonly #templateId: number;
 
   constructor(
     readonly res: ServerResponse,
-    readonly defaultContentType: string | undefined,
-    readonly browserCache = false,
-  ) {}
+    settings: PollSettings,
+  ) {
+    this.#settings = settings;
+    this.#templateId = templateId(settings.templates);
+  }
 
-  send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): boolean {
+  send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined, channel: string): boolean {
     if (this.#answered) return true;
     const res = this.res;
     // `destroyed` is an own field; `headersSent` would be a getter through Express's swapped prototype
@@ -76,7 +120,19 @@ export class LongPoll implements SubscriberTransport {
       this.#answered = true;
       return true;
     }
-    let headers = messageHeaders(message, this.defaultContentType, this.browserCache);
+    const { templates, jsonp, defaultContentType, browserCache } = this.#settings;
+    let body = message.data;
+    let headers: RawHeaders;
+    if (jsonp !== undefined) {
+      body = jsonpBody(jsonp, templates, templates?.message ? templates.render(message, channel) : undefined, message.data);
+      const { lastModified, etag } = cursorHeaders(message.id);
+      headers = ['Last-Modified', lastModified, 'Etag', etag, 'Content-Type', JSONP_TYPE, 'X-Content-Type-Options', 'nosniff', ...CACHING[browserCache ? 'browser' : 'protocol'], 'Content-Length', String(body.length)];
+    } else {
+      if (templates) body = this.#templated(templates, message, channel);
+      // A templated body is the endpoint's own text: its type is the endpoint's (defaultContentType).
+      const contentType = templates ? (defaultContentType ?? message.contentType) : (message.contentType ?? defaultContentType);
+      headers = messageHeaders(message, body, contentType, browserCache, this.#templateId);
+    }
     if (position !== undefined || gapAfter !== undefined) {
       // A copy for this one answer: the shared array goes to every other subscriber of the message.
       headers = [...headers];
@@ -85,9 +141,18 @@ export class LongPoll implements SubscriberTransport {
     }
     // Answered once written: should writing throw, abort() cuts the request instead of leaving it hanging.
     res.writeHead(200, headers);
-    res.end(message.data);
+    res.end(body);
     this.#answer();
     return true;
+  }
+
+  /** Header, message and footer templates, built once per message and endpoint. */
+  #templated(templates: Templates, message: StoredMessage, channel: string): Buffer {
+    let bodies = pollBodies.get(templates);
+    if (!bodies) pollBodies.set(templates, (bodies = new WeakMap()));
+    let body = bodies.get(message);
+    if (!body) bodies.set(message, (body = framed(templates, templates.render(message, channel))));
+    return body;
   }
 
   /**
@@ -106,17 +171,26 @@ export class LongPoll implements SubscriberTransport {
     if (listeners) for (const listener of listeners) listener();
   }
 
-  end(reason: EndReason, endedBy: string | undefined, cursors: Cursors): void {
+  end(reason: EndReason, endedBy: string | undefined, cursors: Cursors, channel?: string): void {
     if (this.#answered) return;
     try {
-      this.#end(reason, endedBy, cursors);
+      this.#end(reason, endedBy, cursors, channel);
     } finally {
       this.#answer();
     }
   }
 
-  #end(reason: EndReason, endedBy: string | undefined, cursors: Cursors): void {
+  #end(reason: EndReason, endedBy: string | undefined, cursors: Cursors, channel: string | undefined): void {
     const res = this.res;
+    const { templates, browserCache } = this.#settings;
+    // With templates, a deleted channel (a message template) and a time-out (timeoutWithBody) answer
+    // 200 with their synthetic message, as the Push Stream Module does.
+    if (templates && ((reason === 'deleted' && templates.message) || (reason === 'timeout' && templates.settings.timeoutWithBody))) {
+      if (res.headersSent) return;
+      const kind = reason === 'deleted' ? 'deleted' : 'timeout';
+      this.#answerSynthetic(templates, kind, kind === 'deleted' ? (channel ?? '') : '', cursors);
+      return;
+    }
     if (reason !== 'timeout') {
       const ending = ENDINGS[reason];
       sendText(res, ending.status, endSentence(reason, endedBy), ending.headers);
@@ -127,12 +201,30 @@ export class LongPoll implements SubscriberTransport {
     // position replaces the cached message, and the next request carries the same cursor.
     if (res.headersSent) return;
     const { lastModified, etag } = positionHeaders(cursors);
-    const headers = [...CACHING[this.browserCache ? 'browser' : 'protocol']];
+    const headers = [...CACHING[browserCache ? 'browser' : 'protocol']];
     if (lastModified) headers.push('Last-Modified', lastModified);
     if (etag) headers.push('Etag', etag);
-    if (this.browserCache) headers.push('Content-Length', '0');
-    res.writeHead(this.browserCache ? 200 : 304, headers);
+    if (browserCache) headers.push('Content-Length', '0');
+    res.writeHead(browserCache ? 200 : 304, headers);
     res.end();
+  }
+
+  /** 200 with a synthetic message (-2 deleted, -3 time-out), naming the position the client keeps. */
+  #answerSynthetic(templates: Templates, kind: 'deleted' | 'timeout', channel: string, cursors: Cursors): void {
+    const { jsonp, defaultContentType, browserCache } = this.#settings;
+    const text = Buffer.from(templates.textOf(kind), 'utf8');
+    const rendered = templates.synthetic(kind, channel, text);
+    const body = jsonp !== undefined ? jsonpBody(jsonp, templates, rendered, text) : framed(templates, rendered ?? text);
+    const { lastModified, etag } = positionHeaders(cursors);
+    const headers = [...CACHING[browserCache ? 'browser' : 'protocol']];
+    if (lastModified) headers.push('Last-Modified', lastModified);
+    if (etag) headers.push('Etag', etag);
+    const type = jsonp !== undefined ? JSONP_TYPE : defaultContentType;
+    if (type) headers.push('Content-Type', type);
+    if (jsonp !== undefined) headers.push('X-Content-Type-Options', 'nosniff');
+    headers.push('Content-Length', String(body.length));
+    this.res.writeHead(200, headers);
+    this.res.end(body);
   }
 
   open(): void {}

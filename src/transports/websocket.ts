@@ -6,6 +6,10 @@
  * The upgrade request comes through the app's route like any request (http/upgrade.ts): the
  * resolver, authorize hook and join (concurrency, maxChannelSubscribers) run first and refuse with a
  * plain HTTP answer; the handshake completes only once the subscriber is counted in.
+ *
+ * Templates: the header template is the first text frame, each message its rendering, a deleted
+ * channel's message and the footer the last ones before the close. With websocketPublish, the
+ * client's text messages are published (endpoints/websocket-publish.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
@@ -18,6 +22,7 @@ import type { StoredMessage } from '../store/channel-store.js';
 import { startPings, stopPings } from './keep-alive.js';
 import { QUEUED_WRITE_COST, StreamBacklog } from './backlog.js';
 import { oneLine, type SubscriberTransport, type TransportSettings } from './transport.js';
+import type { Templates } from '../protocol/templates.js';
 
 const debug = log('subscriber');
 
@@ -52,6 +57,24 @@ export function acceptUpgrade(req: IncomingMessage): PendingUpgrade {
   return pending;
 }
 
+/** Why a client's message was not published: the close code and reason the transport closes with. */
+export class PublishRefused extends Error {
+  constructor(
+    readonly code: number,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** What a WebSocket subscriber that may publish is given. */
+export interface WebSocketPublishing {
+  /** Most messages per second (websocketPublishRate). */
+  readonly rate: number;
+  /** Publishes one complete text message to every channel; rejects with PublishRefused. */
+  publish(data: Buffer): Promise<void>;
+}
+
 export class WebSocketTransport implements SubscriberTransport {
   #ws: WebSocket | undefined;
   #pending: PendingUpgrade | undefined;
@@ -63,9 +86,17 @@ export class WebSocketTransport implements SubscriberTransport {
   readonly #settings: TransportSettings;
   readonly #backlog: StreamBacklog;
   readonly #onClose: Array<() => void> = [];
+  /** With websocketPublish: what publishes the client's messages. */
+  readonly #publishing: WebSocketPublishing | undefined;
+  /** The client's messages in the current second, for the rate limit. */
+  #published = 0;
+  #second = 0;
+  /** Publishes in the order the client sent them. */
+  #publishQueue: Promise<void> = Promise.resolve();
 
-  constructor(req: IncomingMessage, res: ServerResponse, pending: PendingUpgrade, settings: TransportSettings) {
+  constructor(req: IncomingMessage, res: ServerResponse, pending: PendingUpgrade, settings: TransportSettings, publishing?: WebSocketPublishing) {
     this.#req = req;
+    this.#publishing = publishing;
     this.#pending = pending;
     this.#settings = settings;
     this.#backlog = new StreamBacklog(
@@ -97,10 +128,13 @@ export class WebSocketTransport implements SubscriberTransport {
     this.#open();
   }
 
-  send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined): boolean {
+  send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined, channel: string): boolean {
     if (!this.#open()) return false;
     const ws = this.#ws!;
-    let frame = messageFrame(message, this.#settings.defaultContentType, this.#meta, gapAfter !== undefined);
+    const templates = this.#settings.templates;
+    let frame = templates?.message
+      ? templatedFrame(templates, message, channel, this.#settings.defaultContentType, this.#meta, gapAfter !== undefined)
+      : messageFrame(message, this.#settings.defaultContentType, this.#meta, gapAfter !== undefined);
     if (this.#meta && position !== undefined) {
       // The shared frame starts with the message's own `id:` line; this socket names its composite cursor.
       frame = { binary: frame.binary, data: Buffer.concat([Buffer.from(`id: ${position}\n`, 'utf8'), frame.data.subarray(frame.data.indexOf(10) + 1)]) };
@@ -110,8 +144,15 @@ export class WebSocketTransport implements SubscriberTransport {
     return false;
   }
 
-  end(reason: EndReason, endedBy: string | undefined): void {
+  end(reason: EndReason, endedBy: string | undefined, _cursors?: unknown, channel?: string): void {
     if (!this.#open()) return;
+    const templates = this.#settings.templates;
+    if (templates) {
+      // The channel deleted message (id -2) and the footer, each a text frame, before the close.
+      const deleted = reason === 'deleted' ? templates.synthetic('deleted', channel ?? endedBy ?? '') : undefined;
+      if (deleted) this.#ws!.send(deleted, { binary: false });
+      if (templates.footer) this.#ws!.send(templates.footer, { binary: false });
+    }
     // The close frame's reason holds at most 123 bytes.
     this.#ws!.close(CLOSE_CODES[reason], truncateUtf8(oneLine(endSentence(reason, endedBy)), 123));
     stopPings(this, this.#settings.pingInterval);
@@ -155,12 +196,48 @@ export class WebSocketTransport implements SubscriberTransport {
       ws.on('pong', () => {
         this.#alive = true;
       });
-      // Subscribers do not publish: frames from the client are read (ws must, to see control frames) and dropped.
+      // Without websocketPublish, frames from the client are read (ws must, to see control frames) and dropped.
+      if (this.#publishing) ws.on('message', (data, binary) => this.#received(data as Buffer, binary));
       ws.on('error', (err) => debug('websocket %s: %s', this.#req.url, err.message));
+      const header = this.#settings.templates?.header;
+      if (header) ws.send(header, { binary: false });
       startPings(this, this.#settings.pingInterval);
     });
     if (!opened) this.#left();
     return opened;
+  }
+
+  /**
+   * A complete message from the client (ws reassembles fragments and closes with 1007 on invalid
+   * UTF-8): text is published to every channel of the connection; binary closes with 1003, more than
+   * websocketPublishRate a second with 1008, a refusal with its own code (4403 not authorized).
+   */
+  #received(data: Buffer, binary: boolean): void {
+    const ws = this.#ws;
+    const publishing = this.#publishing;
+    if (!ws || !publishing || ws.readyState !== 1) return;
+    if (binary) {
+      ws.close(1003, 'binary messages are not published; send text');
+      return;
+    }
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#published = 0;
+    }
+    if (++this.#published > publishing.rate) {
+      ws.close(1008, `more than ${publishing.rate} messages a second (websocketPublishRate)`);
+      return;
+    }
+    const copy = Buffer.from(data);
+    this.#publishQueue = this.#publishQueue.then(
+      () => publishing.publish(copy),
+    ).catch((err: unknown) => {
+      debug('websocket %s: publishing failed: %s', this.#req.url, err);
+      if (ws.readyState !== 1) return;
+      if (err instanceof PublishRefused) ws.close(err.code, truncateUtf8(err.message, 123));
+      else ws.close(1011, 'publishing failed; try again');
+    });
   }
 
   #left(): void {
@@ -170,6 +247,20 @@ export class WebSocketTransport implements SubscriberTransport {
     this.#backlog.end();
     for (const listener of this.#onClose.splice(0)) listener();
   }
+}
+
+/** The frame of a templated message, built once per message and endpoint (see messageFrame for `meta`). */
+function templatedFrame(templates: Templates, message: StoredMessage, channel: string, defaultContentType: string | undefined, meta: MetaFraming, missed: boolean): Frame {
+  const key = `ws:${meta || 'p'}${missed && meta === 'push-relay' ? '!' : ''}`;
+  let cache = templates.frames.get(key) as WeakMap<StoredMessage, Frame> | undefined;
+  if (!cache) templates.frames.set(key, (cache = new WeakMap()));
+  let frame = cache.get(message);
+  if (!frame) {
+    const rendered = { ...message, data: templates.render(message, channel), contentType: defaultContentType };
+    frame = messageFrame(rendered, defaultContentType, meta, missed);
+    cache.set(message, frame);
+  }
+  return frame;
 }
 
 /** At most `max` bytes of `text`, cut at a character boundary. */

@@ -148,6 +148,8 @@ export class MemoryStore implements ChannelStore {
       data: input.data,
       contentType: input.contentType,
       eventType: input.eventType,
+      eventId: input.eventId,
+      seq: channel.published + 1,
     };
     if (rules.storeMessages && rules.maxMessages > 0) {
       const size = sizeOf(message) + (key?.length ?? 0);
@@ -210,6 +212,18 @@ export class MemoryStore implements ChannelStore {
       const entry = channel.queue[i]!;
       if (isExpired(entry.expiresAt, i, channel.queue.length, channel.rules.minMessages, now)) break;
       if (++seen === newest) return i > 0 ? channel.queue[i - 1]!.message.id : entry.message.previousId;
+    }
+    return undefined;
+  }
+
+  async findEventId(name: string, eventId: string): Promise<MessageId | undefined> {
+    const channel = this.#live(name);
+    if (!channel) return undefined;
+    const now = this.#now();
+    const q = channel.queue;
+    for (let i = 0; i < q.length; i++) {
+      const entry = q[i]!;
+      if (entry.message.eventId === eventId && !isExpired(entry.expiresAt, i, q.length, channel.rules.minMessages, now)) return entry.message.id;
     }
     return undefined;
   }
@@ -545,5 +559,5 @@ function subscriberCost(id: string): number {
 }
 
 function sizeOf(message: StoredMessage): number {
-  return message.data.length + (message.contentType?.length ?? 0) + (message.eventType?.length ?? 0) + MESSAGE_OVERHEAD;
+  return message.data.length + (message.contentType?.length ?? 0) + (message.eventType?.length ?? 0) + (message.eventId?.length ?? 0) + MESSAGE_OVERHEAD;
 }

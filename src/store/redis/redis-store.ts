@@ -209,7 +209,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async publish(channel: string, input: NewMessage, rules: BufferRules): Promise<PublishResult> {
     const keys = this.#keys(channel);
-    const { contentType, eventType } = input;
+    const { contentType, eventType, eventId } = input;
     const r = list(
       await this.#run(channel, SCRIPTS.publish, [
         keys.events,
@@ -221,6 +221,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         ...ruleArgs(rules),
         input.idempotencyKey ?? '',
         input.distinctSecond ? '1' : '0',
+        eventId === undefined ? '0' : '1',
+        eventId ?? '',
       ]),
     );
     if (text(r[0]) === 'toomany') this.#tooMany(channel);
@@ -231,7 +233,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       debug('publish %s: idempotency key already stored (%s), nothing published', channel, text(r[0]));
       return { message: messageOf(text(r[0]), list(r[7])), info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: fromStreamId(text(r[8])) }, duplicate: true };
     }
-    const message: StoredMessage = { id, previousId: fromStreamId(text(r[1])), data: input.data, contentType, eventType };
+    const message: StoredMessage = { id, previousId: fromStreamId(text(r[1])), data: input.data, contentType, eventType, eventId, seq: int(r[6]) };
     debug('publish %s %s (%d bytes) to %d waiting', channel, text(r[0]), input.data.length, int(r[5]));
     return { message, info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: id } };
   }
@@ -252,6 +254,11 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async startCursor(channel: string, newest: number): Promise<MessageId | undefined> {
     const r = list(await this.#run(channel, SCRIPTS.startCursor, [String(Math.max(0, Math.floor(newest)))]));
+    return int(r[0]) === 0 ? undefined : fromStreamId(text(r[1]));
+  }
+
+  async findEventId(channel: string, eventId: string): Promise<MessageId | undefined> {
+    const r = list(await this.#run(channel, SCRIPTS.findEventId, [eventId]));
     return int(r[0]) === 0 ? undefined : fromStreamId(text(r[1]));
   }
 
@@ -709,6 +716,8 @@ function messageOf(id: string, fields: Reply[]): StoredMessage {
   let contentType: string | undefined;
   let eventType: string | undefined;
   let previousId: MessageId | undefined;
+  let eventId: string | undefined;
+  let seq: number | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1];
     switch (text(fields[i])) {
@@ -724,7 +733,13 @@ function messageOf(id: string, fields: Reply[]): StoredMessage {
       case 'p':
         previousId = fromStreamId(text(value));
         break;
+      case 'i':
+        eventId = text(value);
+        break;
+      case 's':
+        seq = Number(text(value));
+        break;
     }
   }
-  return { id: fromStreamId(id)!, previousId, data, contentType, eventType };
+  return { id: fromStreamId(id)!, previousId, data, contentType, eventType, eventId, seq };
 }

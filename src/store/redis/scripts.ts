@@ -210,10 +210,11 @@ end
 /**
  * ARGV: events channel, data, has content type ('1'/'0'), content type, has event type, event type,
  * rules (store, min, max, messageTimeout, channelTimeout), idempotency key ('' = none), distinct
- * second ('1': never share a second with the last message, see NewMessage.distinctSecond).
- * Returns {id, previousId, previous stored id, messages, requested, subscribers} ('' = none), or for a
- * duplicate (the key's message is still stored) {id, previousId, '', messages, requested, subscribers,
- * 1, that message's fields}.
+ * second ('1': never share a second with the last message, see NewMessage.distinctSecond), has event
+ * id ('1'/'0'), event id.
+ * Returns {id, previousId, previous stored id, messages, requested, subscribers, seq} ('' = none), or
+ * for a duplicate (the key's message is still stored) {id, previousId, '', messages, requested,
+ * subscribers, 1, that message's fields, last}.
  */
 const PUBLISH = `
 -- A retry of a publish whose message is still stored (same idempotency key): nothing is written.
@@ -269,6 +270,8 @@ else
   previousId = string.format('%d-%d', sec, tag - 1)
 end
 local id = string.format('%d-%d', time, tag)
+-- The message's sequence number in its channel (~id~ of templates), counted with the id.
+local seq = redis.call('HINCRBY', C, 'n', 1)
 local newest = redis.call('XREVRANGE', M, '+', '-', 'COUNT', 1)
 local previous = ''
 if newest[1] then previous = newest[1][1] end
@@ -280,7 +283,8 @@ if store == '1' and max > 0 then
     local current = meta('xmax') or 0
     if current == 0 or x == 0 then xmax = 0 else xmax = math.max(current, x) end
   end
-  local fields = {'d', ARGV[2], 'x', x, 'p', previousId}
+  local fields = {'d', ARGV[2], 'x', x, 'p', previousId, 's', seq}
+  if ARGV[14] == '1' then fields[#fields + 1] = 'i'; fields[#fields + 1] = ARGV[15] end
   if ARGV[3] == '1' then fields[#fields + 1] = 'c'; fields[#fields + 1] = ARGV[4] end
   if ARGV[5] == '1' then fields[#fields + 1] = 'e'; fields[#fields + 1] = ARGV[6] end
   if idempotencyKey ~= '' then fields[#fields + 1] = 'k'; fields[#fields + 1] = idempotencyKey end
@@ -295,16 +299,16 @@ if store == '1' and max > 0 then
   redis.call('HSET', C, 'xmax', xmax)
 end
 redis.call('HSET', C, 'last', id)
-redis.call('HINCRBY', C, 'n', 1)
 markIfIdle()
 local result = info()
-local ctLength, etLength = -1, -1
+local ctLength, etLength, eiLength = -1, -1, -1
 if ARGV[3] == '1' then ctLength = #ARGV[4] end
 if ARGV[5] == '1' then etLength = #ARGV[6] end
+if ARGV[14] == '1' then eiLength = #ARGV[15] end
 redis.call('PUBLISH', ARGV[1], 'M\\n' .. id .. '\\n' .. previous .. '\\n' .. previousId .. '\\n' .. ctLength .. '\\n' .. etLength .. '\\n'
-  .. ARGV[4] .. ARGV[6] .. ARGV[2])
+  .. seq .. '\\n' .. eiLength .. '\\n' .. ARGV[4] .. ARGV[6] .. ARGV[15] .. ARGV[2])
 settle()
-return {id, previousId, previous, result[1], result[2], result[3]}
+return {id, previousId, previous, result[1], result[2], result[3], seq}
 `;
 
 /** ARGV: rules (store, min, max, messageTimeout, channelTimeout). Returns info. */
@@ -360,6 +364,21 @@ for i, entry in ipairs(entries) do
   end
 end
 return {1, ''}
+`;
+
+/** ARGV: event id. Returns {0} if missing, else {1, id of the oldest served message with it ('' = none)}. */
+const FIND_EVENT_ID = `
+if not settle() then return {0} end
+local kept = keptFrom(meta('min') or 0)
+local start = '-'
+while true do
+  local batch = redis.call('XRANGE', M, start, '+', 'COUNT', 64)
+  for _, entry in ipairs(batch) do
+    if field(entry, 'i') == ARGV[1] and not expired(entry, kept) then return {1, entry[1]} end
+  end
+  if #batch < 64 then return {1, ''} end
+  start = '(' .. batch[#batch][1]
+end
 `;
 
 /** ARGV: message id. Returns 1 if it was dropped. */
@@ -484,6 +503,7 @@ export const SCRIPTS = {
   publish: script('publish', PUBLISH),
   create: script('create', CREATE),
   next: script('next', NEXT),
+  findEventId: script('findEventId', FIND_EVENT_ID),
   startCursor: script('startCursor', START_CURSOR),
   received: script('received', RECEIVED),
   info: script('info', INFO),

@@ -1,7 +1,8 @@
 /**
  * The pub/sub payloads the Lua scripts publish, decoded into ChannelEvents. A message wake-up carries
  * the whole message (binary-safe, length-prefixed), so fan-out on every process needs no read:
- *   M\n<id>\n<previous stored id>\n<previousId>\n<content-type bytes|-1>\n<event-type bytes|-1>\n<ct><et><data>
+ *   M\n<id>\n<previous stored id>\n<previousId>\n<content-type bytes|-1>\n<event-type bytes|-1>\n<seq>\n
+ *     <event-id bytes|-1>\n<ct><et><ei><data>
  *   D                       (deleted)
  *   C\n<subscriber id>      (concurrency "last": all but this one get 409)
  *   B\n<text>               (a store-wide broadcast, on the store's broadcast channel only)
@@ -29,13 +30,13 @@ export function decodeWakeUp(payload: Buffer): ChannelEvent | undefined {
 function decodeMessage(payload: Buffer): ChannelEvent | undefined {
   const lines: string[] = [];
   let at = 2;
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 7; i++) {
     const end = payload.indexOf(NEWLINE, at);
     if (end < 0) return undefined;
     lines.push(payload.toString('latin1', at, end));
     at = end + 1;
   }
-  const [id, previous, previousId, ctLength, etLength] = lines as [string, string, string, string, string];
+  const [id, previous, previousId, ctLength, etLength, seq, eiLength] = lines as [string, string, string, string, string, string, string];
   const messageId = fromStreamId(id);
   if (!messageId) return undefined;
   const ct = Number(ctLength);
@@ -44,9 +45,12 @@ function decodeMessage(payload: Buffer): ChannelEvent | undefined {
   at += Math.max(ct, 0);
   const eventType = et >= 0 ? payload.toString('utf8', at, at + et) : undefined;
   at += Math.max(et, 0);
+  const ei = Number(eiLength);
+  const eventId = ei >= 0 ? payload.toString('utf8', at, at + ei) : undefined;
+  at += Math.max(ei, 0);
   return {
     type: 'message',
-    message: { id: messageId, previousId: fromStreamId(previousId), data: payload.subarray(at), contentType, eventType },
+    message: { id: messageId, previousId: fromStreamId(previousId), data: payload.subarray(at), contentType, eventType, eventId, seq: Number(seq) },
     previous: fromStreamId(previous),
   };
 }
