@@ -4,7 +4,11 @@ export { WEBSOCKET_META_PROTOCOL, type UpgradeApp } from './http/upgrade.js';
 export { CLOSE_CODES as WEBSOCKET_CLOSE_CODES } from './transports/websocket.js';
 export {
   channelIdFromQuery,
+  channelsFromPath,
+  type AllowOrigin,
   type AuthorizeHook,
+  type ChannelEntry,
+  type ChannelIds,
   type ChannelIdResolver,
   type Concurrency,
   type FirstMessagePolicy,

@@ -9,7 +9,7 @@ import type { SubscriberMode } from './protocol/transport-choice.js';
 import { describe, parseDuration, parseSize, type Duration, type Size } from './protocol/units.js';
 import type { ChannelStore } from './store/channel-store.js';
 import { log } from './log.js';
-import { repeatedIdArgument } from './protocol/answers.js';
+import { badPathSegment, repeatedIdArgument } from './protocol/answers.js';
 import type { PaddingRule, TemplateSettings } from './protocol/templates.js';
 import type { OriginRule } from './http/cors.js';
 
@@ -610,6 +610,38 @@ export function channelIdFromQuery(req: IncomingMessage): string | undefined {
   if (!found) return undefined;
   if (found.more) throw repeatedIdArgument();
   return found.value;
+}
+
+/**
+ * A resolver for channels named in the path, as the Push Stream Module's URLs do:
+ * `channelsFromPath({ prefix: '/sub' })` reads `/sub/ch1.b5/ch2` as `ch1` with a backtrack of 5 and
+ * `ch2` (a `.bN` suffix is a backtrack; an id that merely contains `.b` stays an id). Without the
+ * prefix in the path (an Express router mounted there), the whole path is read. Segments are
+ * URL-decoded; empty ones are skipped.
+ */
+export function channelsFromPath(options: { prefix?: string } = {}): ChannelIdResolver {
+  const prefix = (options.prefix ?? '').replace(/\/+$/, '');
+  if (prefix !== '' && !prefix.startsWith('/')) throw new TypeError(`push-relay: channelsFromPath() prefix must start with "/" (got ${JSON.stringify(options.prefix)})`);
+  return (req) => {
+    const url = req.url ?? '/';
+    let path = url.split(/[?#]/, 1)[0]!;
+    if (prefix && (path === prefix || path.startsWith(`${prefix}/`))) path = path.slice(prefix.length);
+    const entries: ChannelEntry[] = [];
+    for (const segment of path.split('/')) {
+      if (segment === '') continue;
+      let text: string;
+      try {
+        text = decodeURIComponent(segment);
+      } catch {
+        throw badPathSegment(segment);
+      }
+      const m = /^(.+)\.b(\d{1,9})$/.exec(text);
+      entries.push(m ? { id: m[1]!, backtrack: Number(m[2]) } : { id: text });
+    }
+    if (entries.length === 0) return undefined;
+    const plain = entries.map((e) => (e.backtrack === undefined ? e.id : e));
+    return plain.length === 1 ? plain[0] : plain;
+  };
 }
 
 /** The first `name=` argument of the query starting at `from`, decoded like URLSearchParams. */

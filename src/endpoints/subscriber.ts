@@ -132,7 +132,7 @@ async function serveSubscriber(endpoint: Endpoint, req: IncomingMessage, res: Se
   const depart = () => presence.depart(present, presence.tracking ? (positionText(subscription.cursors) ?? '') : undefined);
   try {
     if (polls) {
-      const poll = new LongPoll(res, { defaultContentType: options.defaultContentType, browserCache: options.browserCache, templates, jsonp });
+      const poll = new LongPoll(res, { defaultContentType: options.defaultContentType, browserCache: options.browserCache, templates, jsonp, varyOrigin: options.allowOrigin !== undefined && typeof options.allowOrigin !== 'string' });
       poll.onClose(depart);
       await subscription.poll(poll, mechanism === 'interval-poll', options.authorizedChannelsOnly);
       presence.accept(present);
@@ -176,7 +176,7 @@ function jsonpCallback(url: string | undefined, argument: string | undefined): s
   if (q < 0) return undefined;
   const name = queryArgument(url, q + 1, argument);
   if (name === undefined || name === '') return undefined;
-  if (!validCallback(name)) throw badJsonpCallback(name);
+  if (!validCallback(name)) throw badJsonpCallback();
   return name;
 }
 

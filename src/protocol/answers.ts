@@ -16,6 +16,9 @@ export const methodNotAllowed = (allow: string): ProtocolError =>
 
 export const noChannelId = (): ProtocolError => protocolError(400, 'push-relay: no channel id in the request', 'channel.id.missing');
 
+export const badPathSegment = (segment: string): ProtocolError =>
+  protocolError(400, `push-relay: the path segment ${JSON.stringify(segment.slice(0, 60))} is not valid percent-encoding`, 'channel.id.encoding');
+
 export const emptyChannelList = (): ProtocolError =>
   protocolError(400, 'push-relay: the channelId resolver returned no channel id (an empty array)', 'channel.id.missing');
 
@@ -24,8 +27,9 @@ export const channelIdTooLong = (max: number): ProtocolError =>
 
 export const badEventId = (): ProtocolError => protocolError(400, 'push-relay: Event-Id must be given once, at most 255 characters', 'event.id.invalid');
 
-export const badJsonpCallback = (name: string): ProtocolError =>
-  protocolError(400, `push-relay: JSONP callback ${JSON.stringify(name.slice(0, 40))} is not a JavaScript name (letters, digits, _ and $, dotted, at most 128 characters)`, 'jsonp.callback.invalid');
+// The name is not echoed back: the answer must not carry what an attacker put in the URL.
+export const badJsonpCallback = (): ProtocolError =>
+  protocolError(400, 'push-relay: the JSONP callback must be a JavaScript name (letters, digits, _ and $, dotted, at most 128 characters)', 'jsonp.callback.invalid');
 
 export const tooManyChannels = (count: number, max: number): ProtocolError =>
   protocolError(400, `push-relay: too many channel ids (${count}); one request names at most ${max}`, 'channel.id.too.many');

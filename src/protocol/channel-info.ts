@@ -86,7 +86,7 @@ export function formatChannelInfoList(items: ReadonlyArray<{ channel: string; in
     case 'text/yaml':
     case 'application/yaml':
     case 'application/x-yaml':
-      return `---\r\n${items.map(({ channel, info }) => `- channel: ${JSON.stringify(channel)}\r\n${formatChannelInfo(info, type).slice(5).trimEnd().replace(/^/gm, '  ')}\r\n`).join('')}\r\n`;
+      return `---\r\n${items.map(({ channel, info }) => `- channel: ${JSON.stringify(channel)}\r\n${formatChannelInfo(info, type).slice(5).trimEnd().split('\r\n').map((line) => `  ${line}`).join('\r\n')}\r\n`).join('')}\r\n`;
     default:
       return items.map(({ channel, info }) => `channel: ${JSON.stringify(channel)}\r\n${formatChannelInfo(info, type)}`).join('\r\n\r\n');
   }

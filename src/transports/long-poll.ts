@@ -33,14 +33,21 @@ let lastHeaders: RawHeaders = [];
  * the cursor to the browser's cache (`browserCache`), no Vary (Chromium then revalidates with both
  * validators) and `private` (a shared cache must not hand one client's position to another).
  */
-const CACHING: Readonly<Record<'protocol' | 'browser', RawHeaders>> = {
+const CACHING: Readonly<Record<'protocol' | 'browser' | 'protocol+origin' | 'browser+origin', RawHeaders>> = {
   protocol: ['Vary', 'If-None-Match, If-Modified-Since', 'Cache-Control', 'no-cache, no-transform'],
   browser: ['Cache-Control', 'private, no-cache, no-transform'],
+  // An allowOrigin that answers each origin its own way (a list, a RegExp, a function) varies by Origin too.
+  'protocol+origin': ['Vary', 'If-None-Match, If-Modified-Since, Origin', 'Cache-Control', 'no-cache, no-transform'],
+  'browser+origin': ['Vary', 'Origin', 'Cache-Control', 'private, no-cache, no-transform'],
 };
 
+function caching(settings: { browserCache: boolean; varyOrigin?: boolean | undefined }): RawHeaders {
+  return CACHING[`${settings.browserCache ? 'browser' : 'protocol'}${settings.varyOrigin ? '+origin' : ''}`];
+}
+
 /** Headers of the 200 for `message` (its `body`, as sent): Last-Modified, Etag, Content-Type, Vary, Cache-Control, Content-Length. */
-function messageHeaders(message: StoredMessage, body: Buffer, contentType: string | undefined, browserCache: boolean, templated: number): RawHeaders {
-  const key = `${browserCache ? 'b' : 'p'}${templated}|${contentType ?? ''}`;
+function messageHeaders(message: StoredMessage, body: Buffer, contentType: string | undefined, settings: PollSettings, templated: number): RawHeaders {
+  const key = `${settings.browserCache ? 'b' : 'p'}${settings.varyOrigin ? 'o' : ''}${templated}|${contentType ?? ''}`;
   // A fan-out asks for the same message thousands of times in a row.
   if (message === lastMessage && key === lastKey) return lastHeaders;
   let byDefault = cache.get(message);
@@ -50,7 +57,7 @@ function messageHeaders(message: StoredMessage, body: Buffer, contentType: strin
     headers = ['Last-Modified', lastModified, 'Etag', etag];
     if (contentType) headers.push('Content-Type', contentType);
     // no-transform: compression middleware and proxies must pass messages through untouched.
-    headers.push(...CACHING[browserCache ? 'browser' : 'protocol'], 'Content-Length', String(body.length));
+    headers.push(...caching(settings), 'Content-Length', String(body.length));
     if (!byDefault) cache.set(message, (byDefault = new Map()));
     byDefault.set(key, headers);
   }
@@ -69,6 +76,8 @@ export interface PollSettings {
   templates?: Templates | undefined;
   /** The JSONP callback this request named, if any (already validated). */
   jsonp?: string | undefined;
+  /** Answers add `Vary: Origin` (allowOrigin answers each origin its own way). */
+  varyOrigin?: boolean | undefined;
 }
 
 const templateIds = new WeakMap<Templates, number>();
@@ -126,12 +135,12 @@ export class LongPoll implements SubscriberTransport {
     if (jsonp !== undefined) {
       body = jsonpBody(jsonp, templates, templates?.message ? templates.render(message, channel) : undefined, message.data);
       const { lastModified, etag } = cursorHeaders(message.id);
-      headers = ['Last-Modified', lastModified, 'Etag', etag, 'Content-Type', JSONP_TYPE, 'X-Content-Type-Options', 'nosniff', ...CACHING[browserCache ? 'browser' : 'protocol'], 'Content-Length', String(body.length)];
+      headers = ['Last-Modified', lastModified, 'Etag', etag, 'Content-Type', JSONP_TYPE, 'X-Content-Type-Options', 'nosniff', ...caching(this.#settings), 'Content-Length', String(body.length)];
     } else {
       if (templates) body = this.#templated(templates, message, channel);
       // A templated body is the endpoint's own text: its type is the endpoint's (defaultContentType).
       const contentType = templates ? (defaultContentType ?? message.contentType) : (message.contentType ?? defaultContentType);
-      headers = messageHeaders(message, body, contentType, browserCache, this.#templateId);
+      headers = messageHeaders(message, body, contentType, this.#settings, this.#templateId);
     }
     if (position !== undefined || gapAfter !== undefined) {
       // A copy for this one answer: the shared array goes to every other subscriber of the message.
@@ -201,7 +210,7 @@ export class LongPoll implements SubscriberTransport {
     // position replaces the cached message, and the next request carries the same cursor.
     if (res.headersSent) return;
     const { lastModified, etag } = positionHeaders(cursors);
-    const headers = [...CACHING[browserCache ? 'browser' : 'protocol']];
+    const headers = [...caching(this.#settings)];
     if (lastModified) headers.push('Last-Modified', lastModified);
     if (etag) headers.push('Etag', etag);
     if (browserCache) headers.push('Content-Length', '0');
@@ -216,7 +225,7 @@ export class LongPoll implements SubscriberTransport {
     const rendered = templates.synthetic(kind, channel, text);
     const body = jsonp !== undefined ? jsonpBody(jsonp, templates, rendered, text) : framed(templates, rendered ?? text);
     const { lastModified, etag } = positionHeaders(cursors);
-    const headers = [...CACHING[browserCache ? 'browser' : 'protocol']];
+    const headers = [...caching(this.#settings)];
     if (lastModified) headers.push('Last-Modified', lastModified);
     if (etag) headers.push('Etag', etag);
     const type = jsonp !== undefined ? JSONP_TYPE : defaultContentType;
