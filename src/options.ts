@@ -35,8 +35,9 @@ export type ChannelIdResolver<Req extends IncomingMessage = IncomingMessage> = (
 
 /**
  * What a channelId resolver returns: one id, or several; a subscriber's entries may also be
- * `{ id, backtrack: N }`: that channel starts from its N newest stored messages, whatever cursor the
- * request carries (the Push Stream Module's `/sub/ch1.b5`).
+ * `{ id, backtrack: N }`: a request that names no position (no cursor headers, no Last-Event-ID)
+ * starts that channel from its N newest stored messages (the Push Stream Module's `/sub/ch1.b5`);
+ * one that names its position resumes from there, so a client may keep the same URL.
  */
 export type ChannelIds = string | ChannelEntry | ReadonlyArray<string | ChannelEntry> | undefined | null;
 export interface ChannelEntry {

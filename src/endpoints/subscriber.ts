@@ -115,7 +115,9 @@ async function serveSubscriber(endpoint: Endpoint, req: IncomingMessage, res: Se
   if (options.wildcardChannelMaxQtd !== undefined) checkWildcards(channels, settings.join.wildcardPrefix, options.wildcardChannelMaxQtd);
   const resumeFrom = await resumePosition(context.store, channels, req, !polls, options.cursorArguments);
   let cursors = resumeFrom ?? (await startPosition(context.store, channels, options.subscriberFirstMessage));
-  if (channels.some((c) => c.backtrack !== undefined)) cursors = await backtrack(context.store, channels, cursors);
+  // A backtrack starts a subscription; a request that names its position (a re-poll, an EventSource
+  // reconnecting with Last-Event-ID, both sent to the same backtracking URL) resumes from there.
+  if (!resumeFrom && channels.some((c) => c.backtrack !== undefined)) cursors = await backtrack(context.store, channels, cursors);
   const subscription = new Subscription(context.parked, channels, cursors, resumeFrom !== undefined, settings);
   enableTcpKeepAlive(req, options.tcpKeepAlive);
 

@@ -31,7 +31,7 @@ export async function startPosition(store: ChannelStore, channels: readonly Reso
 
 /**
  * Backtrack (the Push Stream Module's `/sub/ch1.b5`): a channel named with `backtrack: N` starts from
- * its N newest stored messages (0: only the ones still to come), whatever cursor the request carried.
+ * its N newest stored messages (0: only the ones still to come). Only for a request without a position.
  */
 export async function backtrack(store: ChannelStore, channels: readonly ResolvedChannel[], cursors: Cursors): Promise<Cursors> {
   return Promise.all(channels.map((c, i) => (c.backtrack === undefined ? cursors[i] : store.startCursor(c.key, c.backtrack))));

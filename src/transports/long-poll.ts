@@ -129,7 +129,7 @@ export class LongPoll implements SubscriberTransport {
       this.#answered = true;
       return true;
     }
-    const { templates, jsonp, defaultContentType, browserCache } = this.#settings;
+    const { templates, jsonp, defaultContentType } = this.#settings;
     let body = message.data;
     let headers: RawHeaders;
     if (jsonp !== undefined) {
@@ -220,7 +220,7 @@ export class LongPoll implements SubscriberTransport {
 
   /** 200 with a synthetic message (-2 deleted, -3 time-out), naming the position the client keeps. */
   #answerSynthetic(templates: Templates, kind: 'deleted' | 'timeout', channel: string, cursors: Cursors): void {
-    const { jsonp, defaultContentType, browserCache } = this.#settings;
+    const { jsonp, defaultContentType } = this.#settings;
     const text = Buffer.from(templates.textOf(kind), 'utf8');
     const rendered = templates.synthetic(kind, channel, text);
     const body = jsonp !== undefined ? jsonpBody(jsonp, templates, rendered, text) : framed(templates, rendered ?? text);

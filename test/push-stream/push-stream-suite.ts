@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
 import { after, afterEach, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { XMLParser } from 'fast-xml-parser';
@@ -299,12 +299,19 @@ export function pushStreamSuite(label: string, makeStore: StoreFactory): void {
         assert.throws(() => resolve(req('/sub/%E0%A4%A')), /percent-encoding/);
       });
 
-      it('backtrack on a long-poll: the resolver entry { id, backtrack } overrides the cursor', async () => {
-        const { server, publish } = await setup({}, {}, (relay) => ({ '/bt': relay.subscriber({ channelId: (req) => ({ id: new URL(req.url!, 'http://x').searchParams.get('id')!, backtrack: 1 }) }) }));
+      it('backtrack on a long-poll: { id, backtrack } starts a subscription; a re-poll with its cursor resumes', async () => {
+        const { server, publish } = await setup({}, {}, (relay) => ({
+          '/bt': relay.subscriber({ subscriberFirstMessage: 'newest', subscriberTimeout: 150, channelId: (req) => ({ id: new URL(req.url!, 'http://x').searchParams.get('id')!, backtrack: 2 }) }),
+        }));
         const ch = id();
-        await publish(ch, 'old');
-        await publish(ch, 'new');
-        assert.equal((await request(server.url(`/bt?id=${ch}`), { headers: { 'If-Modified-Since': 'Thu, 01 Jan 1970 00:00:00 GMT' } })).text, 'new');
+        for (const text of ['1', '2', '3']) await publish(ch, text);
+        // No cursor (pushstream.js's first poll sends "If-Modified-Since: null"): the 2 newest.
+        const first = await request(server.url(`/bt?id=${ch}`), { headers: { 'If-Modified-Since': 'null', 'If-None-Match': '0' } });
+        assert.equal(first.text, '2');
+        const next = await request(server.url(`/bt?id=${ch}`), { headers: { 'If-Modified-Since': String(first.headers['last-modified']), 'If-None-Match': String(first.headers.etag) } });
+        assert.equal(next.text, '3');
+        const after = await request(server.url(`/bt?id=${ch}`), { headers: { 'If-Modified-Since': String(next.headers['last-modified']), 'If-None-Match': String(next.headers.etag) } });
+        assert.equal(after.status, 304, 'nothing repeated');
       });
 
       it('Event-Id: ~event-id~, and a Last-Event-ID naming it resumes after that message', async () => {
