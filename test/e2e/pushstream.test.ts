@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { foreverIframeApp } from '../../examples/forever-iframe.js';
 import { pushStreamApp } from '../../examples/push-stream.js';
 import type { PushRelay } from '../../src/index.js';
 import { request } from '../helpers/http-client.js';
@@ -83,6 +84,34 @@ async function received(page: Page, n: number): Promise<Received[]> {
   });
   return last;
 }
+
+describe('examples/forever-iframe.ts in Chromium', { skip: browserSkip }, () => {
+  it('the page registers the stream frame and shows each message as it is published; pings are ignored', { timeout: 60_000 }, async () => {
+    const { app, relay } = foreverIframeApp();
+    const server = await new Promise<Server>((done) => {
+      const s = app.listen(0, '127.0.0.1', () => done(s));
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      // The frame never finishes loading (that is the point): wait for the page itself only.
+      await page.goto(`${url}/`, { waitUntil: "domcontentloaded" });
+      await page.waitForSelector('body[data-registered="yes"]', { timeout: 15_000 });
+      await waitFor('the frame to be counted in', async () => (await relay.channelInfo('news'))?.subscribers === 1);
+      await request(`${url}/pub?id=news`, { method: 'POST', body: encodeURIComponent("it's </script> & more").replace(/'/g, '%27') });
+      await request(`${url}/pub?id=news`, { method: 'POST', body: 'second' });
+      await page.waitForFunction("document.querySelectorAll('#messages li').length === 2", undefined, { timeout: 15_000 });
+      const items = await page.$$eval('#messages li', (lis) => lis.map((li) => li.textContent));
+      assert.deepEqual(items, ["news #1: it's </script> & more", 'news #2: second']);
+    } finally {
+      await browser.close();
+      await relay.close();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
 
 describe('pushstream.js (the Push Stream Module client, unmodified) against examples/push-stream.ts, in Chromium', { skip }, () => {
   let browser: Browser;
