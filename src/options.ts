@@ -114,6 +114,14 @@ export interface PublisherOptions<Req extends IncomingMessage = IncomingMessage>
    * empty body, same status). @default true
    */
   channelInfoOnPublish?: boolean | undefined;
+  /**
+   * push_min_message_recipients (the push module before 0.691): on each publish, the oldest stored
+   * message is deleted once it has been received this many times (the subscribers waiting when it
+   * was published, plus each later answer that carried it), as long as more than
+   * minMessageBufferLength remain. Never keeps a message past maxMessageBufferLength or its
+   * messageTimeout. 0 = off. @default 0
+   */
+  minMessageRecipients?: number | undefined;
 }
 
 /** Options of `subscriber()`. */
@@ -342,6 +350,7 @@ const PUBLISHER_KEYS = [
   'bodyTimeout',
   'distinctSeconds',
   'channelInfoOnPublish',
+  'minMessageRecipients',
 ] as const;
 const SUBSCRIBER_KEYS = [
   'mode',
@@ -401,6 +410,7 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   bodyTimeout: parseDuration,
   distinctSeconds: bool,
   channelInfoOnPublish: bool,
+  minMessageRecipients: count,
   headerTemplate: text,
   messageTemplate: (v, name) => {
     if (typeof v !== 'string' || v === '') fail(name, 'a non-empty string', v);
@@ -548,6 +558,7 @@ export function resolvePublisher(levels: AnyOptions[]): ResolvedPublisher {
     throw new TypeError(`push-relay: option "minMessageBufferLength" (${min}) is larger than "maxMessageBufferLength" (${max})`);
   }
   const common = resolveCommon(levels);
+  const recipients = pick(levels, 'minMessageRecipients', 0);
   return {
     ...common,
     rules: {
@@ -556,6 +567,7 @@ export function resolvePublisher(levels: AnyOptions[]): ResolvedPublisher {
       maxMessages: max,
       messageTimeout: parseDuration(pick<Duration>(levels, 'messageTimeout', '1h'), 'messageTimeout'),
       channelTimeout: common.channelTimeout,
+      ...(recipients > 0 ? { minRecipients: recipients } : {}),
     },
     maxMessageSize: parseSize(pick<Size>(levels, 'maxMessageSize', '1mb'), 'maxMessageSize'),
     bodyTimeout: parseDuration(pick<Duration>(levels, 'bodyTimeout', '30s'), 'bodyTimeout'),

@@ -14,6 +14,21 @@ export interface BufferRules {
   messageTimeout: number;
   /** push_channel_timeout in ms: how long a channel left with no messages and no subscribers lives. */
   channelTimeout: number;
+  /**
+   * push_min_message_recipients: on each publish, the oldest stored message is deleted once it has
+   * been received this many times (the subscribers waiting when it was published, plus each later
+   * answer that carried it) and more than minMessages are stored; 0 or unset = never.
+   */
+  minRecipients?: number | undefined;
+}
+
+/**
+ * push_min_message_recipients: whether a publish drops the oldest of `length` stored messages,
+ * received `received` times. At most one per publish, and never below minMessages.
+ */
+export function receivedEnough(length: number, received: number, rules: BufferRules): boolean {
+  const min = rules.minRecipients ?? 0;
+  return min > 0 && length > rules.minMessages && received >= min;
 }
 
 export const DEFAULT_BUFFER_RULES: BufferRules = Object.freeze({

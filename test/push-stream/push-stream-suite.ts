@@ -445,6 +445,87 @@ export function pushStreamSuite(label: string, makeStore: StoreFactory): void {
       });
     });
 
+    describe('the 2009 push module (push_sender / push_listener)', () => {
+      /** Seed 001's configuration, as push-relay options (docs/options.md shows the same). */
+      async function seed001() {
+        const relay = createPushRelay({ store, storeMessages: true, minMessageBufferLength: 0 });
+        const byChannel = (req: http.IncomingMessage) => new URL(req.url!, 'http://x').searchParams.get('channel') ?? undefined;
+        const server = await serveNodeHttp({
+          '/send': relay.publisher({ channelId: byChannel, messageTimeout: '2h' }),
+          '/listen': relay.subscriber({ channelId: byChannel, concurrency: 'last', deleteOldestReceivedMessage: true, defaultContentType: 'text/plain' }),
+        });
+        open.push({ relay, server });
+        return server;
+      }
+
+      it("walks seed 001's Operation: queued before a listener, taken off the queue by each GET, 201/202, a newer listener bumps the older (409)", async () => {
+        const server = await seed001();
+        const ch = id('queue');
+        const send = (body: string) => request(server.url(`/send?channel=${ch}`), { method: 'POST', body });
+        const listen = () => request(server.url(`/listen?channel=${ch}`));
+        // Sent before any listener connects: queued, 202 Accepted.
+        assert.equal((await send('one')).status, 202);
+        assert.equal((await send('two')).status, 202);
+        // Each listener GET takes the oldest queued message off the queue.
+        const first = await listen();
+        assert.equal(first.text, 'one');
+        assert.equal(first.headers['content-type'], 'text/plain');
+        assert.equal((await listen()).text, 'two');
+        await waitFor('the queue to be empty', async () => ((await store.info(`/${ch}`))?.messages ?? 0) === 0);
+        // A listener waiting: the message is sent, 201 Created.
+        const waiting = listen();
+        await waitFor('the listener to wait', async () => (await store.info(`/${ch}`))?.subscribers === 1);
+        assert.equal((await send('three')).status, 201);
+        assert.equal((await waiting).text, 'three');
+        // push_listener_concurrency last: a newer listener makes the older one answer 409.
+        const older = listen();
+        await waitFor('the older listener to wait', async () => (await store.info(`/${ch}`))?.subscribers === 1);
+        const newer = listen();
+        assert.equal((await older).status, 409);
+        await waitFor('the newer listener to wait', async () => (await store.info(`/${ch}`))?.subscribers === 1);
+        assert.equal((await send('four')).status, 201);
+        assert.equal((await newer).text, 'four');
+      });
+
+      it('minMessageRecipients: the oldest goes on a publish once received that often, never below the minimum', async () => {
+        const relay = createPushRelay({ store });
+        const server = await serveNodeHttp({
+          '/pub': relay.publisher({ minMessageRecipients: 2, minMessageBufferLength: 1, maxMessageBufferLength: 10 }),
+          '/sub': relay.subscriber(),
+        });
+        open.push({ relay, server });
+        const ch = id('recipients');
+        const publish = (body: string) => request(server.url(`/pub?id=${ch}`), { method: 'POST', body });
+        const messages = async () => (await store.info(`/${ch}`))?.messages;
+        await publish('m1');
+        // Received once, then twice (each answer that carried it counts).
+        assert.equal((await request(server.url(`/sub?id=${ch}`))).text, 'm1');
+        await publish('m2');
+        assert.equal(await messages(), 2, 'm1 received once: kept');
+        assert.equal((await request(server.url(`/sub?id=${ch}`))).text, 'm1');
+        await publish('m3');
+        assert.equal(await messages(), 2, 'm1 received twice: deleted by that publish');
+        const m2 = await request(server.url(`/sub?id=${ch}`));
+        assert.equal(m2.text, 'm2');
+        const m3 = await request(server.url(`/sub?id=${ch}`), { headers: { 'If-Modified-Since': String(m2.headers['last-modified']), 'If-None-Match': String(m2.headers.etag) } });
+        assert.equal(m3.text, 'm3');
+        // Subscribers waiting when a message is published count as recipients.
+        const cursor = { 'If-Modified-Since': String(m3.headers['last-modified']), 'If-None-Match': String(m3.headers.etag) };
+        const waiters = [request(server.url(`/sub?id=${ch}`), { headers: cursor }), request(server.url(`/sub?id=${ch}`), { headers: cursor })];
+        await waitFor('two waiting', async () => (await store.info(`/${ch}`))?.subscribers === 2);
+        await publish('m4');
+        await Promise.all(waiters);
+        assert.equal(await messages(), 3, 'm2 received once: kept');
+        // Never below minMessageBufferLength: a lone message stays however often it is read.
+        const lone = id('recipients');
+        await request(server.url(`/pub?id=${lone}`), { method: 'POST', body: 'only' });
+        for (let i = 0; i < 3; i++) await request(server.url(`/sub?id=${lone}`));
+        await request(server.url(`/pub?id=${lone}`), { method: 'POST', body: 'next' });
+        assert.equal((await store.info(`/${lone}`))?.messages, 1, 'the read one goes, the new one stays');
+        assert.throws(() => relay.publisher({ minMessageRecipients: -1 }), /minMessageRecipients/);
+      });
+    });
+
     describe('WebSocket publishing', () => {
       it('a text message goes to every channel of the connection, is stored, and comes back to the sender', async () => {
         const { server, socket } = await setup({ websocketPublish: true, messageTemplate: '~channel~:~text~' }, {}, (relay) => ({

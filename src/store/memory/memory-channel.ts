@@ -4,7 +4,7 @@
  */
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { compareIds, type MessageId } from '../../protocol/message-id.js';
-import { isExpired, overflow } from '../../protocol/buffer-rules.js';
+import { isExpired, overflow, receivedEnough } from '../../protocol/buffer-rules.js';
 import type { BufferRules, StoredMessage } from '../channel-store.js';
 import type { WheelEntry } from '../../timer-wheel.js';
 
@@ -15,6 +15,8 @@ export interface QueuedMessage {
   size: number;
   /** The publisher's idempotency key, if any. */
   key?: string | undefined;
+  /** Times received (push_min_message_recipients): the subscribers waiting at publish, then each answer from the store. */
+  received: number;
 }
 
 export class MemoryChannel implements WheelEntry {
@@ -61,16 +63,23 @@ export class MemoryChannel implements WheelEntry {
     }
     for (let i = lo; i < q.length; i++) {
       const m = q[i]!;
-      if (!isExpired(m.expiresAt, i, q.length, this.rules.minMessages, now)) return m.message;
+      if (!isExpired(m.expiresAt, i, q.length, this.rules.minMessages, now)) {
+        m.received++;
+        return m.message;
+      }
     }
     return undefined;
   }
 
-  /** Appends a message; returns the messages pushed out by maxMessages. */
+  /**
+   * Appends a message; returns the messages pushed out by maxMessages, or else the oldest when it has
+   * been received minRecipients times (push_min_message_recipients).
+   */
   append(entry: QueuedMessage): QueuedMessage[] {
     this.queue.push(entry);
     const drop = overflow(this.queue.length, this.rules);
-    return drop > 0 ? this.queue.splice(0, drop) : [];
+    if (drop > 0) return this.queue.splice(0, drop);
+    return receivedEnough(this.queue.length, this.queue[0]!.received, this.rules) ? this.queue.splice(0, 1) : [];
   }
 
   /** Removes expired messages from the head of the queue; returns them. */

@@ -161,7 +161,7 @@ export class MemoryStore implements ChannelStore {
         throw err;
       }
       this.#bytes += size;
-      const entry: QueuedMessage = { message, expiresAt: expiryOf(now, rules), size, key };
+      const entry: QueuedMessage = { message, expiresAt: expiryOf(now, rules), size, key, received: channel.subscribers.size };
       if (key !== undefined) (channel.keys ??= new Map()).set(key, entry);
       this.#release(channel, channel.append(entry));
     }

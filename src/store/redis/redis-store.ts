@@ -223,6 +223,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         input.distinctSecond ? '1' : '0',
         eventId === undefined ? '0' : '1',
         eventId ?? '',
+        String(Math.max(0, Math.floor(rules.minRecipients ?? 0))),
       ]),
     );
     if (text(r[0]) === 'toomany') this.#tooMany(channel);

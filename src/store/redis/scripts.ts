@@ -211,7 +211,7 @@ end
  * ARGV: events channel, data, has content type ('1'/'0'), content type, has event type, event type,
  * rules (store, min, max, messageTimeout, channelTimeout), idempotency key ('' = none), distinct
  * second ('1': never share a second with the last message, see NewMessage.distinctSecond), has event
- * id ('1'/'0'), event id.
+ * id ('1'/'0'), event id, minRecipients ('0' = off).
  * Returns {id, previousId, previous stored id, messages, requested, subscribers, seq} ('' = none), or
  * for a duplicate (the key's message is still stored) {id, previousId, '', messages, requested,
  * subscribers, 1, that message's fields, last}.
@@ -297,6 +297,25 @@ if store == '1' and max > 0 then
   end
   redis.call('XTRIM', M, 'MAXLEN', max)
   redis.call('HSET', C, 'xmax', xmax)
+  -- push_min_message_recipients: count who received each message ('r:<id>' in the meta hash); the
+  -- oldest goes once received often enough (at most one per publish, never below min).
+  local recipients = tonumber(ARGV[16] or '0') or 0
+  if recipients > 0 then
+    redis.call('HSET', C, 'mr', recipients, 'r:' .. id, redis.call('ZCARD', S))
+    local oldest = redis.call('XRANGE', M, '-', '+', 'COUNT', 1)[1]
+    if over <= 0 and oldest and redis.call('XLEN', M) > tonumber(ARGV[8])
+      and tonumber(redis.call('HGET', C, 'r:' .. oldest[1]) or '0') >= recipients then
+      forgetKey(oldest)
+      redis.call('XDEL', M, oldest[1])
+      oldest = redis.call('XRANGE', M, '-', '+', 'COUNT', 1)[1]
+    end
+    -- Counts of messages that left the stream (trimmed, expired, dropped): bounded by what it held.
+    for _, name in ipairs(redis.call('HKEYS', C)) do
+      if string.sub(name, 1, 2) == 'r:' and (not oldest or before(string.sub(name, 3), oldest[1])) then redis.call('HDEL', C, name) end
+    end
+  elseif redis.call('HEXISTS', C, 'mr') == 1 then
+    redis.call('HDEL', C, 'mr')
+  end
 end
 redis.call('HSET', C, 'last', id)
 markIfIdle()
@@ -340,7 +359,11 @@ if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
 while true do
   local batch = redis.call('XRANGE', M, start, '+', 'COUNT', 16)
   for _, entry in ipairs(batch) do
-    if not expired(entry, kept) then return {1, last, entry[1], entry[2]} end
+    if not expired(entry, kept) then
+      -- push_min_message_recipients counts this answer (pcall: out of memory, reads still work).
+      if meta('mr') then redis.pcall('HINCRBY', C, 'r:' .. entry[1], 1) end
+      return {1, last, entry[1], entry[2]}
+    end
   end
   if #batch < 16 then return {1, last} end
   start = '(' .. batch[#batch][1]
