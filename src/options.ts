@@ -122,6 +122,13 @@ export interface PublisherOptions<Req extends IncomingMessage = IncomingMessage>
    * messageTimeout. 0 = off. @default 0
    */
   minMessageRecipients?: number | undefined;
+  /**
+   * For trusted publishers only: a POST with `Content-Type: message/http` carries a whole HTTP
+   * response (status line, headers, body), and long-poll subscribers are answered with exactly that
+   * (2xx only; hop-by-hop headers and the framing are the relay's own). Streams get its body. A
+   * malformed one answers 400 and stores nothing. @default false
+   */
+  messageHttp?: boolean | undefined;
 }
 
 /** Options of `subscriber()`. */
@@ -307,6 +314,7 @@ export interface ResolvedPublisher extends ResolvedCommon {
   bodyTimeout: number;
   distinctSeconds: boolean;
   channelInfoOnPublish: boolean;
+  messageHttp: boolean;
 }
 export interface ResolvedSubscriber extends ResolvedCommon {
   /** undefined: chosen per request. */
@@ -351,6 +359,7 @@ const PUBLISHER_KEYS = [
   'distinctSeconds',
   'channelInfoOnPublish',
   'minMessageRecipients',
+  'messageHttp',
 ] as const;
 const SUBSCRIBER_KEYS = [
   'mode',
@@ -411,6 +420,7 @@ const check: Record<string, (value: unknown, name: string) => void> = {
   distinctSeconds: bool,
   channelInfoOnPublish: bool,
   minMessageRecipients: count,
+  messageHttp: bool,
   headerTemplate: text,
   messageTemplate: (v, name) => {
     if (typeof v !== 'string' || v === '') fail(name, 'a non-empty string', v);
@@ -573,6 +583,7 @@ export function resolvePublisher(levels: AnyOptions[]): ResolvedPublisher {
     bodyTimeout: parseDuration(pick<Duration>(levels, 'bodyTimeout', '30s'), 'bodyTimeout'),
     distinctSeconds: pick(levels, 'distinctSeconds', false),
     channelInfoOnPublish: pick(levels, 'channelInfoOnPublish', true),
+    messageHttp: pick(levels, 'messageHttp', false),
   };
 }
 

@@ -14,6 +14,7 @@ import type { ResolvedPublisher } from '../options.js';
 import { badEventId, badIdempotencyKey, methodNotAllowed, noSuchChannel } from '../protocol/answers.js';
 import type { ChannelInfo } from '../protocol/channel-info.js';
 import type { NewMessage } from '../store/channel-store.js';
+import { isMessageHttp, parseHttpMessage } from '../protocol/message-http.js';
 import type { RelayContext } from './context.js';
 import { resolveChannels } from './resolve-channels.js';
 
@@ -55,9 +56,11 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
     case 'POST': {
       const headers = req.headers;
       const data = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
+      const http = options.messageHttp && isMessageHttp(headers['content-type']) ? parseHttpMessage(data) : undefined;
       const message: NewMessage = {
-        data,
-        contentType: headers['content-type'],
+        data: http ? http.body : data,
+        contentType: http ? http.contentType : headers['content-type'],
+        response: http?.head,
         eventType: headerText(headers['x-eventsource-event']) ?? headerText(headers['event-type']),
         eventId: readEventId(headers['event-id']),
         idempotencyKey: readIdempotencyKey(headers['idempotency-key']),
@@ -88,9 +91,13 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
     case 'GET':
       await answer(() => 200, (key) => store.info(key));
       return;
-    case 'DELETE':
-      await answer(() => 200, (key) => store.delete(key));
+    case 'DELETE': {
+      // A body is the channel deleted message subscribers with templates get (push_stream's DELETE).
+      const body = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
+      const notice = body.length > 0 ? body.toString('utf8') : undefined;
+      await answer(() => 200, (key) => store.delete(key, notice));
       return;
+    }
   }
 }
 

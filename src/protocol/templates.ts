@@ -213,6 +213,11 @@ export function paddingText(n: number, eventSource: boolean): string {
   return '\r\n'.repeat(n >> 1) + (n & 1 ? ' ' : '');
 }
 
+/** A DELETE's notice as the channel deleted message's text; undefined (the configured text) when it gave none. */
+export function noticeText(notice: string | undefined): Buffer | undefined {
+  return notice ? Buffer.from(notice, 'utf8') : undefined;
+}
+
 /** A JSONP callback name: dotted JavaScript identifiers, at most 128 characters. */
 const CALLBACK = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
 export const MAX_CALLBACK_LENGTH = 128;

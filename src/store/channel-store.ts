@@ -7,6 +7,7 @@
 import type { BufferRules } from '../protocol/buffer-rules.js';
 import type { ChannelInfo } from '../protocol/channel-info.js';
 import type { MessageId } from '../protocol/message-id.js';
+import type { HttpResponseHead } from '../protocol/message-http.js';
 
 export type { BufferRules };
 
@@ -34,6 +35,11 @@ export interface NewMessage {
   distinctSecond?: boolean | undefined;
   /** Left out of the store's all-time publish count (the events channel's own messages are). */
   uncounted?: boolean | undefined;
+  /**
+   * A `message/http` publish (messageHttp): the status and headers long-poll subscribers are
+   * answered with; `data` is the response's body. Stores keep it with the message.
+   */
+  response?: HttpResponseHead | undefined;
 }
 
 /** A message as stored, with the id the store gave it. Never mutated once published. */
@@ -98,7 +104,8 @@ export type JoinResult =
  */
 export type ChannelEvent =
   | { type: 'message'; message: StoredMessage; previous: MessageId | undefined }
-  | { type: 'deleted' }
+  /** `text`: the DELETE's own notice (its request body), when it gave one. */
+  | { type: 'deleted'; text?: string | undefined }
   | { type: 'conflict'; keep: string }
   | { type: 'resync' }
   /** A store-wide broadcast (only on the store's broadcast channel, see ChannelStore.onBroadcast). */
@@ -167,8 +174,11 @@ export interface ChannelStore {
   findEventId?(channel: string, eventId: string): Promise<MessageId | undefined>;
   /** Channel info, or undefined if the channel does not exist. */
   info(channel: string): Promise<ChannelInfo | undefined>;
-  /** Deletes the channel and its messages and wakes watchers with `deleted`; undefined if it did not exist. */
-  delete(channel: string): Promise<ChannelInfo | undefined>;
+  /**
+   * Deletes the channel and its messages and wakes watchers with `deleted` (carrying `notice`, the
+   * DELETE's request body, when given); undefined if it did not exist.
+   */
+  delete(channel: string, notice?: string): Promise<ChannelInfo | undefined>;
   /** Counts a waiting subscriber in, applying concurrency and the subscriber limit atomically. */
   join(channel: string, request: JoinRequest): Promise<JoinResult>;
   /** Counts waiting subscribers out (answered, timed out, or gone), one call per fan-out. Idempotent per id. */

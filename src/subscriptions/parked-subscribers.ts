@@ -31,7 +31,8 @@ export interface ParkedSubscriber extends WheelEntry {
   /** Writes `message`; true when that answered the request (long-poll), false to keep waiting (streams). */
   deliver(message: StoredMessage): boolean;
   /** Answers without a message. */
-  end(reason: EndReason): void;
+  /** `notice`: with `deleted`, the DELETE's own text, if it gave one. */
+  end(reason: EndReason, notice?: string): void;
   /** Writing to it threw: cut the client (it resumes from its last id); the registry has let it go. */
   abort(err: unknown): void;
 }
@@ -222,7 +223,7 @@ export class ParkedSubscribers {
         this.#fanOut(channel, entry, event.message, event.previous);
         break;
       case 'deleted':
-        for (const s of [...entry.subscribers]) this.#finish(s, 'deleted', false);
+        for (const s of [...entry.subscribers]) this.#finish(s, 'deleted', false, event.text);
         break;
       case 'conflict': {
         const ids: string[] = [];
@@ -337,12 +338,12 @@ export class ParkedSubscribers {
   }
 
   /** Ends a parked subscriber without a message. */
-  #finish(s: ParkedSubscriber, reason: EndReason, leave = true): void {
+  #finish(s: ParkedSubscriber, reason: EndReason, leave = true, notice?: string): void {
     if (!s.parked) return;
     this.#detach(s);
     if (leave) this.#leave(s.channel, [s.id]);
     try {
-      s.end(reason);
+      s.end(reason, notice);
     } catch (err) {
       debug('ending a subscriber of %s (%s) failed: %s', s.channel, reason, err);
       s.abort(err);

@@ -59,8 +59,8 @@ class Leg implements ParkedSubscriber {
     return this.subscription.offer(this.index, message);
   }
 
-  end(reason: EndReason): void {
-    this.subscription.legEnded(this.index, reason);
+  end(reason: EndReason, notice?: string): void {
+    this.subscription.legEnded(this.index, reason, notice);
   }
 
   abort(err: unknown): void {
@@ -209,11 +209,11 @@ export class Subscription {
   }
 
   /** The registry ended one leg (deleted, conflict, timeout, closing, unavailable): end them all. */
-  legEnded(channel: number, reason: EndReason): void {
+  legEnded(channel: number, reason: EndReason, notice?: string): void {
     if (this.#done) return;
     this.#leaveAll();
     const id = this.channels[channel]!.id;
-    this.#transport?.end(reason, this.#legs.length > 1 ? id : undefined, this.cursors, id);
+    this.#transport?.end(reason, this.#legs.length > 1 ? id : undefined, this.cursors, id, notice);
   }
 
   /** Writing to the client threw: forget every leg, and cut it. */

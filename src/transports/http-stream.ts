@@ -14,7 +14,7 @@ import { bodySocket, type WireFrame } from '../http/wire-frame.js';
 import { MISSED_HEADER, type EndReason } from '../protocol/answers.js';
 import type { MessageId } from '../protocol/message-id.js';
 import type { StoredMessage } from '../store/channel-store.js';
-import { paddingBytes, paddingText } from '../protocol/templates.js';
+import { noticeText, paddingBytes, paddingText } from '../protocol/templates.js';
 import { startPings, stopPings } from './keep-alive.js';
 import { QUEUED_WRITE_COST, StreamBacklog } from './backlog.js';
 import type { SubscriberTransport, TransportSettings } from './transport.js';
@@ -120,7 +120,7 @@ export abstract class HttpStream implements SubscriberTransport {
     return false;
   }
 
-  end(reason: EndReason, endedBy: string | undefined, _cursors?: unknown, channel?: string): void {
+  end(reason: EndReason, endedBy: string | undefined, _cursors?: unknown, channel?: string, notice?: string): void {
     this.open();
     const res = this.res;
     this.#ended = true;
@@ -130,14 +130,14 @@ export abstract class HttpStream implements SubscriberTransport {
     const templates = this.settings.templates;
     if (templates) {
       // The channel deleted message (id -2), then the footer, before the relay's own end.
-      const deleted = reason === 'deleted' ? templates.synthetic('deleted', channel ?? endedBy ?? '') : undefined;
+      const deleted = reason === 'deleted' ? templates.synthetic('deleted', channel ?? endedBy ?? '', noticeText(notice)) : undefined;
       const frame = deleted && this.textFrame(deleted, 'message');
       if (frame) chunks.push(frame);
       const footer = templates.footer && this.textFrame(templates.footer, 'footer');
       if (footer) chunks.push(footer);
     }
-    const notice = this.epilogue(reason, endedBy);
-    if (notice) chunks.push(notice);
+    const ending = this.epilogue(reason, endedBy);
+    if (ending) chunks.push(ending);
     if (chunks.length > 0) this.write(chunks);
     res.end();
   }

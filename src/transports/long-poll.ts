@@ -17,7 +17,7 @@ import { cursorHeaders } from '../protocol/cursor.js';
 import type { MessageId } from '../protocol/message-id.js';
 import { positionHeaders, type Cursors } from '../protocol/position.js';
 import type { StoredMessage } from '../store/channel-store.js';
-import type { Templates } from '../protocol/templates.js';
+import { noticeText, type Templates } from '../protocol/templates.js';
 import type { SubscriberTransport } from './transport.js';
 
 /** Flat `[name, value, name, value, ...]`, the form `writeHead` takes without building an object. */
@@ -64,6 +64,29 @@ function messageHeaders(message: StoredMessage, body: Buffer, contentType: strin
   lastMessage = message;
   lastKey = key;
   lastHeaders = headers;
+  return headers;
+}
+
+const responses = new WeakMap<StoredMessage, Map<string, RawHeaders>>();
+
+/**
+ * The answer of a message/http message: the publisher's headers, then the relay's own cursor,
+ * caching and framing headers (built once per message and kind of endpoint).
+ */
+function responseHeaders(message: StoredMessage, contentType: string | undefined, settings: PollSettings): RawHeaders {
+  const key = `${settings.browserCache ? 'b' : 'p'}${settings.varyOrigin ? 'o' : ''}|${contentType ?? ''}`;
+  let byKey = responses.get(message);
+  let headers = byKey?.get(key);
+  if (!headers) {
+    headers = [];
+    for (const [name, value] of message.response!.headers) headers.push(name, value);
+    const { lastModified, etag } = cursorHeaders(message.id);
+    headers.push('Last-Modified', lastModified, 'Etag', etag);
+    if (contentType) headers.push('Content-Type', contentType);
+    headers.push(...caching(settings), 'Content-Length', String(message.data.length));
+    if (!byKey) responses.set(message, (byKey = new Map()));
+    byKey.set(key, headers);
+  }
   return headers;
 }
 
@@ -136,6 +159,8 @@ export class LongPoll implements SubscriberTransport {
       body = jsonpBody(jsonp, templates, templates?.message ? templates.render(message, channel) : undefined, message.data);
       const { lastModified, etag } = cursorHeaders(message.id);
       headers = ['Last-Modified', lastModified, 'Etag', etag, 'Content-Type', JSONP_TYPE, 'X-Content-Type-Options', 'nosniff', ...caching(this.#settings), 'Content-Length', String(body.length)];
+    } else if (message.response) {
+      headers = responseHeaders(message, message.contentType ?? defaultContentType, this.#settings);
     } else {
       if (templates) body = this.#templated(templates, message, channel);
       // A templated body is the endpoint's own text: its type is the endpoint's (defaultContentType).
@@ -149,7 +174,7 @@ export class LongPoll implements SubscriberTransport {
       if (gapAfter !== undefined) headers.push(MISSED_HEADER, '1');
     }
     // Answered once written: should writing throw, abort() cuts the request instead of leaving it hanging.
-    res.writeHead(200, headers);
+    res.writeHead(message.response?.status ?? 200, headers);
     res.end(body);
     this.#answer();
     return true;
@@ -180,16 +205,16 @@ export class LongPoll implements SubscriberTransport {
     if (listeners) for (const listener of listeners) listener();
   }
 
-  end(reason: EndReason, endedBy: string | undefined, cursors: Cursors, channel?: string): void {
+  end(reason: EndReason, endedBy: string | undefined, cursors: Cursors, channel?: string, notice?: string): void {
     if (this.#answered) return;
     try {
-      this.#end(reason, endedBy, cursors, channel);
+      this.#end(reason, endedBy, cursors, channel, notice);
     } finally {
       this.#answer();
     }
   }
 
-  #end(reason: EndReason, endedBy: string | undefined, cursors: Cursors, channel: string | undefined): void {
+  #end(reason: EndReason, endedBy: string | undefined, cursors: Cursors, channel: string | undefined, notice: string | undefined): void {
     const res = this.res;
     const { templates, browserCache } = this.#settings;
     // With templates, a deleted channel (a message template) and a time-out (timeoutWithBody) answer
@@ -197,7 +222,7 @@ export class LongPoll implements SubscriberTransport {
     if (templates && ((reason === 'deleted' && templates.message) || (reason === 'timeout' && templates.settings.timeoutWithBody))) {
       if (res.headersSent) return;
       const kind = reason === 'deleted' ? 'deleted' : 'timeout';
-      this.#answerSynthetic(templates, kind, kind === 'deleted' ? (channel ?? '') : '', cursors);
+      this.#answerSynthetic(templates, kind, kind === 'deleted' ? (channel ?? '') : '', cursors, notice);
       return;
     }
     if (reason !== 'timeout') {
@@ -219,9 +244,9 @@ export class LongPoll implements SubscriberTransport {
   }
 
   /** 200 with a synthetic message (-2 deleted, -3 time-out), naming the position the client keeps. */
-  #answerSynthetic(templates: Templates, kind: 'deleted' | 'timeout', channel: string, cursors: Cursors): void {
+  #answerSynthetic(templates: Templates, kind: 'deleted' | 'timeout', channel: string, cursors: Cursors, notice: string | undefined): void {
     const { jsonp, defaultContentType } = this.#settings;
-    const text = Buffer.from(templates.textOf(kind), 'utf8');
+    const text = noticeText(notice) ?? Buffer.from(templates.textOf(kind), 'utf8');
     const rendered = templates.synthetic(kind, channel, text);
     const body = jsonp !== undefined ? jsonpBody(jsonp, templates, rendered, text) : framed(templates, rendered ?? text);
     const { lastModified, etag } = positionHeaders(cursors);

@@ -22,9 +22,10 @@ export interface SubscriberTransport {
   send(message: StoredMessage, gapAfter: MessageId | undefined, position: string | undefined, channel: string): boolean;
   /**
    * Ends without a message. `endedBy`: the channel that caused it, when there are several; `channel`:
-   * that channel's id whether or not there are several (the channel deleted message names it).
+   * that channel's id whether or not there are several (the channel deleted message names it);
+   * `notice`: a DELETE's own text for the channel deleted message (channelDeletedMessageText).
    */
-  end(reason: EndReason, endedBy: string | undefined, cursors: Cursors, channel?: string): void;
+  end(reason: EndReason, endedBy: string | undefined, cursors: Cursors, channel?: string, notice?: string): void;
   /** Counted in on every channel: open the stream now (headers, handshake) if nothing opened it. */
   open(): void;
   /** The client left: stop keep-alives. */

@@ -22,7 +22,7 @@ import type { StoredMessage } from '../store/channel-store.js';
 import { startPings, stopPings } from './keep-alive.js';
 import { QUEUED_WRITE_COST, StreamBacklog } from './backlog.js';
 import { oneLine, type SubscriberTransport, type TransportSettings } from './transport.js';
-import type { Templates } from '../protocol/templates.js';
+import { noticeText, type Templates } from '../protocol/templates.js';
 
 const debug = log('subscriber');
 
@@ -144,12 +144,12 @@ export class WebSocketTransport implements SubscriberTransport {
     return false;
   }
 
-  end(reason: EndReason, endedBy: string | undefined, _cursors?: unknown, channel?: string): void {
+  end(reason: EndReason, endedBy: string | undefined, _cursors?: unknown, channel?: string, notice?: string): void {
     if (!this.#open()) return;
     const templates = this.#settings.templates;
     if (templates) {
       // The channel deleted message (id -2) and the footer, each a text frame, before the close.
-      const deleted = reason === 'deleted' ? templates.synthetic('deleted', channel ?? endedBy ?? '') : undefined;
+      const deleted = reason === 'deleted' ? templates.synthetic('deleted', channel ?? endedBy ?? '', noticeText(notice)) : undefined;
       if (deleted) this.#ws!.send(deleted, { binary: false });
       if (templates.footer) this.#ws!.send(templates.footer, { binary: false });
     }

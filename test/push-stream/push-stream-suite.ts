@@ -205,6 +205,11 @@ export function pushStreamSuite(label: string, makeStore: StoreFactory): void {
         const deleted = await waiting;
         assert.equal(deleted.status, 200);
         assert.equal(deleted.text, `[-2|${ch}|Channel deleted]`);
+        // A DELETE's body replaces the text for that deletion.
+        const again = request(server.url(`/sub?id=${ch}`));
+        await waitFor('the subscriber to wait again', async () => (await store.info(`/${ch}`))?.subscribers === 1);
+        await request(server.url(`/pub?id=${ch}`), { method: 'DELETE', body: 'room closed', headers: { 'Content-Length': '11' } });
+        assert.equal((await again).text, `[-2|${ch}|room closed]`);
       });
 
       it('without timeoutWithBody a time-out is still 304', async () => {
@@ -523,6 +528,53 @@ export function pushStreamSuite(label: string, makeStore: StoreFactory): void {
         await request(server.url(`/pub?id=${lone}`), { method: 'POST', body: 'next' });
         assert.equal((await store.info(`/${lone}`))?.messages, 1, 'the read one goes, the new one stays');
         assert.throws(() => relay.publisher({ minMessageRecipients: -1 }), /minMessageRecipients/);
+      });
+    });
+
+    describe('message/http (messageHttp)', () => {
+      const RESPONSE = 'HTTP/1.1 203 Non-Authoritative Information\r\nContent-Type: application/json\r\nX-Custom: yes\r\nConnection: close\r\nKeep-Alive: timeout=1\r\nContent-Length: 11\r\nEtag: "theirs"\r\n\r\n{"ok":true}';
+
+      it('a long-poll subscriber gets exactly the published response; streams get its body', async () => {
+        const relay = createPushRelay({ store });
+        const server = await serveNodeHttp({ '/pub': relay.publisher({ messageHttp: true }), '/sub': relay.subscriber(), '/raw': relay.subscriber({ mode: 'raw-stream' }) });
+        open.push({ relay, server });
+        const ch = id('http');
+        const raw = new RawStream(server.port, `/raw?id=${ch}`);
+        streams.push(raw);
+        await raw.head();
+        const waiting = request(server.url(`/sub?id=${ch}`), { headers: { 'If-Modified-Since': 'Thu, 01 Jan 1970 00:00:00 GMT', 'If-None-Match': '0' } });
+        await waitFor('the long-poll to wait', async () => (await store.info(`/${ch}`))?.subscribers === 2);
+        const pub = await request(server.url(`/pub?id=${ch}`), { method: 'POST', body: RESPONSE, headers: { 'Content-Type': 'message/http' } });
+        assert.equal(pub.status, 201);
+        for (const res of [await waiting, await request(server.url(`/sub?id=${ch}`))]) {
+          assert.equal(res.status, 203);
+          assert.equal(res.text, '{"ok":true}');
+          assert.equal(res.headers['content-type'], 'application/json');
+          assert.equal(res.headers['x-custom'], 'yes');
+          assert.equal(res.headers['content-length'], '11');
+          assert.notEqual(res.headers.etag, '"theirs"', "the relay's cursor, not the publisher's");
+          assert.equal(res.headers['keep-alive'] === 'timeout=1', false, 'hop-by-hop headers are not copied');
+          assert.ok(res.headers['last-modified']);
+        }
+        await raw.until('the body on the stream', () => raw.text === '{"ok":true}\n');
+      });
+
+      it('a malformed response is 400 and stores nothing; without messageHttp it is an ordinary message', async () => {
+        const relay = createPushRelay({ store });
+        const server = await serveNodeHttp({ '/pub': relay.publisher({ messageHttp: true }), '/plain': relay.publisher(), '/sub': relay.subscriber() });
+        open.push({ relay, server });
+        const ch = id('http');
+        for (const bad of ['hello', 'HTTP/1.1 500 Oops\r\n\r\n', 'HTTP/1.1 200 OK\r\nBad Header\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 'HTTP/1.1 200 OK']) {
+          const res = await request(server.url(`/pub?id=${ch}`), { method: 'POST', body: bad, headers: { 'Content-Type': 'message/http' } });
+          assert.equal(res.status, 400, bad);
+          assert.match(res.text, /message\/http/);
+        }
+        assert.equal(await store.info(`/${ch}`), undefined, 'nothing stored, no channel made');
+        await request(server.url(`/plain?id=${ch}`), { method: 'POST', body: RESPONSE, headers: { 'Content-Type': 'message/http' } });
+        const res = await request(server.url(`/sub?id=${ch}`));
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['content-type'], 'message/http');
+        assert.equal(res.text, RESPONSE);
       });
     });
 

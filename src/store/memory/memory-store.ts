@@ -150,6 +150,7 @@ export class MemoryStore implements ChannelStore {
       eventType: input.eventType,
       eventId: input.eventId,
       seq: channel.published + 1,
+      ...(input.response ? { response: input.response } : {}),
     };
     if (rules.storeMessages && rules.maxMessages > 0) {
       const size = sizeOf(message) + (key?.length ?? 0);
@@ -242,12 +243,12 @@ export class MemoryStore implements ChannelStore {
     return this.#live(name)?.info(this.#now());
   }
 
-  async delete(name: string): Promise<ChannelInfo | undefined> {
+  async delete(name: string, notice?: string): Promise<ChannelInfo | undefined> {
     const channel = this.#live(name);
     if (!channel) return undefined;
     const info = channel.info(this.#now());
     this.#remove(channel);
-    this.#emit(name, { type: 'deleted' });
+    this.#emit(name, notice === undefined ? { type: 'deleted' } : { type: 'deleted', text: notice });
     debug('delete %s', name);
     return info;
   }
@@ -559,5 +560,13 @@ function subscriberCost(id: string): number {
 }
 
 function sizeOf(message: StoredMessage): number {
-  return message.data.length + (message.contentType?.length ?? 0) + (message.eventType?.length ?? 0) + (message.eventId?.length ?? 0) + MESSAGE_OVERHEAD;
+  return message.data.length + (message.contentType?.length ?? 0) + (message.eventType?.length ?? 0) + (message.eventId?.length ?? 0) + responseSize(message) + MESSAGE_OVERHEAD;
+}
+
+/** Bytes of a message/http message's status and headers. */
+function responseSize(message: StoredMessage): number {
+  if (!message.response) return 0;
+  let n = 16;
+  for (const [name, value] of message.response.headers) n += name.length + value.length + 32;
+  return n;
 }

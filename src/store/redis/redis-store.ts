@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { storeClosed, tooManyChannelsInStore } from '../../protocol/answers.js';
 import { log } from '../../log.js';
+import type { HttpResponseHead } from '../../protocol/message-http.js';
 import type { MessageId } from '../../protocol/message-id.js';
 import { parseDuration, type Duration } from '../../protocol/units.js';
 import { DEFAULT_BUFFER_RULES } from '../../protocol/buffer-rules.js';
@@ -36,6 +37,7 @@ import { Presence } from './presence.js';
 import { CommandTimeoutError, int, list, loadRedis, runScript, text, withDeadline, type ChannelLimit, type RedisClient, type Reply } from './redis-client.js';
 import { SCRIPTS, WORKER_SCRIPTS, type LuaScript } from './scripts.js';
 import { fromStreamId, toStreamId } from './stream-ids.js';
+import { responseHead } from './wake-ups.js';
 import { ChannelSubscriptions } from './subscriptions.js';
 
 const debug = log('redis');
@@ -224,6 +226,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         eventId === undefined ? '0' : '1',
         eventId ?? '',
         String(Math.max(0, Math.floor(rules.minRecipients ?? 0))),
+        input.response ? JSON.stringify(input.response) : '',
       ]),
     );
     if (text(r[0]) === 'toomany') this.#tooMany(channel);
@@ -234,7 +237,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       debug('publish %s: idempotency key already stored (%s), nothing published', channel, text(r[0]));
       return { message: messageOf(text(r[0]), list(r[7])), info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: fromStreamId(text(r[8])) }, duplicate: true };
     }
-    const message: StoredMessage = { id, previousId: fromStreamId(text(r[1])), data: input.data, contentType, eventType, eventId, seq: int(r[6]) };
+    const message: StoredMessage = { id, previousId: fromStreamId(text(r[1])), data: input.data, contentType, eventType, eventId, seq: int(r[6]), ...(input.response ? { response: input.response } : {}) };
     debug('publish %s %s (%d bytes) to %d waiting', channel, text(r[0]), input.data.length, int(r[5]));
     return { message, info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: id } };
   }
@@ -272,8 +275,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     return int(r[0]) === 0 ? undefined : infoOf(r, 1);
   }
 
-  async delete(channel: string): Promise<ChannelInfo | undefined> {
-    const r = list(await this.#run(channel, SCRIPTS.delete, [this.#keys(channel).events]));
+  async delete(channel: string, notice?: string): Promise<ChannelInfo | undefined> {
+    const r = list(await this.#run(channel, SCRIPTS.delete, [this.#keys(channel).events, notice ?? '']));
     if (int(r[0]) === 0) return undefined;
     debug('delete %s', channel);
     return infoOf(r, 1);
@@ -719,6 +722,7 @@ function messageOf(id: string, fields: Reply[]): StoredMessage {
   let previousId: MessageId | undefined;
   let eventId: string | undefined;
   let seq: number | undefined;
+  let response: HttpResponseHead | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1];
     switch (text(fields[i])) {
@@ -740,7 +744,11 @@ function messageOf(id: string, fields: Reply[]): StoredMessage {
       case 's':
         seq = Number(text(value));
         break;
+      case 'h':
+        response = responseHead(text(value));
+        break;
     }
   }
-  return { id: fromStreamId(id)!, previousId, data, contentType, eventType, eventId, seq };
+  return { id: fromStreamId(id)!, previousId, data, contentType, eventType, eventId, seq, ...(response ? { response } : {}) };
 }
+

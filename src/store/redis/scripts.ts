@@ -211,7 +211,7 @@ end
  * ARGV: events channel, data, has content type ('1'/'0'), content type, has event type, event type,
  * rules (store, min, max, messageTimeout, channelTimeout), idempotency key ('' = none), distinct
  * second ('1': never share a second with the last message, see NewMessage.distinctSecond), has event
- * id ('1'/'0'), event id, minRecipients ('0' = off).
+ * id ('1'/'0'), event id, minRecipients ('0' = off), message/http status and headers (JSON, '' = none).
  * Returns {id, previousId, previous stored id, messages, requested, subscribers, seq} ('' = none), or
  * for a duplicate (the key's message is still stored) {id, previousId, '', messages, requested,
  * subscribers, 1, that message's fields, last}.
@@ -285,6 +285,7 @@ if store == '1' and max > 0 then
   end
   local fields = {'d', ARGV[2], 'x', x, 'p', previousId, 's', seq}
   if ARGV[14] == '1' then fields[#fields + 1] = 'i'; fields[#fields + 1] = ARGV[15] end
+  if (ARGV[17] or '') ~= '' then fields[#fields + 1] = 'h'; fields[#fields + 1] = ARGV[17] end
   if ARGV[3] == '1' then fields[#fields + 1] = 'c'; fields[#fields + 1] = ARGV[4] end
   if ARGV[5] == '1' then fields[#fields + 1] = 'e'; fields[#fields + 1] = ARGV[6] end
   if idempotencyKey ~= '' then fields[#fields + 1] = 'k'; fields[#fields + 1] = idempotencyKey end
@@ -320,12 +321,14 @@ end
 redis.call('HSET', C, 'last', id)
 markIfIdle()
 local result = info()
-local ctLength, etLength, eiLength = -1, -1, -1
+local ctLength, etLength, eiLength, hLength = -1, -1, -1, -1
+local response = ARGV[17] or ''
+if response ~= '' then hLength = #response end
 if ARGV[3] == '1' then ctLength = #ARGV[4] end
 if ARGV[5] == '1' then etLength = #ARGV[6] end
 if ARGV[14] == '1' then eiLength = #ARGV[15] end
 redis.call('PUBLISH', ARGV[1], 'M\\n' .. id .. '\\n' .. previous .. '\\n' .. previousId .. '\\n' .. ctLength .. '\\n' .. etLength .. '\\n'
-  .. seq .. '\\n' .. eiLength .. '\\n' .. ARGV[4] .. ARGV[6] .. ARGV[15] .. ARGV[2])
+  .. seq .. '\\n' .. eiLength .. '\\n' .. hLength .. '\\n' .. ARGV[4] .. ARGV[6] .. ARGV[15] .. response .. ARGV[2])
 settle()
 return {id, previousId, previous, result[1], result[2], result[3], seq}
 `;
@@ -429,7 +432,8 @@ const DELETE = `
 if not settle() then return {0} end
 local i = info()
 removeChannel()
-redis.call('PUBLISH', ARGV[1], 'D')
+-- With the DELETE's notice (its request body), if it gave one, after a line break.
+if (ARGV[2] or '') ~= '' then redis.call('PUBLISH', ARGV[1], 'D\\n' .. ARGV[2]) else redis.call('PUBLISH', ARGV[1], 'D') end
 return {1, i[1], i[2], i[3], i[4]}
 `;
 

@@ -2,20 +2,21 @@
  * The pub/sub payloads the Lua scripts publish, decoded into ChannelEvents. A message wake-up carries
  * the whole message (binary-safe, length-prefixed), so fan-out on every process needs no read:
  *   M\n<id>\n<previous stored id>\n<previousId>\n<content-type bytes|-1>\n<event-type bytes|-1>\n<seq>\n
- *     <event-id bytes|-1>\n<ct><et><ei><data>
- *   D                       (deleted)
+ *     <event-id bytes|-1>\n<message/http head bytes|-1>\n<ct><et><ei><head (JSON)><data>
+ *   D[\n<notice>]            (deleted; the DELETE's notice, if any)
  *   C\n<subscriber id>      (concurrency "last": all but this one get 409)
  *   B\n<text>               (a store-wide broadcast, on the store's broadcast channel only)
  */
 import type { ChannelEvent } from '../channel-store.js';
 import { fromStreamId } from './stream-ids.js';
+import type { HttpResponseHead } from '../../protocol/message-http.js';
 
 const NEWLINE = 0x0a;
 
 export function decodeWakeUp(payload: Buffer): ChannelEvent | undefined {
   switch (payload[0]) {
     case 0x44: // D
-      return { type: 'deleted' };
+      return payload.length > 2 ? { type: 'deleted', text: payload.subarray(2).toString('utf8') } : { type: 'deleted' };
     case 0x43: // C
       return { type: 'conflict', keep: payload.subarray(2).toString('utf8') };
     case 0x4d: // M
@@ -30,13 +31,13 @@ export function decodeWakeUp(payload: Buffer): ChannelEvent | undefined {
 function decodeMessage(payload: Buffer): ChannelEvent | undefined {
   const lines: string[] = [];
   let at = 2;
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < 8; i++) {
     const end = payload.indexOf(NEWLINE, at);
     if (end < 0) return undefined;
     lines.push(payload.toString('latin1', at, end));
     at = end + 1;
   }
-  const [id, previous, previousId, ctLength, etLength, seq, eiLength] = lines as [string, string, string, string, string, string, string];
+  const [id, previous, previousId, ctLength, etLength, seq, eiLength, hLength] = lines as [string, string, string, string, string, string, string, string];
   const messageId = fromStreamId(id);
   if (!messageId) return undefined;
   const ct = Number(ctLength);
@@ -48,9 +49,22 @@ function decodeMessage(payload: Buffer): ChannelEvent | undefined {
   const ei = Number(eiLength);
   const eventId = ei >= 0 ? payload.toString('utf8', at, at + ei) : undefined;
   at += Math.max(ei, 0);
+  const h = Number(hLength);
+  const response = h >= 0 ? responseHead(payload.toString('utf8', at, at + h)) : undefined;
+  at += Math.max(h, 0);
   return {
     type: 'message',
-    message: { id: messageId, previousId: fromStreamId(previousId), data: payload.subarray(at), contentType, eventType, eventId, seq: Number(seq) },
+    message: { id: messageId, previousId: fromStreamId(previousId), data: payload.subarray(at), contentType, eventType, eventId, seq: Number(seq), ...(response ? { response } : {}) },
     previous: fromStreamId(previous),
   };
+}
+
+/** A message/http message's status and headers, as the publish script stored them (JSON). */
+export function responseHead(json: string): HttpResponseHead | undefined {
+  try {
+    const head = JSON.parse(json) as HttpResponseHead;
+    return Number.isInteger(head.status) && Array.isArray(head.headers) ? head : undefined;
+  } catch {
+    return undefined;
+  }
 }
