@@ -44,13 +44,12 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
   const channels = await resolveChannels(req, options, 'publisher');
   relay.checkEventsChannel(channels, 'publisher', req.method);
   const store = relay.store;
-  // One channel answers its info; several (a publish to each) answer a list naming each.
-  const answer = async (status: (infos: ChannelInfo[]) => number, each: (key: string) => Promise<ChannelInfo | undefined>, empty = false) => {
-    const infos = await Promise.all(channels.map((c) => each(c.key)));
-    if (infos.every((i) => i === undefined)) throw noSuchChannel();
+  // One channel answers its info; several answer a list naming each that exists (404 if none does).
+  const answer = async (each: (key: string) => Promise<ChannelInfo | undefined>) => {
+    const infos = channels.length === 1 ? [await each(channels[0]!.key)] : await Promise.all(channels.map((c) => each(c.key)));
     const found = channels.flatMap((c, i) => (infos[i] ? [{ channel: c.id, info: infos[i] }] : []));
-    const code = status(found.map((f) => f.info));
-    sendChannelInfo(req, res, code, channels.length === 1 ? found[0]!.info : found, empty);
+    if (found.length === 0) throw noSuchChannel();
+    sendChannelInfo(req, res, 200, channels.length === 1 ? found[0]!.info : found);
   };
   switch (req.method) {
     case 'POST': {
@@ -77,25 +76,25 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
         }
         return result.info;
       };
-      const infos = await Promise.all(channels.map((c) => publishTo(c.key, c.id)));
+      const infos = channels.length === 1 ? [await publishTo(channels[0]!.key, channels[0]!.id)] : await Promise.all(channels.map((c) => publishTo(c.key, c.id)));
       // A retry of a publish that is still stored: nothing published now (the IETF draft's replay header).
       if (replayed) res.setHeader('Idempotent-Replayed', 'true');
       // 201 vs 202 needs only the count of waiting subscribers; fan-out happens after this answer.
-      const items = channels.map((c, i) => ({ channel: c.id, info: infos[i]! }));
-      sendChannelInfo(req, res, delivered ? 201 : 202, channels.length === 1 ? infos[0]! : items, !options.channelInfoOnPublish);
+      const info = channels.length === 1 ? infos[0]! : channels.map((c, i) => ({ channel: c.id, info: infos[i]! }));
+      sendChannelInfo(req, res, delivered ? 201 : 202, info, !options.channelInfoOnPublish);
       return;
     }
     case 'PUT':
-      await answer(() => 200, (key) => store.create(key, options.rules));
+      await answer((key) => store.create(key, options.rules));
       return;
     case 'GET':
-      await answer(() => 200, (key) => store.info(key));
+      await answer((key) => store.info(key));
       return;
     case 'DELETE': {
       // A body is the channel deleted message subscribers with templates get (push_stream's DELETE).
       const body = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
       const notice = body.length > 0 ? body.toString('utf8') : undefined;
-      await answer(() => 200, (key) => store.delete(key, notice));
+      await answer((key) => store.delete(key, notice));
       return;
     }
   }

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { allowCrossOrigin, answerPreflight, originAllowed, SUBSCRIBER_CORS } from '../http/cors.js';
 import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
-import { queryArgument, type CursorArguments, type ResolvedPublisher, type ResolvedSubscriber } from '../options.js';
+import { queryArgument, type ResolvedPublisher, type ResolvedSubscriber } from '../options.js';
 import { badJsonpCallback, methodNotAllowed, originNotAllowed, retryableEnding, tooManyWildcardChannelsInRequest } from '../protocol/answers.js';
 import { positionText, publisherEventId, readPosition, type Cursors } from '../protocol/position.js';
 import { Templates, validCallback } from '../protocol/templates.js';
@@ -113,7 +113,10 @@ async function serveSubscriber(endpoint: Endpoint, req: IncomingMessage, res: Se
   const channels = await resolveChannels(req, options, 'subscriber');
   context.checkEventsChannel(channels, 'subscriber', req.method);
   if (options.wildcardChannelMaxQtd !== undefined) checkWildcards(channels, settings.join.wildcardPrefix, options.wildcardChannelMaxQtd);
-  const resumeFrom = await resumePosition(context.store, channels, req, !polls, options.cursorArguments);
+  const args = options.cursorArguments;
+  let resumeFrom = readPosition(headers, req.url, !polls, channels.length, args);
+  const eventId = !resumeFrom && context.store.findEventId ? publisherEventId(headers, req.url, args) : undefined;
+  if (eventId !== undefined) resumeFrom = await eventIdPosition(context.store, channels, eventId);
   let cursors = resumeFrom ?? (await startPosition(context.store, channels, options.subscriberFirstMessage));
   // A backtrack starts a subscription; a request that names its position (a re-poll, an EventSource
   // reconnecting with Last-Event-ID, both sent to the same backtracking URL) resumes from there.
@@ -158,15 +161,11 @@ async function serveSubscriber(endpoint: Endpoint, req: IncomingMessage, res: Se
 }
 
 /**
- * Where the request resumes: its cursor (headers, or the query arguments of cursorArguments), else a
- * `Last-Event-ID` that names a publisher's `Event-Id` on each channel (after that message; a
- * channel where it is not stored starts as without a cursor). undefined: no position at all.
+ * Where a request without a cursor resumes when its `Last-Event-ID` names a publisher's `Event-Id`:
+ * after that message on each channel that stores it (a channel that does not starts as without a
+ * cursor). undefined: no channel stores it.
  */
-async function resumePosition(store: ChannelStore, channels: readonly ResolvedChannel[], req: IncomingMessage, stream: boolean, args: CursorArguments): Promise<Cursors | undefined> {
-  const position = readPosition(req.headers, req.url, stream, channels.length, args);
-  if (position || !store.findEventId) return position;
-  const eventId = publisherEventId(req.headers, req.url, args);
-  if (eventId === undefined) return undefined;
+async function eventIdPosition(store: ChannelStore, channels: readonly ResolvedChannel[], eventId: string): Promise<Cursors | undefined> {
   const found = await Promise.all(channels.map((c) => store.findEventId!(c.key, eventId)));
   return found.some((id) => id !== undefined) ? found : undefined;
 }
