@@ -15,6 +15,10 @@ export type TargetName =
   | 'express'
   | 'node-http'
   | 'express-redis'
+  | 'express-redis-1'
+  | 'node-http-redis'
+  | 'node-http-redis-1'
+  | 'nchan-redis'
   | 'express-minimal'
   | 'node-http-minimal'
   | 'alt-express'
@@ -156,45 +160,56 @@ function nodeTarget(name: TargetName, label: string, server: ServerName, options
 const minimalApp = (name: TargetName, label: string, framework: 'express' | 'node-http') =>
   nodeTarget(name, label, 'minimal-app', { optIn: 'baseline', args: [framework] });
 
-/** Two Express relay processes (both on the server CPU) sharing channels through Redis. */
-const expressRedis: Target = {
-  name: 'express-redis',
-  label: 'Express 5 push-relay, RedisStore, 2 processes',
-  publishPath: '/publish',
-  subscribePath: '/activity',
-  eventSourcePath: '/activity',
-  scenarios: ['fanout', 'channels', 'latency', 'publish', 'memory'],
-  optIn: 'redis',
-  async unavailable() {
-    const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-    const up = await portOpen(Number(url.port || 6379), url.hostname);
-    return up ? undefined : `no Redis at ${url.host} (set REDIS_URL)`;
-  },
-  async start(port, options) {
-    const prefix = `push-relay-bench-${process.pid}-${Date.now().toString(36)}`;
-    const env = { BENCH_REDIS_PREFIX: prefix };
-    const second = await freePort();
-    const children: NodeServer[] = [];
-    try {
-      children.push(await startNode(options.builtServers.express, port, options, this.label, env));
-      children.push(await startNode(options.builtServers.express, second, options, this.label, env));
-    } catch (err) {
-      await Promise.all(children.map((c) => stopChild(c.child)));
-      throw err;
-    }
-    const redis = spawnSync('pgrep', ['-x', 'redis-server'], { encoding: 'utf8' }).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
-    return {
-      pids: children.map((c) => c.child.pid!),
-      ports: [port, second],
-      auxPids: redis,
-      trouble: () => children.map((c) => c.trouble()).filter(Boolean).join('; ') || undefined,
-      async stop() {
+/**
+ * push-relay on a RedisStore (REDIS_URL): `processes` app processes (all on the server CPU) sharing
+ * channels through Redis, whose CPU counts as the server side's too (auxPids).
+ */
+function redisTarget(name: TargetName, label: string, server: ServerName, processes: number): Target {
+  return {
+    name,
+    label,
+    publishPath: '/publish',
+    subscribePath: '/activity',
+    eventSourcePath: '/activity',
+    scenarios: ['fanout', 'channels', 'latency', 'publish', 'memory'],
+    optIn: 'redis',
+    unavailable: redisUnavailable,
+    async start(port, options) {
+      const prefix = `push-relay-bench-${process.pid}-${Date.now().toString(36)}`;
+      const env = { BENCH_REDIS_PREFIX: prefix };
+      const ports = [port];
+      while (ports.length < processes) ports.push(await freePort());
+      const children: NodeServer[] = [];
+      try {
+        for (const p of ports) children.push(await startNode(options.builtServers[server], p, options, label, env));
+      } catch (err) {
         await Promise.all(children.map((c) => stopChild(c.child)));
-        await deleteRedisKeys(prefix);
-      },
-    };
-  },
-};
+        throw err;
+      }
+      return {
+        pids: children.map((c) => c.child.pid!),
+        ports,
+        auxPids: redisPids(),
+        trouble: () => children.map((c) => c.trouble()).filter(Boolean).join('; ') || undefined,
+        async stop() {
+          await Promise.all(children.map((c) => stopChild(c.child)));
+          await deleteRedisKeys(prefix);
+        },
+      };
+    },
+  };
+}
+
+async function redisUnavailable(): Promise<string | undefined> {
+  const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const up = await portOpen(Number(url.port || 6379), url.hostname);
+  return up ? undefined : `no Redis at ${url.host} (set REDIS_URL)`;
+}
+
+/** The local redis-server processes (their CPU is the server side's). */
+function redisPids(): number[] {
+  return spawnSync('pgrep', ['-x', 'redis-server'], { encoding: 'utf8' }).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
+}
 
 /** Leaves Redis as it was: every key the run wrote starts with its prefix. */
 async function deleteRedisKeys(prefix: string): Promise<void> {
@@ -214,7 +229,9 @@ async function deleteRedisKeys(prefix: string): Promise<void> {
  * The nginx config equivalent to bench/servers/*: examples/basic.ts's settings with the push module's
  * directives, plus an EventSource location (Nchan serves EventSource on its own location).
  */
-export function nchanConfig(prefix: string, port: number, nofile: number): string {
+export function nchanConfig(prefix: string, port: number, nofile: number, redisUrl?: string): string {
+  // Nchan's Redis mode: every location keeps its channels in Redis (nchan_redis_url, nchan_use_redis).
+  const redis = redisUrl ? `\n  nchan_redis_url "${redisUrl}";\n  nchan_use_redis on;` : '';
   return `load_module ${NCHAN_MODULE};
 worker_processes 1;
 worker_rlimit_nofile ${nofile};
@@ -233,7 +250,7 @@ http {
   scgi_temp_path ${prefix}/scgi;
   keepalive_requests 1000000;
   keepalive_timeout 75s;
-  push_max_reserved_memory 32M;
+  push_max_reserved_memory 32M;${redis}
   server {
     listen 127.0.0.1:${port} backlog=4096;
     location = /pub {
@@ -278,50 +295,57 @@ function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-const nchan: Target = {
-  name: 'nchan',
-  label: 'Nchan (nginx, 1 worker)',
-  publishPath: '/pub',
-  subscribePath: '/sub',
-  eventSourcePath: '/ev',
-  async unavailable() {
-    if (spawnSync('nginx', ['-v']).error) return 'nginx is not installed (apt-get install nginx-light libnginx-mod-nchan)';
-    if (!existsSync(NCHAN_MODULE)) return `the nchan module is not installed (${NCHAN_MODULE}; apt-get install libnginx-mod-nchan)`;
-    return undefined;
-  },
-  async start(port, options) {
-    const prefix = mkdtempSync(join(tmpdir(), 'push-relay-bench-nchan-'));
-    for (const dir of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(prefix, dir));
-    writeFileSync(join(prefix, 'nginx.conf'), nchanConfig(prefix, port, options.nofile));
-    const child = pinned(options.serverCpu, options.nofile, ['nginx', '-p', prefix, '-c', join(prefix, 'nginx.conf')], prefix);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const deadline = Date.now() + 10_000;
-    let worker: number | undefined;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${stderr}${safeRead(join(prefix, 'error.log'))}`);
-      const children = safeRead(`/proc/${child.pid}/task/${child.pid}/children`).trim().split(/\s+/).filter(Boolean);
-      if (children.length > 0 && (await portOpen(port))) {
-        worker = Number(children[0]);
-        break;
+function nchanTarget(name: TargetName, label: string, redis: boolean): Target {
+  return {
+    name,
+    label,
+    ...(redis ? { scenarios: ['fanout', 'channels', 'latency', 'publish', 'memory'], optIn: 'redis' as const } : {}),
+    publishPath: '/pub',
+    subscribePath: '/sub',
+    eventSourcePath: '/ev',
+    async unavailable() {
+      if (spawnSync('nginx', ['-v']).error) return 'nginx is not installed (apt-get install nginx-light libnginx-mod-nchan)';
+      if (!existsSync(NCHAN_MODULE)) return `the nchan module is not installed (${NCHAN_MODULE}; apt-get install libnginx-mod-nchan)`;
+      return redis ? redisUnavailable() : undefined;
+    },
+    async start(port, options) {
+      const prefix = mkdtempSync(join(tmpdir(), 'push-relay-bench-nchan-'));
+      for (const dir of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(prefix, dir));
+      const redisUrl = redis ? (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined;
+      writeFileSync(join(prefix, 'nginx.conf'), nchanConfig(prefix, port, options.nofile, redisUrl));
+      const child = pinned(options.serverCpu, options.nofile, ['nginx', '-p', prefix, '-c', join(prefix, 'nginx.conf')], prefix);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const deadline = Date.now() + 10_000;
+      let worker: number | undefined;
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${stderr}${safeRead(join(prefix, 'error.log'))}`);
+        const children = safeRead(`/proc/${child.pid}/task/${child.pid}/children`).trim().split(/\s+/).filter(Boolean);
+        if (children.length > 0 && (await portOpen(port))) {
+          worker = Number(children[0]);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
       }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (worker === undefined) {
-      child.kill('SIGKILL');
-      throw new Error(`nginx did not start: ${stderr}${safeRead(join(prefix, 'error.log'))}`);
-    }
-    return {
-      pids: [worker],
-      ports: [port],
-      trouble: () => (child.exitCode !== null ? `nginx exited (${child.exitCode}): ${safeRead(join(prefix, 'error.log')).slice(-500)}` : undefined),
-      async stop() {
-        await stopChild(child);
-        rmSync(prefix, { recursive: true, force: true });
-      },
-    };
-  },
+      if (worker === undefined) {
+        child.kill('SIGKILL');
+        throw new Error(`nginx did not start: ${stderr}${safeRead(join(prefix, 'error.log'))}`);
+      }
+      return {
+        pids: [worker],
+        ports: [port],
+        ...(redis ? { auxPids: redisPids() } : {}),
+        trouble: () => (child.exitCode !== null ? `nginx exited (${child.exitCode}): ${safeRead(join(prefix, 'error.log')).slice(-500)}` : undefined),
+        async stop() {
+          await stopChild(child);
+          rmSync(prefix, { recursive: true, force: true });
+        },
+      };
+    },
 };
+}
+
+const nchan = nchanTarget('nchan', 'Nchan (nginx, 1 worker)', false);
 
 function safeRead(path: string): string {
   try {
@@ -335,7 +359,12 @@ export const TARGETS: Target[] = [
   nchan,
   nodeTarget('express', 'Express 5 push-relay', 'express'),
   nodeTarget('node-http', 'push-relay on relay.handler (node:http, in front of Express 5)', 'node-http'),
-  expressRedis,
+  // --redis: RedisStore with 1 and 2 app processes, beside Nchan's Redis mode on the same Redis.
+  nchanTarget('nchan-redis', 'Nchan, Redis mode (nchan_redis_url)', true),
+  redisTarget('node-http-redis-1', 'relay.handler, RedisStore, 1 process', 'node-http', 1),
+  redisTarget('node-http-redis', 'relay.handler, RedisStore, 2 processes', 'node-http', 2),
+  redisTarget('express-redis-1', 'Express 5 push-relay, RedisStore, 1 process', 'express', 1),
+  redisTarget('express-redis', 'Express 5 push-relay, RedisStore, 2 processes', 'express', 2),
   minimalApp('express-minimal', 'minimal Express 5 app (no push-relay)', 'express'),
   minimalApp('node-http-minimal', 'minimal node:http server (no push-relay)', 'node-http'),
   // Node alternatives, run by default. Scenarios left out are those an alternative cannot serve:
