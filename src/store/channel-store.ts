@@ -86,6 +86,9 @@ export interface JoinRequest {
   channelTimeout: number;
 }
 
+/** What nextOrJoin() did: answered the stored message after the cursor, or (none there) joined. */
+export type NextOrJoinResult = { message: StoredMessage; joined?: undefined } | { message?: undefined; joined: JoinResult };
+
 export type JoinResult =
   | { ok: true }
   /** `full`: maxSubscribers reached (403); `conflict`: concurrency `first` and one is waiting (409);
@@ -181,6 +184,12 @@ export interface ChannelStore {
   delete(channel: string, notice?: string): Promise<ChannelInfo | undefined>;
   /** Counts a waiting subscriber in, applying concurrency and the subscriber limit atomically. */
   join(channel: string, request: JoinRequest): Promise<JoinResult>;
+  /**
+   * Optional, a long-poll's two steps in one: the first stored message after `after` if there is one
+   * (as next(), nothing joined), else join(). A store that can do both atomically in one round trip
+   * (RedisStore: one script) saves a round trip per long-poll request.
+   */
+  nextOrJoin?(channel: string, after: MessageId | undefined, request: JoinRequest): Promise<NextOrJoinResult>;
   /** Counts waiting subscribers out (answered, timed out, or gone), one call per fan-out. Idempotent per id. */
   leave(channel: string, subscriberIds: readonly string[]): Promise<void>;
   /**

@@ -11,7 +11,7 @@ import { log } from '../log.js';
 import { channelMissing, subscriberConflict, subscriberLimit, type EndReason } from '../protocol/answers.js';
 import { compareIds, type MessageId } from '../protocol/message-id.js';
 import { isProtocolError } from '../protocol/protocol-error.js';
-import type { ChannelEvent, ChannelStore, JoinRequest, StoredMessage } from '../store/channel-store.js';
+import type { ChannelEvent, ChannelStore, JoinRequest, JoinResult, StoredMessage } from '../store/channel-store.js';
 import { TimerWheel, type WheelEntry } from '../timer-wheel.js';
 
 const debug = log('subscriber');
@@ -108,9 +108,23 @@ export class ParkedSubscribers {
    * the channel goes. Throws a protocol error (403/409) when the store refuses it. `mark`: see mark().
    */
   async park(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark = -1): Promise<void> {
-    const { wildcardPrefix, ...request } = join;
-    const create = request.create || isWildcardKey(subscriber.channel, wildcardPrefix);
-    const joined = await this.store.join(subscriber.channel, { ...request, create, subscriberId: subscriber.id });
+    const joined = await this.store.join(subscriber.channel, joinRequest(subscriber, join));
+    return this.#parked(subscriber, join, joined, timeout, mark);
+  }
+
+  /**
+   * A long-poll's read and park in one store call, where the store has nextOrJoin(): the first
+   * stored message after the subscriber's cursor (not parked), or undefined once it is parked (as
+   * park()). A channel that is missing and may not be created refuses with 403, as park() does.
+   */
+  async readOrPark(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number): Promise<StoredMessage | undefined> {
+    const r = await this.store.nextOrJoin!(subscriber.channel, subscriber.cursor, joinRequest(subscriber, join));
+    if (r.message) return r.message;
+    await this.#parked(subscriber, join, r.joined, timeout, mark);
+    return undefined;
+  }
+
+  async #parked(subscriber: ParkedSubscriber, join: JoinOptions, joined: JoinResult, timeout: number, mark: number): Promise<void> {
     if (!joined.ok) {
       if (joined.reason === 'conflict') throw subscriberConflict();
       if (joined.reason === 'full') throw subscriberLimit(join.maxSubscribers);
@@ -376,4 +390,10 @@ export class ParkedSubscribers {
     if (ids.length === 0) return;
     this.store.leave(channel, ids).catch((err: unknown) => debug('leave %s failed: %s', channel, err));
   }
+}
+
+/** What the store is asked when `subscriber` joins: wildcard channels may be created whatever `create` says. */
+function joinRequest(subscriber: ParkedSubscriber, join: JoinOptions): JoinRequest {
+  const { wildcardPrefix, ...request } = join;
+  return { ...request, create: request.create || isWildcardKey(subscriber.channel, wildcardPrefix), subscriberId: subscriber.id };
 }

@@ -111,6 +111,7 @@ export class Subscription {
     const registry = this.#registry;
     const legs = this.#legs;
     let first: Held | undefined;
+    if (legs.length === 1 && !interval && registry.store.nextOrJoin) return this.#readOrWait(transport);
     if (legs.length === 1) {
       // One channel: no list of reads to build and wait for (this runs on every long-poll request).
       const leg = legs[0]!;
@@ -132,6 +133,21 @@ export class Subscription {
       return;
     }
     return this.#wait(transport);
+  }
+
+  /**
+   * A long-poll of one channel on a store with nextOrJoin(): its read and its join are one store call
+   * (one round trip to Redis instead of two). Answered at once when a message is there; else parked.
+   */
+  async #readOrWait(transport: SubscriberTransport): Promise<void> {
+    if (transport.closed) return; // the client left meanwhile
+    transport.onClose(() => this.gone());
+    const leg = this.#legs[0]!;
+    const { join, timeout } = this.#settings;
+    const message = await this.#registry.readOrPark(leg, join, timeout, this.#registry.mark(leg.channel));
+    if (!message || this.#done) return;
+    this.#done = true;
+    this.#send(0, message);
   }
 
   /** Streams and WebSockets: joins every channel, then opens; every stored message after the position comes first. */

@@ -23,6 +23,7 @@ import type {
   JoinRequest,
   JoinResult,
   NewMessage,
+  NextOrJoinResult,
   NextResult,
   PublishResult,
   StoredMessage,
@@ -283,18 +284,34 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   async join(channel: string, request: JoinRequest): Promise<JoinResult> {
-    const result = text(
-      await this.#run(channel, SCRIPTS.join, [
-        this.#keys(channel).events,
-        this.processId,
-        request.subscriberId,
-        request.concurrency,
-        String(request.maxSubscribers),
-        request.create ? '1' : '0',
-        String(this.#lease),
-        ...ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: request.channelTimeout }),
-      ]),
-    );
+    return this.#joined(channel, request, text(await this.#run(channel, SCRIPTS.join, this.#joinArgs(channel, request))));
+  }
+
+  async nextOrJoin(channel: string, after: MessageId | undefined, request: JoinRequest): Promise<NextOrJoinResult> {
+    const r = list(await this.#run(channel, SCRIPTS.poll, [after ? toStreamId(after) : '', ...this.#joinArgs(channel, request)]));
+    if (int(r[0]) === 1) {
+      this.#presence.saw(channel, fromStreamId(text(r[1])));
+      return { message: messageOf(text(r[2]), list(r[3])) };
+    }
+    this.#presence.saw(channel, fromStreamId(text(r[2])));
+    return { joined: this.#joined(channel, request, text(r[1])) };
+  }
+
+  #joinArgs(channel: string, request: JoinRequest): string[] {
+    return [
+      this.#keys(channel).events,
+      this.processId,
+      request.subscriberId,
+      request.concurrency,
+      String(request.maxSubscribers),
+      request.create ? '1' : '0',
+      String(this.#lease),
+      ...ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: request.channelTimeout }),
+    ];
+  }
+
+  /** The join script's answer: counted in (presence, the workers' count), or why not. */
+  #joined(channel: string, request: JoinRequest, result: string): JoinResult {
     if (result === 'toomany') this.#tooMany(channel);
     if (result !== 'ok') return { ok: false, reason: result as 'full' | 'conflict' | 'missing' };
     this.#presence.joined(channel, request.subscriberId, request.create, request.channelTimeout);

@@ -140,32 +140,9 @@ local function markIfIdle()
   end
 end
 
--- MemoryStore's settle(): applies the clock, removes the channel once idle for channelTimeout, and
--- sets the keys' expiry to the moment it would become removable if nobody touched it. False if gone.
-local function settle(oldMin, oldCto)
-  if redis.call('EXISTS', C) == 0 then return false end
-  local min, cto = oldMin or meta('min') or 0, oldCto or meta('cto') or 0
-  local lostSubscribersAt = prune()
-  local dropped, lastExpiry = expire(min)
-  local stored, waiting = redis.call('XLEN', M), redis.call('ZCARD', S)
-  local idle = meta('idle')
-  if stored == 0 and waiting == 0 then
-    if idle == nil then
-      local since = nil
-      if dropped > 0 then since = math.min(now, lastExpiry) end
-      if lostSubscribersAt and (since == nil or lostSubscribersAt > since) then since = math.min(now, lostSubscribersAt) end
-      if since then
-        idle = since
-        -- pcall: under Redis OOM (HSET is refused) the channel still serves; its clock starts next time.
-        redis.pcall('HSET', C, 'idle', idle)
-      end
-    end
-  elseif idle ~= nil then
-    redis.call('HDEL', C, 'idle')
-    idle = nil
-  end
-  if stored == 0 then redis.call('HDEL', C, 'xmax') end
-
+-- When the channel's keys expire, from its state now: the moment it would become removable if nobody
+-- touched it (never while it keeps messages forever). False when it is removable now (and removed).
+local function expireKeys(stored, waiting, idle, min, cto)
   local at = nil
   if idle ~= nil then
     at = idle + cto
@@ -195,6 +172,34 @@ local function settle(oldMin, oldCto)
   return true
 end
 
+-- MemoryStore's settle(): applies the clock, removes the channel once idle for channelTimeout, and
+-- sets the keys' expiry to the moment it would become removable if nobody touched it. False if gone.
+local function settle(oldMin, oldCto)
+  if redis.call('EXISTS', C) == 0 then return false end
+  local min, cto = oldMin or meta('min') or 0, oldCto or meta('cto') or 0
+  local lostSubscribersAt = prune()
+  local dropped, lastExpiry = expire(min)
+  local stored, waiting = redis.call('XLEN', M), redis.call('ZCARD', S)
+  local idle = meta('idle')
+  if stored == 0 and waiting == 0 then
+    if idle == nil then
+      local since = nil
+      if dropped > 0 then since = math.min(now, lastExpiry) end
+      if lostSubscribersAt and (since == nil or lostSubscribersAt > since) then since = math.min(now, lostSubscribersAt) end
+      if since then
+        idle = since
+        -- pcall: under Redis OOM (HSET is refused) the channel still serves; its clock starts next time.
+        redis.pcall('HSET', C, 'idle', idle)
+      end
+    end
+  elseif idle ~= nil then
+    redis.call('HDEL', C, 'idle')
+    idle = nil
+  end
+  if stored == 0 then redis.call('HDEL', C, 'xmax') end
+  return expireKeys(stored, waiting, idle, min, cto)
+end
+
 local function setRules(from)
   redis.call('HSET', C, 'store', ARGV[from], 'min', ARGV[from + 1], 'max', ARGV[from + 2], 'mto', ARGV[from + 3], 'cto', ARGV[from + 4])
 end
@@ -204,6 +209,35 @@ local function info()
   local requested = -1
   if req then requested = math.max(0, math.floor((now - req) / 1000)) end
   return {redis.call('XLEN', M), requested, redis.call('ZCARD', S), redis.call('HGET', C, 'last') or ''}
+end
+
+-- Counts a waiting subscriber in (after settle()). ARGV[o + 1...]: events channel, process,
+-- subscriber id, concurrency, max subscribers, create ('1'/'0'), lease ms, rules for a channel this
+-- join creates (store, min, max, messageTimeout, channelTimeout). Returns 'ok', 'missing',
+-- 'conflict', 'full' or 'toomany'.
+local function join(o)
+  if redis.call('EXISTS', C) == 0 then
+    if ARGV[o + 6] ~= '1' then return 'missing' end
+    if not roomForChannel() then return 'toomany' end
+    setRules(o + 8)
+    lifecycle = lifecycle .. 'c'
+  end
+  local waiting = redis.call('ZCARD', S)
+  local concurrency, max = ARGV[o + 4], tonumber(ARGV[o + 5])
+  if concurrency == 'first' and waiting > 0 then return 'conflict' end
+  if concurrency ~= 'last' and max > 0 and waiting >= max then return 'full' end
+  if concurrency == 'last' and waiting > 0 then
+    -- Their processes answer them 409 on this event; count them out now so no publish counts them meanwhile.
+    redis.call('DEL', S)
+    redis.call('PUBLISH', ARGV[o + 1], 'C\\n' .. ARGV[o + 3])
+  end
+  redis.call('ZADD', S, 0, ARGV[o + 2] .. '|' .. ARGV[o + 3])
+  redis.call('HSET', L, ARGV[o + 2], now + tonumber(ARGV[o + 7]))
+  redis.call('HSET', C, 'req', now)
+  redis.call('HDEL', C, 'idle')
+  -- settle() ran before: only the keys' expiry changes (a waiting subscriber keeps the channel).
+  expireKeys(redis.call('XLEN', M), redis.call('ZCARD', S), nil, meta('min') or 0, meta('cto') or 0)
+  return 'ok'
 end
 `;
 
@@ -444,27 +478,35 @@ return {1, i[1], i[2], i[3], i[4]}
  */
 const JOIN = `
 settle()
-if redis.call('EXISTS', C) == 0 then
-  if ARGV[6] ~= '1' then return 'missing' end
-  if not roomForChannel() then return 'toomany' end
-  setRules(8)
-  lifecycle = lifecycle .. 'c'
+return join(0)
+`;
+
+/**
+ * A long-poll's read and, when nothing is there for it, its join, in one step. ARGV: cursor ('' =
+ * from the oldest), then JOIN's. Returns {1, last id, id, fields} when a message after the cursor is
+ * stored (nothing joined), else {2, JOIN's answer, last id ('' = none)}.
+ */
+const POLL = `
+if settle() then
+  redis.pcall('HSET', C, 'req', now)
+  local last = redis.call('HGET', C, 'last') or ''
+  local kept = keptFrom(meta('min') or 0)
+  local start = '-'
+  if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
+  while true do
+    local batch = redis.call('XRANGE', M, start, '+', 'COUNT', 16)
+    for _, entry in ipairs(batch) do
+      if not expired(entry, kept) then
+        if meta('mr') then redis.pcall('HINCRBY', C, 'r:' .. entry[1], 1) end
+        return {1, last, entry[1], entry[2]}
+      end
+    end
+    if #batch < 16 then break end
+    start = '(' .. batch[#batch][1]
+  end
 end
-local waiting = redis.call('ZCARD', S)
-local concurrency, max = ARGV[4], tonumber(ARGV[5])
-if concurrency == 'first' and waiting > 0 then return 'conflict' end
-if concurrency ~= 'last' and max > 0 and waiting >= max then return 'full' end
-if concurrency == 'last' and waiting > 0 then
-  -- Their processes answer them 409 on this event; count them out now so no publish counts them meanwhile.
-  redis.call('DEL', S)
-  redis.call('PUBLISH', ARGV[1], 'C\\n' .. ARGV[3])
-end
-redis.call('ZADD', S, 0, ARGV[2] .. '|' .. ARGV[3])
-redis.call('HSET', L, ARGV[2], now + tonumber(ARGV[7]))
-redis.call('HSET', C, 'req', now)
-redis.call('HDEL', C, 'idle')
-settle()
-return 'ok'
+local joined = join(1)
+return {2, joined, redis.call('HGET', C, 'last') or ''}
 `;
 
 /** ARGV: process, subscriber ids... Returns how many were counted out. */
@@ -536,6 +578,7 @@ export const SCRIPTS = {
   info: script('info', INFO),
   delete: script('delete', DELETE),
   join: script('join', JOIN),
+  poll: script('poll', POLL),
   leave: script('leave', LEAVE),
   refresh: script('refresh', REFRESH),
 } as const;
