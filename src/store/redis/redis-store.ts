@@ -283,18 +283,56 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     return infoOf(r, 1);
   }
 
+  /** Long-polls waiting to go to Redis together, by channel and join options (see nextOrJoin). */
+  readonly #polls = new Map<string, PollBatch>();
+
   async join(channel: string, request: JoinRequest): Promise<JoinResult> {
     return this.#joined(channel, request, text(await this.#run(channel, SCRIPTS.join, this.#joinArgs(channel, request))));
   }
 
-  async nextOrJoin(channel: string, after: MessageId | undefined, request: JoinRequest): Promise<NextOrJoinResult> {
-    const r = list(await this.#run(channel, SCRIPTS.poll, [after ? toStreamId(after) : '', ...this.#joinArgs(channel, request)]));
-    if (int(r[0]) === 1) {
-      this.#presence.saw(channel, fromStreamId(text(r[1])));
-      return { message: messageOf(text(r[2]), list(r[3])) };
+  /**
+   * Long-polls of one channel that arrive in the same turn of the event loop (a fan-out's 1,000
+   * re-polls) go to Redis together: one script reads and joins them all, in arrival order, so that
+   * concurrency and limits apply exactly as if they came one by one.
+   */
+  nextOrJoin(channel: string, after: MessageId | undefined, request: JoinRequest): Promise<NextOrJoinResult> {
+    const key = `${request.concurrency}|${request.maxSubscribers}|${request.create ? 1 : 0}|${request.channelTimeout}|${channel}`;
+    let batch = this.#polls.get(key);
+    if (!batch) {
+      batch = { channel, request, cursors: [], waiting: [] };
+      this.#polls.set(key, batch);
+      if (this.#polls.size === 1) setImmediate(() => this.#flushPolls());
     }
-    this.#presence.saw(channel, fromStreamId(text(r[2])));
-    return { joined: this.#joined(channel, request, text(r[1])) };
+    batch.cursors.push(after ? toStreamId(after) : '', request.subscriberId);
+    return new Promise((resolve, reject) => batch.waiting.push({ request, resolve, reject }));
+  }
+
+  #flushPolls(): void {
+    const batches = [...this.#polls.values()];
+    this.#polls.clear();
+    for (const batch of batches) void this.#poll(batch);
+  }
+
+  async #poll({ channel, request, cursors, waiting }: PollBatch): Promise<void> {
+    let r: Reply[];
+    try {
+      const args = this.#joinArgs(channel, request);
+      // The subscriber id is per long-poll: it travels with each cursor instead.
+      args.splice(2, 1);
+      r = list(await this.#run(channel, SCRIPTS.poll, [...args, ...cursors]));
+    } catch (err) {
+      for (const w of waiting) w.reject(err);
+      return;
+    }
+    this.#presence.saw(channel, fromStreamId(text(r[0])));
+    waiting.forEach((w, i) => {
+      const one = list(r[i + 1]);
+      try {
+        w.resolve(int(one[0]) === 1 ? { message: messageOf(text(one[1]), list(one[2])) } : { joined: this.#joined(channel, w.request, text(one[1])) });
+      } catch (err) {
+        w.reject(err);
+      }
+    });
   }
 
   #joinArgs(channel: string, request: JoinRequest): string[] {
@@ -773,3 +811,12 @@ function messageOf(id: string, fields: Reply[]): StoredMessage {
   return { id: fromStreamId(id)!, previousId, data, contentType, eventType, eventId, seq, ...(response ? { response } : {}) };
 }
 
+/** Long-polls of one channel, with the same join options, that go to Redis in one script. */
+interface PollBatch {
+  channel: string;
+  /** The first one's request: every one's but for its subscriber id. */
+  request: JoinRequest;
+  /** Cursor and subscriber id of each, flat, in arrival order. */
+  cursors: string[];
+  waiting: Array<{ request: JoinRequest; resolve: (r: NextOrJoinResult) => void; reject: (err: unknown) => void }>;
+}

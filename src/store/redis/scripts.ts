@@ -211,33 +211,44 @@ local function info()
   return {redis.call('XLEN', M), requested, redis.call('ZCARD', S), redis.call('HGET', C, 'last') or ''}
 end
 
--- Counts a waiting subscriber in (after settle()). ARGV[o + 1...]: events channel, process,
--- subscriber id, concurrency, max subscribers, create ('1'/'0'), lease ms, rules for a channel this
--- join creates (store, min, max, messageTimeout, channelTimeout). Returns 'ok', 'missing',
--- 'conflict', 'full' or 'toomany'.
-local function join(o)
+-- Counts a waiting subscriber in (after settle()), leaving the keys' expiry to the caller. Returns
+-- 'ok', 'missing', 'conflict', 'full' or 'toomany'. rulesFrom: ARGV index of the rules (store, min,
+-- max, messageTimeout, channelTimeout) for a channel this join creates.
+local function countIn(events, process, subscriber, concurrency, max, create, lease, rulesFrom)
   if redis.call('EXISTS', C) == 0 then
-    if ARGV[o + 6] ~= '1' then return 'missing' end
+    if create ~= '1' then return 'missing' end
     if not roomForChannel() then return 'toomany' end
-    setRules(o + 8)
+    setRules(rulesFrom)
     lifecycle = lifecycle .. 'c'
   end
   local waiting = redis.call('ZCARD', S)
-  local concurrency, max = ARGV[o + 4], tonumber(ARGV[o + 5])
   if concurrency == 'first' and waiting > 0 then return 'conflict' end
   if concurrency ~= 'last' and max > 0 and waiting >= max then return 'full' end
   if concurrency == 'last' and waiting > 0 then
     -- Their processes answer them 409 on this event; count them out now so no publish counts them meanwhile.
     redis.call('DEL', S)
-    redis.call('PUBLISH', ARGV[o + 1], 'C\\n' .. ARGV[o + 3])
+    redis.call('PUBLISH', events, 'C\\n' .. subscriber)
   end
-  redis.call('ZADD', S, 0, ARGV[o + 2] .. '|' .. ARGV[o + 3])
-  redis.call('HSET', L, ARGV[o + 2], now + tonumber(ARGV[o + 7]))
+  redis.call('ZADD', S, 0, process .. '|' .. subscriber)
+  redis.call('HSET', L, process, now + lease)
   redis.call('HSET', C, 'req', now)
   redis.call('HDEL', C, 'idle')
-  -- settle() ran before: only the keys' expiry changes (a waiting subscriber keeps the channel).
-  expireKeys(redis.call('XLEN', M), redis.call('ZCARD', S), nil, meta('min') or 0, meta('cto') or 0)
   return 'ok'
+end
+
+-- settle() ran before and subscribers were counted in: only the keys' expiry changes.
+local function expireAfterJoin()
+  if redis.call('EXISTS', C) == 1 then
+    expireKeys(redis.call('XLEN', M), redis.call('ZCARD', S), nil, meta('min') or 0, meta('cto') or 0)
+  end
+end
+
+-- ARGV[o + 1...]: events channel, process, subscriber id, concurrency, max subscribers, create
+-- ('1'/'0'), lease ms, rules for a channel this join creates.
+local function join(o)
+  local result = countIn(ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], tonumber(ARGV[o + 5]), ARGV[o + 6], tonumber(ARGV[o + 7]), o + 8)
+  if result == 'ok' then expireAfterJoin() end
+  return result
 end
 `;
 
@@ -482,31 +493,57 @@ return join(0)
 `;
 
 /**
- * A long-poll's read and, when nothing is there for it, its join, in one step. ARGV: cursor ('' =
- * from the oldest), then JOIN's. Returns {1, last id, id, fields} when a message after the cursor is
- * stored (nothing joined), else {2, JOIN's answer, last id ('' = none)}.
+ * The long-polls of one channel that came in together (one event-loop turn, same join options), each
+ * read and, when nothing is stored for it, joined, in order, in one step. ARGV: events channel,
+ * process, concurrency, max subscribers, create ('1'/'0'), lease ms, rules for a channel a join
+ * creates (store, min, max, messageTimeout, channelTimeout), then per long-poll its cursor ('' = from
+ * the oldest) and subscriber id. Returns {last id ('' = none), then per long-poll {1, id, fields}
+ * (a message after its cursor is stored: nothing joined) or {2, JOIN's answer}}.
  */
 const POLL = `
+local out = {''}
+local kept = nil
+local firstAfter = {}
 if settle() then
   redis.pcall('HSET', C, 'req', now)
-  local last = redis.call('HGET', C, 'last') or ''
-  local kept = keptFrom(meta('min') or 0)
+  out[1] = redis.call('HGET', C, 'last') or ''
+  kept = keptFrom(meta('min') or 0)
+else
+  firstAfter = nil
+end
+-- The first served message after a cursor, looked up once per distinct cursor (a fan-out's re-polls share one).
+local function after(cursor)
   local start = '-'
-  if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
+  if cursor ~= '' then start = '(' .. cursor end
   while true do
     local batch = redis.call('XRANGE', M, start, '+', 'COUNT', 16)
     for _, entry in ipairs(batch) do
-      if not expired(entry, kept) then
-        if meta('mr') then redis.pcall('HINCRBY', C, 'r:' .. entry[1], 1) end
-        return {1, last, entry[1], entry[2]}
-      end
+      if not expired(entry, kept) then return entry end
     end
-    if #batch < 16 then break end
+    if #batch < 16 then return false end
     start = '(' .. batch[#batch][1]
   end
 end
-local joined = join(1)
-return {2, joined, redis.call('HGET', C, 'last') or ''}
+local joined = false
+for i = 12, #ARGV, 2 do
+  local cursor, subscriber = ARGV[i], ARGV[i + 1]
+  local entry = false
+  -- A channel missing at the start has no messages (a join in this loop may create it empty).
+  if firstAfter then
+    if firstAfter[cursor] == nil then firstAfter[cursor] = after(cursor) end
+    entry = firstAfter[cursor]
+  end
+  if entry then
+    if meta('mr') then redis.pcall('HINCRBY', C, 'r:' .. entry[1], 1) end
+    out[#out + 1] = {1, entry[1], entry[2]}
+  else
+    local result = countIn(ARGV[1], ARGV[2], subscriber, ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), 7)
+    if result == 'ok' then joined = true end
+    out[#out + 1] = {2, result}
+  end
+end
+if joined then expireAfterJoin() end
+return out
 `;
 
 /** ARGV: process, subscriber ids... Returns how many were counted out. */
