@@ -47,12 +47,16 @@ export function renderChart(heading: string, series: readonly ChartSeries[], pan
     if (shown.length === 0) continue;
     const max = Math.max(...shown.map((s) => panel.values.get(s.name)!));
     const nchan = panel.values.get('nchan');
+    // push-relay on Redis is set beside Nchan's Redis mode when it ran.
+    const nchanRedis = panel.values.get('nchan-redis');
     parts.push(`<text x="12" y="${y + 18}" class="panel">${escapeXml(panel.title)}${panel.lowerIsBetter ? ' (lower is better)' : ' (higher is better)'}</text>`);
     y += PANEL_HEAD;
     for (const s of shown) {
       const value = panel.values.get(s.name)!;
       const width = max > 0 ? Math.max(1, Math.round((value / max) * BAR_AREA)) : 1;
-      const ratio = nchan !== undefined && nchan > 0 && s.name !== 'nchan' ? ` (${(value / nchan).toFixed(2)}x Nchan)` : '';
+      const redisPeer = s.name.includes('redis') && s.name !== 'nchan-redis' && nchanRedis !== undefined && nchanRedis > 0;
+      const reference = redisPeer ? nchanRedis : nchan;
+      const ratio = reference !== undefined && reference > 0 && s.name !== 'nchan' ? ` (${(value / reference).toFixed(2)}x Nchan${redisPeer ? ' on Redis' : ''})` : '';
       parts.push(
         `<text x="${LABEL_WIDTH - 8}" y="${y + BAR - 4}" class="label" text-anchor="end">${escapeXml(s.label)}</text>`,
         `<rect x="${LABEL_WIDTH}" y="${y}" width="${width}" height="${BAR}" fill="${colour(s.name)}"/>`,

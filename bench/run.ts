@@ -257,7 +257,33 @@ function machine(): Record<string, string> {
   };
 }
 
+/** The run's figures as a picture beside its raw results (docs/benchmarks.md shows one). */
+function writeChart(file: string, args: Pick<Args, 'runs' | 'only' | 'quick'>, targets: ReadonlyArray<Pick<Target, 'name' | 'label'>>, value: (t: TargetName, s: ScenarioName) => number | undefined, date = new Date()): void {
+  const chart = renderChart(
+    `push-relay against Nchan and the Node peers (${args.runs > 1 ? `medians of ${args.runs} runs` : 'one run'}, ${date.toISOString().slice(0, 10)})`,
+    targets.map((t) => ({ name: t.name, label: t.label })),
+    args.only.map((scenario) => ({
+      title: SCENARIO_LABELS[scenario].replace(' N ', ` ${(args.quick ? 5000 : 10_000).toLocaleString('en')} `),
+      lowerIsBetter: LOWER_IS_BETTER.has(scenario),
+      values: new Map(targets.map((t) => [t.name, value(t.name, scenario)])),
+      format: (v) => formatValue(scenario, v),
+    })),
+  );
+  const svg = file.replace(/\.json$/, '.svg');
+  writeFileSync(svg, chart);
+  console.log(`chart: ${svg}`);
+}
+
+/** `--chart <results.json>`: draws the chart of an earlier run again, from its raw results. */
+function chartFrom(file: string): void {
+  const run = JSON.parse(readFileSync(file, 'utf8')) as { date: string; args: Args; results: Record<string, LoadResult[]> };
+  const targets = TARGETS.filter((t) => run.args.targets.includes(t.name) && run.args.only.some((s) => run.results[`${t.name}/${s}`]?.length));
+  writeChart(file, run.args, targets, (t, s) => cell(run.results[`${t}/${s}`] ?? []).value, new Date(run.date));
+}
+
 async function main(): Promise<void> {
+  const chart = process.argv.indexOf('--chart');
+  if (chart >= 0) return chartFrom(process.argv[chart + 1] ?? '');
   const args = parseArgs(process.argv.slice(2));
   const nofile = maxNofile();
   const targets: Target[] = [];
@@ -344,6 +370,7 @@ async function main(): Promise<void> {
   const dir = join(repoRoot, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeChart(file, args, targets, (t, s) => cell(results.get(key(t, s)) ?? []).value);
   writeFileSync(
     file,
     JSON.stringify(
@@ -353,20 +380,7 @@ async function main(): Promise<void> {
     ),
   );
   console.log(`\nraw results: ${file}`);
-  // The same figures as a picture (docs/benchmarks.md shows the one of the run its tables come from).
-  const chart = renderChart(
-    `push-relay against Nchan and the Node peers (${args.runs > 1 ? `medians of ${args.runs} runs` : 'one run'}, ${new Date().toISOString().slice(0, 10)})`,
-    targets.map((t) => ({ name: t.name, label: t.label })),
-    args.only.map((scenario) => ({
-      title: SCENARIO_LABELS[scenario].replace(' N ', ` ${(args.quick ? 5000 : 10_000).toLocaleString('en')} `),
-      lowerIsBetter: LOWER_IS_BETTER.has(scenario),
-      values: new Map(targets.map((t) => [t.name, cell(results.get(key(t.name, scenario)) ?? []).value])),
-      format: (v) => formatValue(scenario, v),
-    })),
-  );
-  const svg = file.replace(/\.json$/, '.svg');
-  writeFileSync(svg, chart);
-  console.log(`chart: ${svg}`);
+
 }
 
 main().catch((err: unknown) => {
