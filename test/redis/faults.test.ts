@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it, test } from 'node:test';
+import { Redis as IORedis } from 'ioredis';
 import { createClient } from 'redis';
 import { createPushRelay, type PushRelay } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
@@ -14,6 +15,7 @@ import { SCRIPTS } from '../../src/store/redis/scripts.js';
 import { request, type HttpResponse } from '../helpers/http-client.js';
 import { serveNodeHttp, type TestServer } from '../helpers/servers.js';
 import { waitFor, within } from '../helpers/wait.js';
+import { REDIS_CLIENTS } from './redis-env.js';
 import { freePort, kill, redisServerSkipReason, startRedis } from './redis-server.js';
 
 const skip = redisServerSkipReason('Redis fault tests');
@@ -23,7 +25,8 @@ const settledWithin = async <T>(p: Promise<T>, ms: number): Promise<{ value: T }
 
 if (skip) test('RedisStore faults', { skip }, () => {});
 else
-  describe('RedisStore faults', () => {
+  for (const client of REDIS_CLIENTS)
+  describe(`RedisStore faults (${client})`, () => {
     let port: number;
     let redis: ChildProcess;
     let store: RedisStore;
@@ -39,7 +42,9 @@ else
     before(async () => {
       port = await freePort();
       redis = await startRedis(port);
-      store = new RedisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'faults', commandTimeout: 1000, heartbeatInterval: 200 });
+      const url = `redis://127.0.0.1:${port}`;
+      const given = client === 'ioredis' ? { client: new IORedis(url, { lazyConnect: true }) } : { url };
+      store = new RedisStore({ ...given, prefix: 'faults', commandTimeout: 1000, heartbeatInterval: 200 });
       await store.ready();
       relay = createPushRelay({ store });
       server = await serveNodeHttp({ '/pub': relay.publisher(), '/sub': relay.subscriber({ subscriberTimeout: '30s' }) });

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { Redis as IORedis } from 'ioredis';
 import { createClient } from 'redis';
 import type { ChannelStore } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
@@ -62,16 +63,23 @@ export async function onRedis(name: string, what: string, suite: (label: string,
     test(`${name} (redis)`, { skip }, () => {});
     return;
   }
-  suite('redis', async () => {
-    const prefix = testPrefix(what);
-    const store = new RedisStore({ url: REDIS_URL, prefix });
-    await store.ready();
-    return {
-      store,
-      close: async () => {
-        await store.close();
-        await deleteKeys(prefix);
-      },
-    };
-  });
+  // Once with the store's own node-redis connections, once with an ioredis client given as `client`.
+  for (const client of REDIS_CLIENTS) {
+    suite(client === 'node-redis' ? 'redis' : 'redis-ioredis', async () => {
+      const prefix = testPrefix(what);
+      const given = client === 'ioredis' ? new IORedis(REDIS_URL, { lazyConnect: true }) : undefined;
+      const store = new RedisStore(given ? { client: given, prefix } : { url: REDIS_URL, prefix });
+      await store.ready();
+      return {
+        store,
+        close: async () => {
+          await store.close();
+          await deleteKeys(prefix);
+        },
+      };
+    });
+  }
 }
+
+/** The clients the suites run RedisStore with. */
+export const REDIS_CLIENTS = ['node-redis', 'ioredis'] as const;

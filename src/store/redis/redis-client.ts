@@ -8,6 +8,7 @@ import type * as Redis from 'redis';
 import type { RedisClientType, RedisFunctions, RedisModules, RedisScripts, RespVersions, TypeMapping } from 'redis';
 import { keyList, type ChannelKeys } from './keys.js';
 import type { LuaScript } from './scripts.js';
+import { IORedisAdapter } from './ioredis-adapter.js';
 
 /** Any node-redis v5 client (`createClient()` from `redis`), whatever its modules and RESP version. */
 export type RedisClient = RedisClientType<RedisModules, RedisFunctions, RedisScripts, RespVersions, TypeMapping>;
@@ -67,7 +68,8 @@ export function runScript(
   limit?: ChannelLimit,
 ): Promise<Reply> {
   const keyArgs = limit ? [...keyList(keys), limit.index] : keyList(keys);
-  const options = { typeMapping: BINARY() };
+  // ioredis' callBuffer() keeps bytes by itself (and node-redis, which BINARY() loads, may be absent).
+  const options = client instanceof IORedisAdapter ? undefined : { typeMapping: BINARY() };
   const tail = [String(keyArgs.length), ...keyArgs, String(limit?.max ?? 0), ...args];
   const sent = (async () => {
     try {

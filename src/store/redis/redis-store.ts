@@ -40,6 +40,7 @@ import { SCRIPTS, WORKER_SCRIPTS, type LuaScript } from './scripts.js';
 import { fromStreamId, toStreamId } from './stream-ids.js';
 import { responseHead } from './wake-ups.js';
 import { ChannelSubscriptions } from './subscriptions.js';
+import { IORedisAdapter, isIORedis, type IORedisClient } from './ioredis-adapter.js';
 
 const debug = log('redis');
 
@@ -51,11 +52,12 @@ export interface RedisStoreOptions extends WildcardOptions {
    */
   url?: string | undefined;
   /**
-   * Your node-redis v5 client (`createClient()` from `redis`), whose options (address, password, TLS,
-   * socket settings) RedisStore takes: it opens its two connections with `client.duplicate()` and
-   * never uses, connects or closes yours.
+   * Your client, whose options (address, password, TLS, socket settings) RedisStore takes: a
+   * node-redis v5 client (`createClient()` from `redis`) or an ioredis 5 client (`new Redis()` from
+   * `ioredis`). RedisStore opens its two connections with `client.duplicate()` and never uses,
+   * connects or closes yours.
    */
-  client?: RedisClient | undefined;
+  client?: RedisClient | IORedisClient | undefined;
   /**
    * Prefix of every key and pub/sub channel; processes sharing a prefix share channels. No braces.
    * @default 'push-relay'
@@ -135,8 +137,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
       throw new TypeError(`push-relay: RedisStore option "url" must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
     }
-    if (client !== undefined && (client === null || typeof client !== 'object' || typeof client.duplicate !== 'function' || typeof client.sendCommand !== 'function')) {
-      throw new TypeError('push-relay: RedisStore option "client" must be a node-redis v5 client (createClient() from "redis")');
+    const ioredis = isIORedis(client);
+    if (client !== undefined && !ioredis && (client === null || typeof client !== 'object' || typeof client.duplicate !== 'function' || typeof client.sendCommand !== 'function')) {
+      throw new TypeError('push-relay: RedisStore option "client" must be a node-redis v5 client (createClient() from "redis") or an ioredis client (new Redis() from "ioredis")');
     }
     if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
       throw new TypeError(`push-relay: RedisStore option "prefix" must be a non-empty string without braces, got ${JSON.stringify(prefix)}`);
@@ -156,7 +159,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
     // Commands fail at once while disconnected (503) rather than queue up behind an outage. A given
     // client is duplicated: the store resets its connections on its own, and never touches yours.
-    this.#client = client
+    this.#client = ioredis
+      ? (new IORedisAdapter(client).duplicate({ disableOfflineQueue: true }) as unknown as RedisClient)
+      : client
       ? (client.duplicate({ disableOfflineQueue: true }) as RedisClient)
       : (loadRedis().createClient({ url: url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true }) as RedisClient);
     this.#subscriber = this.#client.duplicate();

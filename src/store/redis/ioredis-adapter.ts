@@ -1,0 +1,121 @@
+/**
+ * An ioredis client behind the narrow part of node-redis' client that RedisStore uses (commands with
+ * binary replies, pub/sub with Buffer payloads, connect / destroy / duplicate, 'ready' and 'error'),
+ * so that an app that already holds an ioredis client can give it to RedisStore. ioredis is not
+ * imported: the adapter only calls the client it is given.
+ */
+
+/** What RedisStore calls on an ioredis client (`new Redis()` from "ioredis" 5). */
+export interface IORedisClient {
+  readonly status: string;
+  readonly options: { db?: number | undefined };
+  duplicate(override?: Record<string, unknown>): IORedisClient;
+  connect(): Promise<void>;
+  disconnect(reconnect?: boolean): void;
+  callBuffer(command: string, ...args: Array<string | Buffer>): Promise<unknown>;
+  publish(channel: string, message: string | Buffer): Promise<number>;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
+  // ioredis types its listeners' arguments as any; anything narrower is not assignable from it.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  off(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/** Whether `client` looks like an ioredis client (node-redis clients have no `callBuffer`). */
+export function isIORedis(client: unknown): client is IORedisClient {
+  const c = client as Partial<IORedisClient> | null;
+  return typeof c === 'object' && c !== null && typeof c.callBuffer === 'function' && typeof c.duplicate === 'function' && typeof c.status === 'string';
+}
+
+/** ioredis' "not connected" failures, named as node-redis names them, so that they answer 503. */
+class ClientOfflineError extends Error {
+  override readonly name = 'ClientOfflineError';
+}
+const OFFLINE = /enableOfflineQueue|Connection is closed|max retries per request|Stream isn't writeable/i;
+
+type Listener = (message: Buffer | string, channel: Buffer | string) => void;
+
+export class IORedisAdapter {
+  readonly #redis: IORedisClient;
+  /** Pub/sub listeners by channel: `buffer` ones get Buffers, the others strings. */
+  readonly #listeners = new Map<string, Array<{ listener: Listener; buffer: boolean }>>();
+
+  constructor(redis: IORedisClient) {
+    this.#redis = redis;
+    redis.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#deliver(channel, message));
+  }
+
+  get isReady(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
+  get isOpen(): boolean {
+    const status = this.#redis.status;
+    return status !== 'end' && status !== 'close' && status !== 'wait';
+  }
+
+  get options(): { database: number } {
+    return { database: this.#redis.options.db ?? 0 };
+  }
+
+  /** A connection of its own, with the same settings; connected by connect(). */
+  duplicate(options: { disableOfflineQueue?: boolean } = {}): IORedisAdapter {
+    return new IORedisAdapter(this.#redis.duplicate({ lazyConnect: true, ...(options.disableOfflineQueue ? { enableOfflineQueue: false } : {}) }));
+  }
+
+  async connect(): Promise<void> {
+    await this.#redis.connect();
+  }
+
+  destroy(): void {
+    this.#redis.disconnect(false);
+  }
+
+  async sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
+    try {
+      return await this.#redis.callBuffer(String(args[0]), ...args.slice(1));
+    } catch (err) {
+      if (err instanceof Error && OFFLINE.test(err.message)) throw new ClientOfflineError(err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  async publish(channel: string, message: string | Buffer): Promise<number> {
+    return this.#redis.publish(channel, message);
+  }
+
+  async subscribe(channel: string, listener: Listener, buffer = false): Promise<void> {
+    let listeners = this.#listeners.get(channel);
+    const first = !listeners;
+    if (!listeners) this.#listeners.set(channel, (listeners = []));
+    listeners.push({ listener, buffer });
+    if (first) await this.#redis.subscribe(channel);
+  }
+
+  async unsubscribe(channel: string, listener: Listener, _buffer = false): Promise<void> {
+    const listeners = this.#listeners.get(channel);
+    if (!listeners) return;
+    const i = listeners.findIndex((l) => l.listener === listener);
+    if (i >= 0) listeners.splice(i, 1);
+    if (listeners.length > 0) return;
+    this.#listeners.delete(channel);
+    await this.#redis.unsubscribe(channel);
+  }
+
+  on(event: 'ready' | 'error', listener: (err?: Error) => void): this {
+    this.#redis.on(event, listener);
+    return this;
+  }
+
+  off(event: 'ready' | 'error', listener: (err?: Error) => void): this {
+    this.#redis.off(event, listener);
+    return this;
+  }
+
+  #deliver(channel: Buffer, message: Buffer): void {
+    const name = channel.toString('utf8');
+    for (const { listener, buffer } of this.#listeners.get(name) ?? []) listener(buffer ? message : message.toString('utf8'), buffer ? channel : name);
+  }
+}
