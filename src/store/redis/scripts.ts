@@ -374,7 +374,16 @@ if ARGV[5] == '1' then etLength = #ARGV[6] end
 if ARGV[14] == '1' then eiLength = #ARGV[15] end
 redis.call('PUBLISH', ARGV[1], 'M\\n' .. id .. '\\n' .. previous .. '\\n' .. previousId .. '\\n' .. ctLength .. '\\n' .. etLength .. '\\n'
   .. seq .. '\\n' .. eiLength .. '\\n' .. hLength .. '\\n' .. ARGV[4] .. ARGV[6] .. ARGV[15] .. response .. ARGV[2])
-settle()
+-- settle() ran at the start: what changed since is this message, the rules and the idle clock, so
+-- only the keys' expiry is recomputed (and a channel left idle with channelTimeout 0 goes).
+local stored, waiting, idle = redis.call('XLEN', M), redis.call('ZCARD', S), meta('idle')
+if stored == 0 then redis.call('HDEL', C, 'xmax') end
+-- In use again (a channel idle under its old rules may be published to and keep the message).
+if idle ~= nil and (stored > 0 or waiting > 0) then
+  redis.call('HDEL', C, 'idle')
+  idle = nil
+end
+expireKeys(stored, waiting, idle, meta('min') or 0, meta('cto') or 0)
 return {id, previousId, previous, result[1], result[2], result[3], seq}
 `;
 
