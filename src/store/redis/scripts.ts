@@ -90,8 +90,11 @@ end
 local function expire(min)
   local length = redis.call('XLEN', M)
   local dropped, lastExpiry = 0, nil
+  -- The oldest alone first (usually not expired: nothing more to read), then growing batches.
+  local count = 1
   while length - dropped > min do
-    local batch = redis.call('XRANGE', M, '-', '+', 'COUNT', math.min(32, length - dropped - min))
+    local batch = redis.call('XRANGE', M, '-', '+', 'COUNT', math.min(count, length - dropped - min))
+    count = math.min(count * 4, 32)
     local ids = {}
     local stop = #batch == 0
     for _, entry in ipairs(batch) do
@@ -142,7 +145,7 @@ end
 
 -- When the channel's keys expire, from its state now: the moment it would become removable if nobody
 -- touched it (never while it keeps messages forever). False when it is removable now (and removed).
-local function expireKeys(stored, waiting, idle, min, cto)
+local function expireKeys(stored, waiting, idle, min, cto, deferred)
   local at = nil
   if idle ~= nil then
     at = idle + cto
@@ -150,6 +153,10 @@ local function expireKeys(stored, waiting, idle, min, cto)
       removeChannel()
       return false
     end
+    -- deferred: the script sets the keys' expiry itself once it has changed the channel.
+    if deferred then return true end
+  elseif deferred then
+    return true
   else
     local never = false
     if stored > 0 then
@@ -174,7 +181,7 @@ end
 
 -- MemoryStore's settle(): applies the clock, removes the channel once idle for channelTimeout, and
 -- sets the keys' expiry to the moment it would become removable if nobody touched it. False if gone.
-local function settle(oldMin, oldCto)
+local function settle(oldMin, oldCto, deferExpiry)
   if redis.call('EXISTS', C) == 0 then return false end
   local min, cto = oldMin or meta('min') or 0, oldCto or meta('cto') or 0
   local lostSubscribersAt = prune()
@@ -197,7 +204,7 @@ local function settle(oldMin, oldCto)
     idle = nil
   end
   if stored == 0 then redis.call('HDEL', C, 'xmax') end
-  return expireKeys(stored, waiting, idle, min, cto)
+  return expireKeys(stored, waiting, idle, min, cto, deferExpiry)
 end
 
 local function setRules(from)
@@ -281,7 +288,7 @@ end
 local oldMin, oldCto = meta('min'), meta('cto')
 local existed = redis.call('EXISTS', C) == 1
 setRules(7)
-if existed and not settle(oldMin or 0, oldCto or 0) then
+if existed and not settle(oldMin or 0, oldCto or 0, true) then
   existed = false
   setRules(7)
 end
