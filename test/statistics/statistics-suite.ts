@@ -386,7 +386,9 @@ export function statisticsSuite(label: string, makePair: PairFactory): void {
         await Promise.all(Array.from({ length: 1000 }, (_, j) => store.create(`/big-${i + j}`, rules)));
       }
       await store.create('/other', rules);
-      const slow = await stores.slowCommands?.(10);
+      // 25 ms: on this shared VM a plain EXISTS was once logged at 11 ms (the Redis process descheduled,
+      // not working), so 10 ms measured the machine; a listing in one go holds Redis for ~235 ms.
+      const slow = await stores.slowCommands?.(25);
       const delay = monitorEventLoopDelay({ resolution: 1 });
       delay.enable();
       let count = 0;
@@ -413,7 +415,7 @@ export function statisticsSuite(label: string, makePair: PairFactory): void {
       });
       delay.disable();
       const slowOnes = (await slow?.()) ?? [];
-      assert.deepEqual(slowOnes, [], 'no command held Redis for 10 ms or more');
+      assert.deepEqual(slowOnes, [], 'no command held Redis for 25 ms or more');
       const worst = delay.max / 1e6;
       assert.equal(count, 100_000);
       assert.ok(bytes > 5_000_000);
