@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
-import { createClient } from 'redis';
+import { createClient, createSentinel } from 'redis';
 import { compareIds, DEFAULT_BUFFER_RULES, type BufferRules, type ChannelEvent, type MessageId } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
 import { channelKeys } from '../../src/store/redis/keys.js';
@@ -62,7 +62,14 @@ else
         assert.throws(() => new RedisStore({ heartbeatInterval: 'soon' }), { name: 'TypeError', message: /heartbeatInterval/ });
         assert.throws(() => new RedisStore({ client: {} as never }), { name: 'TypeError', message: /"client"/ });
         assert.throws(() => new RedisStore({ urll: 'redis://x' } as never), { name: 'TypeError', message: /unknown RedisStore option "urll"/ });
-        assert.throws(() => new RedisStore({ url: REDIS_URL, client: raw as never }), { name: 'TypeError', message: /"url" and option "client"/ });
+        assert.throws(() => new RedisStore({ url: REDIS_URL, client: raw as never }), { name: 'TypeError', message: /"url" and "client" exclude each other/ });
+        assert.throws(() => new RedisStore({ sentinel: { name: 'mymaster', sentinelRootNodes: [] } }), { name: 'TypeError', message: /"sentinel" must be node-redis sentinel options/ });
+        assert.throws(() => new RedisStore({ sentinel: { name: 'mymaster', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] }, url: REDIS_URL }), {
+          name: 'TypeError',
+          message: /"url" and "sentinel" exclude each other/,
+        });
+        const sentinelClient = createSentinel({ name: 'mymaster', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] });
+        assert.throws(() => new RedisStore({ client: sentinelClient as never }), { name: 'TypeError', message: /give its options as the "sentinel" option/ });
       });
 
       it("takes a client you give it for its options, and never connects, uses or closes it", async () => {

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import type { RedisClusterOptions, RedisSentinelOptions } from 'redis';
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { storeClosed, tooManyChannelsInStore } from '../../protocol/answers.js';
 import { log } from '../../log.js';
@@ -36,28 +37,44 @@ import { toStoreError, unavailable } from './errors.js';
 import { channelKeys, type ChannelKeys } from './keys.js';
 import { Presence } from './presence.js';
 import { CommandTimeoutError, int, list, loadRedis, runScript, text, withDeadline, type ChannelLimit, type RedisClient, type Reply } from './redis-client.js';
-import { SCRIPTS, WORKER_SCRIPTS, type LuaScript } from './scripts.js';
+import { SCRIPTS, SHARDED_SCRIPTS, WORKER_SCRIPTS, type ChannelScripts, type LuaScript } from './scripts.js';
 import { fromStreamId, toStreamId } from './stream-ids.js';
 import { responseHead } from './wake-ups.js';
 import { ChannelSubscriptions } from './subscriptions.js';
 import { IORedisAdapter, isIORedis, type IORedisClient } from './ioredis-adapter.js';
+import { ClusterAdapter, isRedisCluster, type RedisClusterClient } from './cluster-adapter.js';
+import { SentinelAdapter, type RedisSentinelClient } from './sentinel-adapter.js';
 
 const debug = log('redis');
 
 export interface RedisStoreOptions extends WildcardOptions {
   /**
    * Redis URL (`redis://[[user]:password@]host[:port][/db]`, `rediss://` for TLS). RedisStore makes and
-   * closes its own two connections. Give `url` or `client`, not both.
+   * closes its own two connections. Give one of `url`, `client`, `cluster`, `sentinel`.
    * @default 'redis://127.0.0.1:6379'
    */
   url?: string | undefined;
   /**
    * Your client, whose options (address, password, TLS, socket settings) RedisStore takes: a
-   * node-redis v5 client (`createClient()` from `redis`) or an ioredis 5 client (`new Redis()` from
-   * `ioredis`). RedisStore opens its two connections with `client.duplicate()` and never uses,
-   * connects or closes yours.
+   * node-redis v5 client (`createClient()` or `createCluster()` from `redis`) or an ioredis 5
+   * client (`new Redis()` from `ioredis`). RedisStore opens its two connections with
+   * `client.duplicate()` and never uses, connects or closes yours.
    */
-  client?: RedisClient | IORedisClient | undefined;
+  client?: RedisClient | IORedisClient | RedisClusterClient | undefined;
+  /**
+   * A Redis Cluster: node-redis' cluster options (`rootNodes`, and `defaults` for every node's
+   * connection: password, TLS, socket settings), as `createCluster()` from `redis` takes them.
+   * RedisStore makes and closes its own two cluster connections. A `createCluster()` client given
+   * as `client` works too. Give one of `url`, `client`, `cluster`, `sentinel`. See docs/scaling.md.
+   */
+  cluster?: RedisClusterOptions | undefined;
+  /**
+   * Redis Sentinel: node-redis' sentinel options (`name` of the master set, `sentinelRootNodes`, and
+   * `nodeClientOptions` for the connections to the master: password, TLS), as `createSentinel()`
+   * from `redis` takes them. RedisStore asks the sentinels where the master is and follows it when
+   * they fail it over. Give one of `url`, `client`, `cluster`, `sentinel`. See docs/scaling.md.
+   */
+  sentinel?: RedisSentinelOptions | undefined;
   /**
    * Prefix of every key and pub/sub channel; processes sharing a prefix share channels. No braces.
    * @default 'push-relay'
@@ -81,13 +98,14 @@ export interface RedisStoreOptions extends WildcardOptions {
    * push_stream_max_number_of_channels: the most channels at once, across every process sharing the
    * store. Creating one more (a publish, a PUT, a subscriber) answers 403 naming the limit; existing
    * channels keep working. Counted atomically in Redis by an index of the channels (a sorted set under
-   * `<prefix>:channels`, outside the channels' hash slots: not for Redis Cluster). 0 = unlimited.
+   * `<prefix>:channels`, outside the channels' hash slots: not on a Redis Cluster, where no script
+   * may touch keys of two slots). 0 = unlimited.
    * @default 0
    */
   maxChannels?: number | undefined;
 }
 
-const OPTIONS = new Set(['url', 'client', 'prefix', 'commandTimeout', 'heartbeatInterval', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels']);
+const OPTIONS = new Set(['url', 'client', 'cluster', 'sentinel', 'prefix', 'commandTimeout', 'heartbeatInterval', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels']);
 
 /** What a RedisStore emits: `error` once per outage (the first connection failure), `ready` when (re)connected. */
 export interface RedisStoreEvents {
@@ -132,21 +150,32 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     for (const key of Object.keys(options)) {
       if (!OPTIONS.has(key)) throw new TypeError(`push-relay: unknown RedisStore option "${key}" (known: ${[...OPTIONS].join(', ')})`);
     }
-    const { url, client, prefix = 'push-relay' } = options;
-    if (url !== undefined && client !== undefined) throw new TypeError('push-relay: RedisStore option "url" and option "client" exclude each other: give one');
+    const { url, client, cluster, sentinel, prefix = 'push-relay' } = options;
+    const given = (['url', 'client', 'cluster', 'sentinel'] as const).filter((o) => options[o] !== undefined);
+    if (given.length > 1) throw new TypeError(`push-relay: RedisStore options ${given.map((o) => `"${o}"`).join(' and ')} exclude each other: give one`);
+    if (cluster !== undefined && (cluster === null || typeof cluster !== 'object' || !Array.isArray(cluster.rootNodes) || cluster.rootNodes.length === 0)) {
+      throw new TypeError('push-relay: RedisStore option "cluster" must be node-redis cluster options with at least one root node: { rootNodes: [{ url: \'redis://host:port\' }] }');
+    }
     if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
       throw new TypeError(`push-relay: RedisStore option "url" must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
     }
+    if (sentinel !== undefined && (sentinel === null || typeof sentinel !== 'object' || typeof sentinel.name !== 'string' || !Array.isArray(sentinel.sentinelRootNodes) || sentinel.sentinelRootNodes.length === 0)) {
+      throw new TypeError("push-relay: RedisStore option \"sentinel\" must be node-redis sentinel options: { name: 'mymaster', sentinelRootNodes: [{ host, port }] }");
+    }
+    if (typeof (client as { acquire?: unknown } | undefined)?.acquire === 'function' && typeof (client as { getMasterNode?: unknown }).getMasterNode === 'function') {
+      throw new TypeError('push-relay: RedisStore cannot copy a createSentinel() client given as "client": give its options as the "sentinel" option instead');
+    }
     const ioredis = isIORedis(client);
-    if (client !== undefined && !ioredis && (client === null || typeof client !== 'object' || typeof client.duplicate !== 'function' || typeof client.sendCommand !== 'function')) {
-      throw new TypeError('push-relay: RedisStore option "client" must be a node-redis v5 client (createClient() from "redis") or an ioredis client (new Redis() from "ioredis")');
+    const clustered = cluster !== undefined || isRedisCluster(client);
+    if (client !== undefined && !ioredis && !clustered && (client === null || typeof client !== 'object' || typeof client.duplicate !== 'function' || typeof client.sendCommand !== 'function')) {
+      throw new TypeError('push-relay: RedisStore option "client" must be a node-redis v5 client (createClient() or createCluster() from "redis") or an ioredis client (new Redis() from "ioredis")');
     }
     if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
       throw new TypeError(`push-relay: RedisStore option "prefix" must be a non-empty string without braces, got ${JSON.stringify(prefix)}`);
     }
     super();
     this.prefix = prefix;
-    this.#target = client ? 'the given client' : redactedUrl(url ?? 'redis://127.0.0.1:6379');
+    this.#target = sentinel ? `the master "${sentinel.name}" of the sentinels at ${sentinel.sentinelRootNodes.map((n) => `${n.host}:${n.port}`).join(', ')}` : cluster ? `the Redis Cluster of ${cluster.rootNodes.map((n) => (n.url ? redactedUrl(n.url) : `${(n.socket as { host?: string } | undefined)?.host ?? '127.0.0.1'}:${(n.socket as { port?: number } | undefined)?.port ?? 6379}`)).join(', ')}` : client ? 'the given client' : redactedUrl(url ?? 'redis://127.0.0.1:6379');
     this.#timeout = positive(parseDuration(options.commandTimeout ?? '5s', 'commandTimeout'), 'commandTimeout');
     const interval = positive(parseDuration(options.heartbeatInterval ?? '5s', 'heartbeatInterval'), 'heartbeatInterval');
     this.#lease = 3 * interval;
@@ -154,6 +183,11 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (!Number.isSafeInteger(maxChannels) || maxChannels < 0) throw new TypeError(`push-relay: RedisStore option "maxChannels" must be a whole number >= 0, got ${JSON.stringify(maxChannels)}`);
     this.#limit = maxChannels > 0 ? { index: `${prefix}:channels`, max: maxChannels, option: 'maxChannels' } : undefined;
     const wildcard = checkWildcardOptions(options, 'RedisStore');
+    if (clustered && (maxChannels > 0 || wildcard.max > 0)) {
+      throw new TypeError(
+        `push-relay: RedisStore option "${maxChannels > 0 ? 'maxChannels' : 'maxWildcardChannels'}" cannot be used on a Redis Cluster: counting channels atomically needs one key beside every channel's, and a cluster's scripts may only touch keys of one slot`,
+      );
+    }
     this.wildcardChannelPrefix = wildcard.prefix;
     this.#wildcardLimit = wildcard.max > 0 ? { index: `${prefix}:wildcard-channels`, max: wildcard.max, option: 'maxWildcardChannels' } : undefined;
 
@@ -161,6 +195,12 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     // client is duplicated: the store resets its connections on its own, and never touches yours.
     this.#client = ioredis
       ? (new IORedisAdapter(client).duplicate({ disableOfflineQueue: true }) as unknown as RedisClient)
+      : isRedisCluster(client)
+      ? (new ClusterAdapter(client).duplicate({ disableOfflineQueue: true }) as unknown as RedisClient)
+      : sentinel
+      ? (new SentinelAdapter(sentinel, (o) => loadRedis().createSentinel(o) as unknown as RedisSentinelClient) as unknown as RedisClient)
+      : cluster
+      ? (new ClusterAdapter(loadRedis().createCluster({ ...cluster, defaults: { ...cluster.defaults, disableOfflineQueue: true } }) as unknown as RedisClusterClient) as unknown as RedisClient)
       : client
       ? (client.duplicate({ disableOfflineQueue: true }) as RedisClient)
       : (loadRedis().createClient({ url: url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true }) as RedisClient);
@@ -177,10 +217,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         const mode = !recovery ? '0' : recovery.create ? '2' : '1';
         const rules = ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: recovery?.channelTimeout ?? 0 });
         const floor = recovery?.floor ? toStreamId(recovery.floor) : '';
-        return int(await this.#run(channel, SCRIPTS.refresh, [this.processId, String(this.#lease), mode, ...rules, floor, ...ids]));
+        return int(await this.#run(channel, this.#scripts.refresh, [this.processId, String(this.#lease), mode, ...rules, floor, ...ids]));
       },
       async (channel, ids) => {
-        await this.#run(channel, SCRIPTS.leave, [this.processId, ...ids]);
+        await this.#run(channel, this.#scripts.leave, [this.processId, ...ids]);
       },
     );
     this.#presence.start(interval);
@@ -219,7 +259,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     const keys = this.#keys(channel);
     const { contentType, eventType, eventId } = input;
     const r = list(
-      await this.#run(channel, SCRIPTS.publish, [
+      await this.#run(channel, this.#scripts.publish, [
         keys.events,
         input.data,
         contentType === undefined ? '0' : '1',
@@ -249,13 +289,13 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   async create(channel: string, rules: BufferRules): Promise<ChannelInfo> {
-    const r = list(await this.#run(channel, SCRIPTS.create, ruleArgs(rules)));
+    const r = list(await this.#run(channel, this.#scripts.create, ruleArgs(rules)));
     if (text(r[0]) === 'toomany') this.#tooMany(channel);
     return infoOf(r, 0);
   }
 
   async next(channel: string, after: MessageId | undefined): Promise<NextResult> {
-    const r = list(await this.#run(channel, SCRIPTS.next, [after ? toStreamId(after) : '']));
+    const r = list(await this.#run(channel, this.#scripts.next, [after ? toStreamId(after) : '']));
     if (int(r[0]) === 0) return { exists: false, message: undefined };
     // Cursors of this channel's subscribers are at most its last id: never to be given again (presence.ts).
     this.#presence.saw(channel, fromStreamId(text(r[1])));
@@ -263,26 +303,26 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   async startCursor(channel: string, newest: number): Promise<MessageId | undefined> {
-    const r = list(await this.#run(channel, SCRIPTS.startCursor, [String(Math.max(0, Math.floor(newest)))]));
+    const r = list(await this.#run(channel, this.#scripts.startCursor, [String(Math.max(0, Math.floor(newest)))]));
     return int(r[0]) === 0 ? undefined : fromStreamId(text(r[1]));
   }
 
   async findEventId(channel: string, eventId: string): Promise<MessageId | undefined> {
-    const r = list(await this.#run(channel, SCRIPTS.findEventId, [eventId]));
+    const r = list(await this.#run(channel, this.#scripts.findEventId, [eventId]));
     return int(r[0]) === 0 ? undefined : fromStreamId(text(r[1]));
   }
 
   async received(channel: string, id: MessageId): Promise<void> {
-    await this.#run(channel, SCRIPTS.received, [toStreamId(id)]);
+    await this.#run(channel, this.#scripts.received, [toStreamId(id)]);
   }
 
   async info(channel: string): Promise<ChannelInfo | undefined> {
-    const r = list(await this.#run(channel, SCRIPTS.info, []));
+    const r = list(await this.#run(channel, this.#scripts.info, []));
     return int(r[0]) === 0 ? undefined : infoOf(r, 1);
   }
 
   async delete(channel: string, notice?: string): Promise<ChannelInfo | undefined> {
-    const r = list(await this.#run(channel, SCRIPTS.delete, [this.#keys(channel).events, notice ?? '']));
+    const r = list(await this.#run(channel, this.#scripts.delete, [this.#keys(channel).events, notice ?? '']));
     if (int(r[0]) === 0) return undefined;
     debug('delete %s', channel);
     return infoOf(r, 1);
@@ -292,7 +332,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   readonly #polls = new Map<string, PollBatch>();
 
   async join(channel: string, request: JoinRequest): Promise<JoinResult> {
-    return this.#joined(channel, request, text(await this.#run(channel, SCRIPTS.join, this.#joinArgs(channel, request))));
+    return this.#joined(channel, request, text(await this.#run(channel, this.#scripts.join, this.#joinArgs(channel, request))));
   }
 
   /**
@@ -324,7 +364,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       const args = this.#joinArgs(channel, request);
       // The subscriber id is per long-poll: it travels with each cursor instead.
       args.splice(2, 1);
-      r = list(await this.#run(channel, SCRIPTS.poll, [...args, ...cursors]));
+      r = list(await this.#run(channel, this.#scripts.poll, [...args, ...cursors]));
     } catch (err) {
       for (const w of waiting) w.reject(err);
       return;
@@ -366,7 +406,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (subscriberIds.length === 0) return;
     this.#presence.left(channel, subscriberIds);
     this.#announceSoon();
-    const sent = this.#run(channel, SCRIPTS.leave, [this.processId, ...subscriberIds]);
+    const sent = this.#run(channel, this.#scripts.leave, [this.processId, ...subscriberIds]);
     this.#leaving.add(sent);
     try {
       await sent;
@@ -422,7 +462,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       for (const [channel, ids] of this.#presence.takeFailedLeaves()) held.set(channel, [...(held.get(channel) ?? []), ...ids]);
       await Promise.all(
         [...held].map(([channel, ids]) =>
-          runScript(this.#client, SCRIPTS.leave, this.#keys(channel), [this.processId, ...ids], this.#timeout, this.#limitOf(channel)).catch((err: unknown) =>
+          runScript(this.#client, this.#scripts.leave, this.#keys(channel), [this.processId, ...ids], this.#timeout, this.#limitOf(channel)).catch((err: unknown) =>
             debug('counting out %d subscribers of %s on close failed: %s', ids.length, channel, err),
           ),
         ),
@@ -439,31 +479,57 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     // Meta keys only: `<prefix>:{<channel>}:meta` (no other key of a channel ends with "}:meta").
     const head = `${this.prefix}:{`;
     const pattern = `${globEscape(head + prefix)}*}:meta`;
-    let cursor = '0';
-    do {
-      const [next, keys] = (await this.#command(['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_STEP)])) as [string, string[]];
-      cursor = next;
-      if (keys.length === 0) continue;
+    for await (const keys of this.#scan(pattern)) {
       const names = keys.map((key) => key.slice(head.length, -'}:meta'.length));
-      // One script for the page, reading without settling each channel (a script per channel
-      // would cost a listing of 100,000 channels what 100,000 requests cost): see docs/statistics.md.
-      const channelKeyList = names.flatMap((name) => {
+      const channelKeys = (name: string) => {
         const k = this.#keys(name);
         return [k.meta, k.messages, k.subscribers];
-      });
-      const counts = list(await this.#global(WORKER_SCRIPTS.countChannels, channelKeyList, []));
+      };
+      // One script for the page, reading without settling each channel (a script per channel
+      // would cost a listing of 100,000 channels what 100,000 requests cost): see docs/statistics.md.
+      // On a cluster a script touches one slot: one per channel there, sent together.
+      const counts =
+        this.#client instanceof ClusterAdapter
+          ? (await Promise.all(names.map(async (name) => list(await this.#global(WORKER_SCRIPTS.countChannels, channelKeys(name), []))))).flat()
+          : list(await this.#global(WORKER_SCRIPTS.countChannels, names.flatMap(channelKeys), []));
       const page: ChannelStats[] = [];
       names.forEach((name, i) => {
         if (int(counts[4 * i]) === 1) page.push({ channel: name, published: int(counts[4 * i + 1]), messages: int(counts[4 * i + 2]), subscribers: int(counts[4 * i + 3]) });
       });
       if (page.length > 0) yield page;
-    } while (cursor !== '0');
+    }
+  }
+
+  /** Pages of the keys matching `pattern` (SCAN, on every master of a cluster). */
+  async *#scan(pattern: string): AsyncGenerator<string[]> {
+    const scanArgs = (cursor: string) => ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_STEP)];
+    const client = this.#client;
+    const nodes = client instanceof ClusterAdapter ? client.masters : [undefined];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = (
+          node && client instanceof ClusterAdapter ? await this.#deadline(client.onMaster(node, scanArgs(cursor))) : await this.#command(scanArgs(cursor))
+        ) as [string | Buffer, Array<string | Buffer>];
+        cursor = String(next);
+        if (keys.length > 0) yield keys.map(String);
+      } while (cursor !== '0');
+    }
+  }
+
+  /** `sent` within the store's deadline, its errors as the store's (503 while Redis is away). */
+  async #deadline<T>(sent: Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(sent, this.#timeout);
+    } catch (err) {
+      throw toStoreError(err);
+    }
   }
 
   async channelStats(names: readonly string[]): Promise<Array<ChannelStats | undefined>> {
     return Promise.all(
       names.map(async (name) => {
-        const r = list(await this.#run(name, SCRIPTS.info, []));
+        const r = list(await this.#run(name, this.#scripts.info, []));
         if (int(r[0]) === 0) return undefined;
         return { channel: name, published: int(r[5]), messages: int(r[1]), subscribers: int(r[3]) };
       }),
@@ -484,6 +550,11 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /** The channel scripts: waking subscribers by sharded pub/sub on a Redis Cluster of Redis 7 or later. */
+  get #scripts(): ChannelScripts {
+    return this.#client instanceof ClusterAdapter && this.#client.sharded ? SHARDED_SCRIPTS : SCRIPTS;
+  }
 
   get #statsKey(): string {
     return `${this.prefix}:stats`;
@@ -524,6 +595,11 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
    * and one process (the first to claim it) reports the channel destroyed. Left off otherwise.
    */
   async #watchExpiries(): Promise<void> {
+    if (this.#client instanceof ClusterAdapter) {
+      // Each node of a cluster tells only its own subscribers about the keys it expires.
+      debug('on a Redis Cluster, channels Redis expires by itself are not reported destroyed');
+      return;
+    }
     let flags: string;
     try {
       const reply = (await this.#client.sendCommand(['CONFIG', 'GET', 'notify-keyspace-events'])) as unknown;
@@ -555,7 +631,11 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   async #announce(): Promise<void> {
     if (this.#closed || !this.#client.isReady) return;
     const me: StoreWorker = { pid: process.pid, hostname: hostname(), subscribers: this.#presence.count, since: this.#since };
-    await this.#global(WORKER_SCRIPTS.announce, [this.#workersKey, this.#statsKey], [this.processId, JSON.stringify(me), String(this.#lease), String(this.#since)]);
+    await Promise.all([
+      this.#global(WORKER_SCRIPTS.announce, [this.#workersKey], [this.processId, JSON.stringify(me), String(this.#lease)]),
+      // Since when the store's data exists: the first process on an empty Redis sets it.
+      this.#command(['HSETNX', this.#statsKey, 'since', String(this.#since)]),
+    ]);
   }
 
   /** A command with the store's deadline and errors (503 while Redis is away). */
@@ -713,7 +793,12 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
    * again (Redis may have restarted empty), then have every parked subscriber re-read from its cursor.
    */
   #recover(): void {
-    if (this.#recovering) return;
+    if (this.#recovering) {
+      // A second connection came back while the first recovery ran (a cluster's two connections
+      // heal one after the other): recover once more afterwards, so no wake-up falls between.
+      this.#recoverAgain = true;
+      return;
+    }
     this.#recovering = (async () => {
       while (!this.#closed && !(this.#client.isReady && this.#subscriber.isReady)) await waitForReady(this.#client, this.#subscriber);
       if (this.#closed) return;
@@ -724,8 +809,13 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       .catch((err: unknown) => debug('recovery failed: %s', err))
       .finally(() => {
         this.#recovering = undefined;
+        if (this.#recoverAgain && !this.#closed) {
+          this.#recoverAgain = false;
+          this.#recover();
+        }
       });
   }
+  #recoverAgain = false;
 }
 
 /** `text` matched literally by a SCAN MATCH pattern. */

@@ -636,16 +636,26 @@ export const SCRIPTS = {
   refresh: script('refresh', REFRESH),
 } as const;
 
+export type ChannelScripts = { readonly [K in keyof typeof SCRIPTS]: LuaScript };
+
+/**
+ * The same scripts waking subscribers by sharded pub/sub (SPUBLISH, Redis 7 and later), for a Redis
+ * Cluster: a wake-up then goes to the channel's shard only, not to every node of the cluster. The
+ * channel's pub/sub name shares its keys' hash tag, so the script may publish to it.
+ */
+export const SHARDED_SCRIPTS: ChannelScripts = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([key, { name, source }]) => [key, plainScript(name, source.replaceAll("redis.call('PUBLISH'", "redis.call('SPUBLISH'"))]),
+) as unknown as ChannelScripts;
+
 /**
  * The processes sharing the store, for the statistics summary: KEYS[1] a hash of process -> `<until
- * ms>|<JSON line>`, each valid for one lease (Redis time), renewed by the heartbeat.
+ * ms>|<JSON line>`, each valid for one lease (Redis time), renewed by the heartbeat. One key only, so
+ * that it runs on a Redis Cluster too.
  */
 const ANNOUNCE = `
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 redis.call('HSET', KEYS[1], ARGV[1], (now + tonumber(ARGV[3])) .. '|' .. ARGV[2])
--- Since when the store's data exists: the first process on an empty Redis sets it.
-redis.call('HSETNX', KEYS[2], 'since', ARGV[4])
 return 1
 `;
 

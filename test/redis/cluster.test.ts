@@ -1,0 +1,103 @@
+/**
+ * RedisStore on a Redis Cluster the test starts (6 nodes: 3 masters, 3 replicas): the protocol suite
+ * (through the `cluster` option, and through a createCluster() client given as `client`), the
+ * multi-process suite, and what a cluster adds: sharded wake-ups, listings and statistics across
+ * the masters.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it, test } from 'node:test';
+import { createCluster } from 'redis';
+import { createPushRelay } from '../../src/index.js';
+import { RedisStore } from '../../src/redis.js';
+import { request } from '../helpers/http-client.js';
+import { serveNodeHttp } from '../helpers/servers.js';
+import { waitFor, within } from '../helpers/wait.js';
+import { protocolSuite } from '../protocol-suite.js';
+import { multiProcessSuite } from './multi-process-suite.js';
+import { clusterSkipReason, startCluster, type TestCluster } from './redis-cluster.js';
+import { testPrefix } from './redis-env.js';
+
+const skip = clusterSkipReason('the Redis Cluster tests');
+if (skip) test('RedisStore on a Redis Cluster', { skip }, () => {});
+else {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await startCluster();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  protocolSuite('redis-cluster', async () => {
+    const store = new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, prefix: testPrefix('cluster') });
+    await store.ready();
+    return { store, close: () => store.close() };
+  });
+
+  protocolSuite('redis-cluster-client', async () => {
+    const given = createCluster({ rootNodes: cluster.rootNodes });
+    const store = new RedisStore({ client: given, prefix: testPrefix('cluster-client') });
+    await store.ready();
+    return { store, close: () => store.close() };
+  });
+
+  const multiPrefix = testPrefix('cluster-multi');
+  multiProcessSuite('RedisStore across processes on a Redis Cluster', () => ({ REDIS_CLUSTER: cluster.rootNodes.map((n) => n.url).join(','), PREFIX: multiPrefix }));
+
+  describe('what a cluster adds', () => {
+    it('wake-ups go by sharded pub/sub: the channel is a shard channel of its own master only', async () => {
+      const prefix = testPrefix('sharded');
+      const store = new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, prefix });
+      const relay = createPushRelay({ store });
+      const server = await serveNodeHttp({ '/pub': relay.publisher(), '/sub': relay.subscriber() });
+      try {
+        await store.ready();
+        const parked = request(server.url('/sub?id=sharded'));
+        const name = `${prefix}:{/sharded}:events`;
+        const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', name]));
+        const master = await cluster.masterOf(slot);
+        const shardChannels = async (port: number) => (await cluster.cli(['-p', String(port), 'PUBSUB', 'SHARDCHANNELS'])).split('\n').filter(Boolean);
+        await waitFor('the shard channel on its master', async () => (await shardChannels(master.port)).includes(name));
+        for (const node of cluster.nodes) {
+          if (node !== master) assert.ok(!(await shardChannels(node.port)).includes(name), `not on :${node.port}`);
+          const plain = (await cluster.cli(['-p', String(node.port), 'PUBSUB', 'CHANNELS'])).split('\n');
+          assert.ok(!plain.includes(name), `no plain subscription on :${node.port}`);
+        }
+        assert.equal((await request(server.url('/pub?id=sharded'), { method: 'POST', body: 'by shard' })).status, 201);
+        assert.equal((await within(parked, 5000, 'subscriber')).text, 'by shard');
+      } finally {
+        await relay.close();
+        await store.close();
+        await server.close();
+      }
+    });
+
+    it('a listing and the statistics summary cover the channels of every master', async () => {
+      const store = new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, prefix: testPrefix('listing') });
+      const relay = createPushRelay({ store });
+      try {
+        await store.ready();
+        const names = Array.from({ length: 60 }, (_, i) => `list-${i}`);
+        for (const name of names) await relay.publish(name, `to ${name}`);
+        const masters = new Set<number>();
+        for (const n of names) masters.add((await cluster.masterOf(Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/${n}}`])))).port);
+        assert.equal(masters.size, 3, 'the channels are spread over the 3 masters');
+        const listed: string[] = [];
+        for await (const page of store.listChannels('/list-')) listed.push(...page.map((c) => c.channel));
+        assert.deepEqual(listed.sort(), names.map((n) => `/${n}`).sort());
+        const summary = await store.summary();
+        assert.equal(summary.published, names.length);
+        assert.equal(summary.workers.length, 1);
+      } finally {
+        await relay.close();
+        await store.close();
+      }
+    });
+
+    it('maxChannels is refused on a cluster, naming why', () => {
+      assert.throws(() => new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, maxChannels: 10 }), /"maxChannels" cannot be used on a Redis Cluster/);
+      assert.throws(() => new RedisStore({ cluster: { rootNodes: [] } }), /at least one root node/);
+      assert.throws(() => new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, url: 'redis://127.0.0.1:1' }), /"url" and "cluster" exclude each other/);
+    });
+  });
+}

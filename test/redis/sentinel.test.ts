@@ -1,0 +1,90 @@
+/**
+ * RedisStore through Redis Sentinel (a master, a replica, 3 sentinels the test starts): 3 app
+ * processes under traffic (failover-traffic.ts), the master killed mid-run. The apps follow the new
+ * master by themselves; every message the relay acknowledged reaches every subscriber once, in order.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it, test } from 'node:test';
+import { createPushRelay } from '../../src/index.js';
+import { RedisStore } from '../../src/redis.js';
+import { request } from '../helpers/http-client.js';
+import { serveNodeHttp } from '../helpers/servers.js';
+import { waitFor, within } from '../helpers/wait.js';
+import { startApp, type AppProcess } from './app-processes.js';
+import { delivered, traffic } from './failover-traffic.js';
+import { kill } from './redis-server.js';
+import { sentinelSkipReason, startSentinels, type TestSentinels } from './redis-sentinel.js';
+import { testPrefix } from './redis-env.js';
+
+const skip = sentinelSkipReason('the Redis Sentinel tests');
+if (skip) test('RedisStore through Redis Sentinel', { skip }, () => {});
+else
+  describe('RedisStore through Redis Sentinel', () => {
+    let sentinels: TestSentinels;
+    let apps: AppProcess[] = [];
+    before(async () => {
+      sentinels = await startSentinels(1000);
+      const env = { REDIS_SENTINEL: JSON.stringify(sentinels.options), PREFIX: testPrefix('sentinel'), HEARTBEAT: '200' };
+      apps = await Promise.all([0, 1, 2].map(() => startApp(env)));
+    });
+    after(async () => {
+      await Promise.all(apps.map((a) => a.stop()));
+      await sentinels?.stop();
+    });
+
+    it('the store finds the master through the sentinels and serves', async () => {
+      const store = new RedisStore({ sentinel: sentinels.options, prefix: testPrefix('sentinel-direct') });
+      const relay = createPushRelay({ store });
+      try {
+        await store.ready();
+        const info = await relay.publish('direct', 'hello');
+        assert.equal(info.messages, 1);
+        assert.equal(await sentinels.masterPort(), sentinels.nodes[0]!.port);
+      } finally {
+        await relay.close();
+        await store.close();
+      }
+    });
+
+    it('the master killed mid-run: the sentinels promote the replica, the apps follow by themselves, nothing acknowledged is lost', async () => {
+      const pids = apps.map((a) => a.child.pid);
+      const run = traffic(apps, 'sentinel-failover', 60, 20);
+      await waitFor('20 messages acknowledged', () => run.acknowledged.length >= 20, 20000);
+      await kill(sentinels.nodes[0]!.child);
+      await within(run.published, 45000, 'the publisher, through the failover');
+      assert.equal(await sentinels.masterPort(), sentinels.nodes[1]!.port, 'the sentinels promoted the replica');
+      await delivered(run, 'after the failover');
+      assert.deepEqual(
+        apps.map((a) => a.child.pid),
+        pids,
+        'no app process restarted',
+      );
+    });
+
+    it('subscribers parked before a failover get what is published the moment the new master answers', async () => {
+      // After the test before it: the old master, started again, is the new master's replica.
+      const old = sentinels.nodes.find((n) => n.child.exitCode !== null || n.child.signalCode !== null)!;
+      await sentinels.restart(old);
+      await sentinels.replicaInSync();
+      const store = new RedisStore({ sentinel: sentinels.options, prefix: testPrefix('sentinel-parked'), heartbeatInterval: '200ms' });
+      const relay = createPushRelay({ store });
+      const server = await serveNodeHttp({ '/sub': relay.subscriber({ subscriberTimeout: '60s' }) });
+      try {
+        await store.ready();
+        const ids = Array.from({ length: 20 }, (_, i) => `parked-${i}`);
+        const parked = ids.map((id) => request(server.url(`/sub?id=${id}`)));
+        await waitFor('20 parked', async () => (await Promise.all(ids.map((id) => relay.channelInfo(id)))).every((c) => c?.subscribers === 1), 10000);
+        const masterPort = await sentinels.masterPort();
+        await kill(sentinels.nodes.find((n) => n.port === masterPort)!.child);
+        for (const id of ids) {
+          await waitFor(`a publish to ${id} after the failover`, () => relay.publish(id, `after ${id}`).then(() => true, () => false), 30000);
+        }
+        const answers = await within(Promise.all(parked), 10000, 'the parked subscribers');
+        assert.deepEqual(answers.map((a) => a.text), ids.map((id) => `after ${id}`));
+      } finally {
+        await relay.close();
+        await store.close();
+        await server.close();
+      }
+    });
+  });
