@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it, test } from 'node:test';
-import { createClient } from 'redis';
+import { createClient, RESP_TYPES } from 'redis';
 import { createPushRelay, type PushRelay } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
+import { channelKeys, keyList } from '../../src/store/redis/keys.js';
 import { cursorOf, request } from '../helpers/http-client.js';
 import { serveNodeHttp, type TestServer } from '../helpers/servers.js';
 import { waitFor, within } from '../helpers/wait.js';
@@ -73,6 +74,41 @@ else
         assert.equal(events[gap + 1]?.data, 'd', 'the loss signal comes right before the first message of the new history');
       } finally {
         stream.socket.destroy();
+      }
+    });
+
+    it('a failover to a replica that had not got the newest message: a subscriber that had not got it is told so, one that had goes on', async () => {
+      // The state such a replica is promoted with: the channel's keys as they were before the last publish.
+      const id = channel();
+      const raw = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
+      raw.on('error', () => {});
+      await raw.connect();
+      const binary = raw.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+      try {
+        assert.equal((await post(id, 'm1')).status, 202);
+        const first = await request(server.url(`/sub?id=${id}`));
+        assert.equal(first.text, 'm1');
+        const keys = keyList(channelKeys('lost', `/${id}`));
+        const before = await Promise.all(keys.map(async (key) => ({ key, dump: await binary.dump(key), ttl: await raw.pTTL(key) })));
+        assert.equal((await post(id, 'm2')).status, 202);
+        const second = await request(server.url(`/sub?id=${id}`), { headers: cursorOf(first) });
+        assert.equal(second.text, 'm2');
+        for (const { key, dump, ttl } of before) {
+          if (dump === null) await raw.del(key);
+          else await raw.restore(key, ttl > 0 ? ttl : 0, dump, { REPLACE: true });
+        }
+        // The store sees its connections drop and come back, as when it follows a new master.
+        await raw.sendCommand(['CLIENT', 'KILL', 'TYPE', 'normal']);
+        await raw.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+        await waitFor('a publish after the switch', async () => (await post(id, 'm3')).status === 202, 10000);
+        const behind = await request(server.url(`/sub?id=${id}`), { headers: cursorOf(first) });
+        assert.equal(behind.text, 'm3');
+        assert.ok(behind.headers['x-push-relay-missed'], 'the loss signal for the subscriber that had not got m2');
+        const ahead = await request(server.url(`/sub?id=${id}`), { headers: cursorOf(second) });
+        assert.equal(ahead.text, 'm3');
+        assert.equal(ahead.headers['x-push-relay-missed'], undefined, 'no loss signal for the one that had');
+      } finally {
+        raw.destroy();
       }
     });
 

@@ -30,6 +30,8 @@ export interface TestSentinels {
   restart(node: { port: number; child: ChildProcess }): Promise<void>;
   /** Waits until the node that is not the master is its replica, in sync. */
   replicaInSync(timeout?: number): Promise<void>;
+  /** Starts the killed node again (if one is) and waits until it is the master's replica, in sync. */
+  heal(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -82,7 +84,7 @@ export async function startSentinels(downAfter = 1000): Promise<TestSentinels> {
       const reply = (await command(ports[0]!, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME])) as string[];
       return Number(reply[1]);
     };
-    return {
+    const sentinels: TestSentinels = {
       options: { name: MASTER_NAME, sentinelRootNodes: ports.map((port) => ({ host: '127.0.0.1', port })) },
       nodes,
       masterPort: masterPortNow,
@@ -102,11 +104,16 @@ export async function startSentinels(downAfter = 1000): Promise<TestSentinels> {
           timeout,
         );
       },
+      async heal() {
+        for (const node of nodes) if (node.child.exitCode !== null || node.child.signalCode !== null) await sentinels.restart(node);
+        await sentinels.replicaInSync();
+      },
       async stop() {
         await Promise.all(children.map((c) => kill(c)));
         rmSync(dir, { recursive: true, force: true });
       },
     };
+    return sentinels;
   } catch (err) {
     await Promise.all(children.map((c) => kill(c)));
     rmSync(dir, { recursive: true, force: true });

@@ -63,9 +63,7 @@ else
 
     it('subscribers parked before a failover get what is published the moment the new master answers', async () => {
       // After the test before it: the old master, started again, is the new master's replica.
-      const old = sentinels.nodes.find((n) => n.child.exitCode !== null || n.child.signalCode !== null)!;
-      await sentinels.restart(old);
-      await sentinels.replicaInSync();
+      await sentinels.heal();
       const store = new RedisStore({ sentinel: sentinels.options, prefix: testPrefix('sentinel-parked'), heartbeatInterval: '200ms' });
       const relay = createPushRelay({ store });
       const server = await serveNodeHttp({ '/sub': relay.subscriber({ subscriberTimeout: '60s' }) });
@@ -85,6 +83,27 @@ else
         await relay.close();
         await store.close();
         await server.close();
+      }
+    });
+    it('option replicas: a publish no replica confirmed answers 503, naming the option; confirmed ones are answered as usual', async () => {
+      await sentinels.heal();
+      const store = new RedisStore({ sentinel: sentinels.options, prefix: testPrefix('sentinel-replicas'), replicas: 1, replicaTimeout: '300ms' });
+      const relay = createPushRelay({ store });
+      try {
+        await store.ready();
+        assert.equal((await relay.publish('confirmed', 'one')).messages, 1);
+        const masterPort = await sentinels.masterPort();
+        const replica = sentinels.nodes.find((n) => n.port !== masterPort)!;
+        replica.child.kill('SIGSTOP');
+        try {
+          await assert.rejects(relay.publish('confirmed', 'two'), (err: { status?: number; message?: string }) => err.status === 503 && /0 of the 1 replicas .*option "replicas"/.test(err.message ?? ''));
+        } finally {
+          replica.child.kill('SIGCONT');
+        }
+        assert.equal((await relay.publish('confirmed', 'three')).messages, 3, 'the unconfirmed one is still stored on the master');
+      } finally {
+        await relay.close();
+        await store.close();
       }
     });
   });

@@ -124,6 +124,11 @@ export class ClusterAdapter extends EventEmitter {
     }
   }
 
+  /** `args` on the master of `key`'s slot (WAIT after a channel's publish). */
+  sendKeyed(key: string, args: ReadonlyArray<string | Buffer>): Promise<unknown> {
+    return this.#cluster.sendCommand(key, false, args);
+  }
+
   /** The masters' addresses, for a listing that visits each. */
   get masters(): ReadonlyArray<ClusterNodeRef> {
     return this.#cluster.masters;

@@ -19,8 +19,19 @@ interface Held {
   channelTimeout: number;
 }
 
-/** How a refresh runs: a heartbeat, or a recovery after a reconnect (which may recreate the channel). */
-export type Recovery = Pick<Held, 'create' | 'channelTimeout' | 'floor'>;
+/**
+ * How a refresh runs: a heartbeat, or a recovery after a reconnect (which may recreate the channel);
+ * `floorOnly`: only move the channel's last id up to `floor` (a channel this process holds nobody on).
+ */
+export type Recovery = Pick<Held, 'create' | 'channelTimeout' | 'floor'> & { floorOnly?: boolean };
+
+/**
+ * How many channels this process remembers the newest id of without holding subscribers on them
+ * (those it published to or read last): after a failover to a replica that had not got their newest
+ * messages, it moves their last ids up again, so that a subscriber that had not got those messages
+ * is told it missed them (the loss signal) instead of skipping them silently. About 100 bytes each.
+ */
+const RECENT_CHANNELS = 10_000;
 /** Runs the refresh script for `channel`: -1 gone, 1 new lease, 0 renewed. */
 export type RefreshCall = (channel: string, recovery: Recovery | undefined, ids: readonly string[]) => Promise<number>;
 /** Runs the leave script for `channel`. */
@@ -28,6 +39,8 @@ export type LeaveCall = (channel: string, ids: readonly string[]) => Promise<voi
 
 export class Presence {
   readonly #held = new Map<string, Held>();
+  /** Newest id seen on channels held by nobody here, oldest first (see RECENT_CHANNELS). */
+  readonly #recent = new Map<string, MessageId>();
   /** Leaves Redis did not take (it was down): retried on each heartbeat so counts do not drift. */
   readonly #leaving = new Map<string, Set<string>>();
   readonly #refresh: RefreshCall;
@@ -69,7 +82,10 @@ export class Presence {
 
   joined(channel: string, id: string, create: boolean, channelTimeout: number): void {
     let held = this.#held.get(channel);
-    if (!held) this.#held.set(channel, (held = { ids: new Set(), floor: undefined, create, channelTimeout }));
+    if (!held) {
+      this.#held.set(channel, (held = { ids: new Set(), floor: this.#recent.get(channel), create, channelTimeout }));
+      this.#recent.delete(channel);
+    }
     held.create ||= create;
     held.channelTimeout = channelTimeout;
     held.ids.add(id);
@@ -77,15 +93,31 @@ export class Presence {
 
   /** Notes a message id seen on `channel` (read, published or woken up with). */
   saw(channel: string, id: MessageId | undefined): void {
+    if (!id) return;
     const held = this.#held.get(channel);
-    if (held && id && (!held.floor || compareIds(id, held.floor) > 0)) held.floor = id;
+    if (held) {
+      if (!held.floor || compareIds(id, held.floor) > 0) held.floor = id;
+      return;
+    }
+    this.#remember(channel, id);
   }
 
   left(channel: string, ids: readonly string[]): void {
     const held = this.#held.get(channel);
     if (!held) return;
     for (const id of ids) held.ids.delete(id);
-    if (held.ids.size === 0) this.#held.delete(channel);
+    if (held.ids.size > 0) return;
+    this.#held.delete(channel);
+    if (held.floor) this.#remember(channel, held.floor);
+  }
+
+  /** The newest id seen on a channel nobody here waits on, kept among the most recent ones. */
+  #remember(channel: string, id: MessageId): void {
+    const known = this.#recent.get(channel);
+    if (known && compareIds(id, known) <= 0) return;
+    this.#recent.delete(channel);
+    this.#recent.set(channel, id);
+    if (this.#recent.size > RECENT_CHANNELS) this.#recent.delete(this.#recent.keys().next().value!);
   }
 
   /** The leaves Redis did not take yet, forgotten here (the store sends them on close). */
@@ -124,8 +156,17 @@ export class Presence {
         this.leaveFailed(channel, [...ids]);
       }
     }
+    const floors = recover
+      ? [...this.#recent].map(async ([channel, floor]) => {
+          try {
+            await this.#refresh(channel, { create: false, channelTimeout: 0, floor, floorOnly: true }, []);
+          } catch (err) {
+            debug('moving the last id of %s up after a reconnect failed: %s', channel, err);
+          }
+        })
+      : [];
     await Promise.all(
-      [...this.#held].map(async ([channel, held]) => {
+      [...floors, ...[...this.#held].map(async ([channel, held]) => {
         try {
           const ids = [...held.ids];
           if (recover) {
@@ -137,7 +178,7 @@ export class Presence {
         } catch (err) {
           debug('heartbeat on %s failed: %s', channel, err);
         }
-      }),
+      })],
     );
   }
 }

@@ -103,9 +103,24 @@ export interface RedisStoreOptions extends WildcardOptions {
    * @default 0
    */
   maxChannels?: number | undefined;
+  /**
+   * How many replicas must hold a published message before the publish is answered (Redis' WAIT, on
+   * a connection of its own so that waiting holds up nothing else). With 0, a publish is answered
+   * once the master has the message, and Redis replicates it a moment later: a failover in that
+   * moment loses it (docs/scaling.md says what subscribers see then). With 1 or more, a publish the
+   * replicas have not confirmed within `replicaTimeout` answers 503 (the message may still be
+   * delivered; retry with the same Idempotency-Key).
+   * @default 0
+   */
+  replicas?: number | undefined;
+  /**
+   * How long a publish waits for the `replicas` to confirm it.
+   * @default '1s'
+   */
+  replicaTimeout?: Duration | undefined;
 }
 
-const OPTIONS = new Set(['url', 'client', 'cluster', 'sentinel', 'prefix', 'commandTimeout', 'heartbeatInterval', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels']);
+const OPTIONS = new Set(['url', 'client', 'cluster', 'sentinel', 'prefix', 'commandTimeout', 'heartbeatInterval', 'maxChannels', 'replicas', 'replicaTimeout', 'wildcardChannelPrefix', 'maxWildcardChannels']);
 
 /** What a RedisStore emits: `error` once per outage (the first connection failure), `ready` when (re)connected. */
 export interface RedisStoreEvents {
@@ -119,6 +134,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   readonly processId = randomBytes(9).toString('base64url');
   readonly #client: RedisClient;
   readonly #subscriber: RedisClient;
+  /** Publishes waiting for replicas (option `replicas`): WAIT holds its connection up, so one of their own. */
+  readonly #publisher: RedisClient | undefined;
+  readonly #replicas: number;
+  readonly #replicaTimeout: number;
   readonly #timeout: number;
   /** push_stream_wildcard_channel_prefix (see MemoryStoreOptions). */
   readonly wildcardChannelPrefix: string | undefined;
@@ -140,7 +159,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   #closed = false;
   #workerTimer: NodeJS.Timeout;
   #announceTimer: NodeJS.Timeout | undefined;
-  #resetting = false;
+  /** Connections being reset after a command timed out on them. */
+  readonly #resetting = new Set<RedisClient>();
   #recovering: Promise<void> | undefined;
   /** Leaves sent and not answered yet: close() waits for them, so that no subscriber stays counted. */
   readonly #leaving = new Set<Promise<unknown>>();
@@ -179,6 +199,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     this.#timeout = positive(parseDuration(options.commandTimeout ?? '5s', 'commandTimeout'), 'commandTimeout');
     const interval = positive(parseDuration(options.heartbeatInterval ?? '5s', 'heartbeatInterval'), 'heartbeatInterval');
     this.#lease = 3 * interval;
+    const replicas = options.replicas ?? 0;
+    if (!Number.isSafeInteger(replicas) || replicas < 0) throw new TypeError(`push-relay: RedisStore option "replicas" must be a whole number >= 0, got ${JSON.stringify(replicas)}`);
+    this.#replicas = replicas;
+    this.#replicaTimeout = positive(parseDuration(options.replicaTimeout ?? '1s', 'replicaTimeout'), 'replicaTimeout');
     const maxChannels = options.maxChannels ?? 0;
     if (!Number.isSafeInteger(maxChannels) || maxChannels < 0) throw new TypeError(`push-relay: RedisStore option "maxChannels" must be a whole number >= 0, got ${JSON.stringify(maxChannels)}`);
     this.#limit = maxChannels > 0 ? { index: `${prefix}:channels`, max: maxChannels, option: 'maxChannels' } : undefined;
@@ -205,16 +229,18 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       ? (client.duplicate({ disableOfflineQueue: true }) as RedisClient)
       : (loadRedis().createClient({ url: url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true }) as RedisClient);
     this.#subscriber = this.#client.duplicate();
+    this.#publisher = replicas > 0 ? this.#client.duplicate() : undefined;
     // An 'error' event nobody listens to would crash the host: node-redis reconnects by itself.
     this.#client.on('error', this.#onError);
     this.#subscriber.on('error', this.#onError);
+    this.#publisher?.on('error', this.#onError);
     this.#onReconnect(this.#client);
     this.#onReconnect(this.#subscriber);
 
     this.#subscriptions = new ChannelSubscriptions(this.#subscriber, this.#timeout);
     this.#presence = new Presence(
       async (channel, recovery, ids) => {
-        const mode = !recovery ? '0' : recovery.create ? '2' : '1';
+        const mode = !recovery ? '0' : recovery.floorOnly ? '3' : recovery.create ? '2' : '1';
         const rules = ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: recovery?.channelTimeout ?? 0 });
         const floor = recovery?.floor ? toStreamId(recovery.floor) : '';
         return int(await this.#run(channel, this.#scripts.refresh, [this.processId, String(this.#lease), mode, ...rules, floor, ...ids]));
@@ -256,6 +282,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   async publish(channel: string, input: NewMessage, rules: BufferRules): Promise<PublishResult> {
+    // After a failover, the channels' last ids go up to what this process saw before a publish takes
+    // one (see Presence): otherwise a message the new master lost could be skipped without a signal.
+    if (this.#recovering) await settledWithin([this.#recovering], this.#timeout);
     const keys = this.#keys(channel);
     const { contentType, eventType, eventId } = input;
     const r = list(
@@ -273,9 +302,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         eventId ?? '',
         String(Math.max(0, Math.floor(rules.minRecipients ?? 0))),
         input.response ? JSON.stringify(input.response) : '',
-      ]),
+      ], this.#publisher),
     );
     if (text(r[0]) === 'toomany') this.#tooMany(channel);
+    if (this.#publisher) await this.#replicated(channel, this.#publisher);
     const id = fromStreamId(text(r[0]))!;
     this.#presence.saw(channel, id);
     if (!input.uncounted && r.length <= 7) this.#countPublish();
@@ -471,6 +501,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     await leavingStatistics;
     this.#subscriptions.clear();
     if (this.#subscriber.isOpen) this.#subscriber.destroy();
+    if (this.#publisher?.isOpen) this.#publisher.destroy();
     if (this.#client.isOpen) this.#client.destroy();
   }
 
@@ -638,6 +669,27 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     ]);
   }
 
+  /**
+   * Waits until `replicas` replicas hold every write `publisher` made (WAIT, sent to the channel's
+   * master on a cluster); 503 when they have not confirmed within replicaTimeout.
+   */
+  async #replicated(channel: string, publisher: RedisClient): Promise<void> {
+    const args = ['WAIT', String(this.#replicas), String(this.#replicaTimeout)];
+    const sent = publisher instanceof ClusterAdapter ? publisher.sendKeyed(this.#keys(channel).meta, args) : publisher.sendCommand(args);
+    let confirmed: number;
+    try {
+      confirmed = Number(await withDeadline(sent, this.#replicaTimeout + this.#timeout));
+    } catch (err) {
+      if (err instanceof CommandTimeoutError) this.#resetConnection(publisher);
+      throw toStoreError(err);
+    }
+    if (confirmed >= this.#replicas) return;
+    debug('publish %s: %d of %d replicas confirmed within %d ms', channel, confirmed, this.#replicas, this.#replicaTimeout);
+    throw unavailable(
+      `the message is on the Redis master, but ${confirmed} of the ${this.#replicas} replicas the store waits for (option "replicas") confirmed it within ${this.#replicaTimeout} ms; it may still be delivered: retry with the same Idempotency-Key`,
+    );
+  }
+
   /** A command with the store's deadline and errors (503 while Redis is away). */
   async #command(args: string[]): Promise<unknown> {
     await this.#ensureConnected();
@@ -692,6 +744,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async #connect(): Promise<void> {
     const pending: Promise<unknown>[] = [this.#subscriber.connect()];
+    if (this.#publisher) pending.push(this.#publisher.connect());
     pending.push(this.#client.connect());
     await Promise.all(pending);
     await this.#announce().catch((err: unknown) => debug('announcing this process failed: %s', err));
@@ -722,16 +775,16 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (!this.#client.isReady) throw unavailable('not connected (reconnecting)');
   }
 
-  async #run(channel: string, script: LuaScript, args: ReadonlyArray<string | Buffer>): Promise<Reply> {
+  async #run(channel: string, script: LuaScript, args: ReadonlyArray<string | Buffer>, client = this.#client): Promise<Reply> {
     await this.#ensureConnected();
     try {
-      const [lifecycle, result] = list(await runScript(this.#client, script, this.#keys(channel), args, this.#timeout, this.#limitOf(channel)));
+      const [lifecycle, result] = list(await runScript(client, script, this.#keys(channel), args, this.#timeout, this.#limitOf(channel)));
       const happened = text(lifecycle);
       if (happened !== '') this.#lifecycle(channel, happened);
       return result ?? null;
     } catch (err) {
       if (err instanceof CommandTimeoutError) {
-        this.#resetConnection();
+        this.#resetConnection(client);
         throw unavailable(`${err.message}; the connection is reset (a publish that timed out may still have been stored)`);
       }
       throw toStoreError(err);
@@ -743,16 +796,16 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
    * connection (what is in flight fails at once) and open a new one; its 'ready' is a reconnect, so
    * the recovery (leases, resync of parked subscribers) runs as after any outage.
    */
-  #resetConnection(): void {
-    if (this.#resetting || this.#closed) return;
-    this.#resetting = true;
+  #resetConnection(client = this.#client): void {
+    if (this.#resetting.has(client) || this.#closed) return;
+    this.#resetting.add(client);
     debug('a command got no answer within %d ms: resetting the connection to Redis', this.#timeout);
-    if (this.#client.isOpen) this.#client.destroy();
-    this.#client
+    if (client.isOpen) client.destroy();
+    client
       .connect()
       .catch((err: unknown) => debug('reconnecting after a command time-out failed: %s', err))
       .finally(() => {
-        this.#resetting = false;
+        this.#resetting.delete(client);
       });
   }
 

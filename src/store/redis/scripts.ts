@@ -580,7 +580,7 @@ return left
 
 /**
  * The heartbeat of one process on one channel. ARGV: process, lease ms, mode ('0' heartbeat, '1'
- * recover, '2' recover and recreate if missing), rules
+ * recover, '2' recover and recreate if missing, '3' only move the last id up to the floor), rules
  * (store, min, max, messageTimeout, channelTimeout), floor id ('' = none), then the subscriber ids to
  * count in again: sent when a first call answered 1 (the lease had lapsed and its subscribers were
  * pruned, or Redis lost them) and after a reconnect. Recovering also recreates a channel Redis lost
@@ -599,6 +599,11 @@ end
 if recover and ARGV[9] ~= '' then
   local last = redis.call('HGET', C, 'last')
   if not last or before(last, ARGV[9]) then redis.call('HSET', C, 'last', ARGV[9]) end
+end
+-- Mode 3: the floor alone, for a channel this process published to or read but holds nobody on.
+if ARGV[3] == '3' then
+  settle()
+  return 0
 end
 local added = redis.call('HSET', L, ARGV[1], now + tonumber(ARGV[2]))
 if #ARGV > 9 then

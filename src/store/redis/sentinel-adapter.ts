@@ -59,8 +59,9 @@ export class SentinelAdapter extends EventEmitter {
     return sentinel;
   }
 
+  /** Not while following a new master: the store answers 503 until it has recovered on it. */
   get isReady(): boolean {
-    return this.#connected && this.#sentinel.isReady;
+    return this.#connected && !this.#following && this.#sentinel.isReady;
   }
 
   get isOpen(): boolean {
@@ -121,6 +122,7 @@ export class SentinelAdapter extends EventEmitter {
         // Already subscribed channels cost no command; awaiting them waits for the new pub/sub connection.
         for (const [channel, { listener, buffer }] of this.#subscriptions) await this.#sentinel.subscribe(channel, listener, buffer);
         debug('following the new master');
+        this.#following = undefined;
         this.emit('ready');
         return;
       } catch (err) {
