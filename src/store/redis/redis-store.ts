@@ -41,7 +41,7 @@ import { SCRIPTS, SHARDED_SCRIPTS, WORKER_SCRIPTS, type ChannelScripts, type Lua
 import { fromStreamId, toStreamId } from './stream-ids.js';
 import { responseHead } from './wake-ups.js';
 import { ChannelSubscriptions } from './subscriptions.js';
-import { IORedisAdapter, isIORedis, type IORedisClient } from './ioredis-adapter.js';
+import { IORedisAdapter, isIORedis, isIORedisCluster, type IORedisClient } from './ioredis-adapter.js';
 import { ClusterAdapter, isRedisCluster, type RedisClusterClient } from './cluster-adapter.js';
 import { SentinelAdapter, type RedisSentinelClient } from './sentinel-adapter.js';
 
@@ -184,6 +184,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     }
     if (typeof (client as { acquire?: unknown } | undefined)?.acquire === 'function' && typeof (client as { getMasterNode?: unknown }).getMasterNode === 'function') {
       throw new TypeError('push-relay: RedisStore cannot copy a createSentinel() client given as "client": give its options as the "sentinel" option instead');
+    }
+    if (isIORedisCluster(client)) {
+      throw new TypeError('push-relay: RedisStore does not take an ioredis Cluster as "client": give the cluster\'s nodes as the "cluster" option ({ rootNodes: [{ url }] }), which uses node-redis (npm install redis)');
     }
     const ioredis = isIORedis(client);
     const clustered = cluster !== undefined || isRedisCluster(client);
