@@ -10,3 +10,4 @@
 export { RedisStore, type RedisStoreOptions } from './store/redis/redis-store.js';
 export type { RedisClient } from './store/redis/redis-client.js';
 export type { IORedisClient } from './store/redis/ioredis-adapter.js';
+export type { IORedisClusterClient } from './store/redis/ioredis-cluster-adapter.js';

@@ -5,13 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
-import { createPushRelay } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
-import { request } from '../helpers/http-client.js';
-import { serveNodeHttp } from '../helpers/servers.js';
 import { waitFor, within } from '../helpers/wait.js';
 import { startApp, type AppProcess } from './app-processes.js';
-import { delivered, traffic } from './failover-traffic.js';
+import { delivered, parkedThroughFailover, traffic } from './failover-traffic.js';
 import { clusterSkipReason, startCluster, type TestCluster } from './redis-cluster.js';
 import { kill } from './redis-server.js';
 import { testPrefix } from './redis-env.js';
@@ -22,9 +19,10 @@ else
   describe('RedisStore through a Redis Cluster failover and a slot migration', () => {
     let cluster: TestCluster;
     let apps: AppProcess[] = [];
+    let env: Record<string, string>;
     before(async () => {
       cluster = await startCluster(1000);
-      const env = { REDIS_CLUSTER: cluster.rootNodes.map((n) => n.url).join(','), PREFIX: testPrefix('failover'), HEARTBEAT: '200' };
+      env = { REDIS_CLUSTER: cluster.rootNodes.map((n) => n.url).join(','), PREFIX: testPrefix('failover'), HEARTBEAT: '200' };
       apps = await Promise.all([0, 1, 2].map(() => startApp(env)));
     });
     after(async () => {
@@ -32,25 +30,45 @@ else
       await cluster?.stop();
     });
 
-    it("the channel's master killed mid-run: its replica takes over, the apps follow by themselves, nothing acknowledged is lost", async () => {
-      const channel = 'failover';
-      const pids = apps.map((a) => a.child.pid);
-      const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/${channel}}`]));
-      const master = await cluster.masterOf(slot);
-      const run = traffic(apps, channel, 60, 20);
-      await waitFor('20 messages acknowledged', () => run.acknowledged.length >= 20, 20000);
-      await kill(master.child);
-      await within(run.published, 40000, 'the publisher, through the failover');
-      const promoted = await cluster.masterOf(slot);
-      assert.notEqual(promoted.port, master.port, 'a replica took the slot over');
-      await delivered(run, 'after the failover');
-      assert.deepEqual(
-        apps.map((a) => a.child.pid),
-        pids,
-        'no app process restarted',
-      );
-      for (const app of apps) assert.equal(app.child.exitCode, null);
-    });
+    /** `count` channel names (`<name>-<n>`) served by one master that still has a replica, and that master's port. */
+    const onMasterWithReplica = async (name: string, count: number) => {
+      await cluster.settled(30000);
+      type Slots = Array<[number, number, ...Array<[string, number, string]>]>;
+      // CLUSTER SLOTS lists a replica only once it has loaded its first sync.
+      const range = await waitFor('a master with a replica in CLUSTER SLOTS', async () => (JSON.parse(await cluster.cli(['--json', 'CLUSTER', 'SLOTS'])) as Slots).find((r) => r.length > 3), 20000);
+      const [from, to, [, port]] = range as [number, number, [string, number, string]];
+      const ids: string[] = [];
+      for (let i = 0; ids.length < count; i++) {
+        const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/${name}-${i}}`]));
+        if (slot >= from && slot <= to) ids.push(`${name}-${i}`);
+      }
+      return { ids, port };
+    };
+
+    for (const client of ['node-redis', 'ioredis'] as const) {
+      it(`the channel's master killed mid-run (${client}): its replica takes over, the apps follow by themselves, nothing acknowledged is lost`, async () => {
+        const { ids: [channel], port } = await onMasterWithReplica(`failover-${client}`, 1);
+        const clientApps = client === 'ioredis' ? await Promise.all([0, 1, 2].map(() => startApp({ ...env, IOREDIS: '1' }))) : apps;
+        try {
+          const pids = clientApps.map((a) => a.child.pid);
+          const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/${channel}}`]));
+          const run = traffic(clientApps, channel!, 60, 20);
+          await waitFor('20 messages acknowledged', () => run.acknowledged.length >= 20, 20000);
+          await kill(cluster.nodes.find((n) => n.port === port)!.child);
+          await within(run.published, 40000, 'the publisher, through the failover');
+          assert.notEqual((await cluster.masterOf(slot)).port, port, 'a replica took the slot over');
+          await delivered(run, 'after the failover');
+          assert.deepEqual(
+            clientApps.map((a) => a.child.pid),
+            pids,
+            'no app process restarted',
+          );
+          for (const app of clientApps) assert.equal(app.child.exitCode, null);
+        } finally {
+          if (clientApps !== apps) await Promise.all(clientApps.map((a) => a.stop()));
+        }
+      });
+    }
 
     it('a slot migrated to another master under traffic (redis-cli --cluster reshard): nothing is lost', async () => {
       await cluster.settled(30000);
@@ -73,32 +91,8 @@ else
       await delivered(run, 'after the migration');
     });
     it('subscribers parked before a failover get what is published the moment the new master answers', async () => {
-      await cluster.settled(30000);
-      type Slots = Array<[number, number, ...Array<[string, number, string]>]>;
-      // A master that still has a replica, and 20 channels it serves.
-      const [from, to, [, port]] = (JSON.parse(await cluster.cli(['--json', 'CLUSTER', 'SLOTS'])) as Slots).find((range) => range.length > 3)! as [number, number, [string, number, string]];
-      const ids: string[] = [];
-      for (let i = 0; ids.length < 20; i++) {
-        const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/parked-${i}}`]));
-        if (slot >= from && slot <= to) ids.push(`parked-${i}`);
-      }
+      const { ids, port } = await onMasterWithReplica('parked', 20);
       const store = new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, prefix: testPrefix('cluster-parked'), heartbeatInterval: '200ms' });
-      const relay = createPushRelay({ store });
-      const server = await serveNodeHttp({ '/sub': relay.subscriber({ subscriberTimeout: '60s' }) });
-      try {
-        await store.ready();
-        const parked = ids.map((id) => request(server.url(`/sub?id=${id}`)));
-        await waitFor('20 parked', async () => (await Promise.all(ids.map((id) => relay.channelInfo(id)))).every((c) => c?.subscribers === 1), 10000);
-        await kill(cluster.nodes.find((n) => n.port === port)!.child);
-        for (const id of ids) {
-          await waitFor(`a publish to ${id} after the failover`, () => relay.publish(id, `after ${id}`).then(() => true, () => false), 30000);
-        }
-        const answers = await within(Promise.all(parked), 10000, 'the parked subscribers');
-        assert.deepEqual(answers.map((a) => a.text), ids.map((id) => `after ${id}`));
-      } finally {
-        await relay.close();
-        await store.close();
-        await server.close();
-      }
+      await parkedThroughFailover(store, ids, () => kill(cluster.nodes.find((n) => n.port === port)!.child));
     });
   });

@@ -1,11 +1,12 @@
 /**
  * RedisStore on a Redis Cluster the test starts (6 nodes: 3 masters, 3 replicas): the protocol suite
- * (through the `cluster` option, and through a createCluster() client given as `client`), the
+ * (through the `cluster` option, a createCluster() client and an ioredis Cluster given as `client`), the
  * multi-process suite, and what a cluster adds: sharded wake-ups, listings and statistics across
  * the masters.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
+import { Cluster as IORedisCluster } from 'ioredis';
 import { createCluster } from 'redis';
 import { createPushRelay } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
@@ -42,12 +43,22 @@ else {
   });
 
   const multiPrefix = testPrefix('cluster-multi');
+  protocolSuite('redis-cluster-ioredis', async () => {
+    const given = new IORedisCluster(cluster.rootNodes.map((n) => n.url), { lazyConnect: true });
+    const store = new RedisStore({ client: given, prefix: testPrefix('cluster-ioredis') });
+    await store.ready();
+    return { store, close: () => store.close() };
+  });
+
   multiProcessSuite('RedisStore across processes on a Redis Cluster', () => ({ REDIS_CLUSTER: cluster.rootNodes.map((n) => n.url).join(','), PREFIX: multiPrefix }));
 
   describe('what a cluster adds', () => {
-    it('wake-ups go by sharded pub/sub: the channel is a shard channel of its own master only', async () => {
+    for (const client of ['node-redis', 'ioredis'] as const)
+    it(`wake-ups go by sharded pub/sub (${client}): the channel is a shard channel of its own master only`, async () => {
       const prefix = testPrefix('sharded');
-      const store = new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, prefix });
+      const store = new RedisStore(
+        client === 'ioredis' ? { client: new IORedisCluster(cluster.rootNodes.map((n) => n.url), { lazyConnect: true }), prefix } : { cluster: { rootNodes: cluster.rootNodes }, prefix },
+      );
       const relay = createPushRelay({ store });
       const server = await serveNodeHttp({ '/pub': relay.publisher(), '/sub': relay.subscriber() });
       try {

@@ -5,7 +5,10 @@
  * (201/202) reached every subscriber once, in order, with no loss signal.
  */
 import assert from 'node:assert/strict';
+import { createPushRelay } from '../../src/index.js';
+import type { RedisStore } from '../../src/redis.js';
 import { cursorOf, request } from '../helpers/http-client.js';
+import { serveNodeHttp } from '../helpers/servers.js';
 import { waitFor, within } from '../helpers/wait.js';
 import type { AppProcess } from './app-processes.js';
 
@@ -74,4 +77,28 @@ export async function delivered(run: Run, what: string): Promise<void> {
   await run.stop();
   assert.deepEqual(run.missed, [], 'no subscriber was told it missed messages');
   for (const got of run.received) assert.deepEqual(got, run.acknowledged, 'every acknowledged message, once, in order');
+}
+
+/**
+ * Subscribers parked on `ids` (one each, on a relay over `store`) before `failover()` kills a
+ * master: each must get the message published to its channel the moment the new master answers.
+ */
+export async function parkedThroughFailover(store: RedisStore, ids: string[], failover: () => Promise<void>): Promise<void> {
+  const relay = createPushRelay({ store });
+  const server = await serveNodeHttp({ '/sub': relay.subscriber({ subscriberTimeout: '60s' }) });
+  try {
+    await store.ready();
+    const parked = ids.map((id) => request(server.url(`/sub?id=${id}`)));
+    await waitFor(`${ids.length} parked`, async () => (await Promise.all(ids.map((id) => relay.channelInfo(id)))).every((c) => c?.subscribers === 1), 10000);
+    await failover();
+    for (const id of ids) {
+      await waitFor(`a publish to ${id} after the failover`, () => relay.publish(id, `after ${id}`).then(() => true, () => false), 30000);
+    }
+    const answers = await within(Promise.all(parked), 10000, 'the parked subscribers');
+    assert.deepEqual(answers.map((a) => a.text), ids.map((id) => `after ${id}`));
+  } finally {
+    await relay.close();
+    await store.close();
+    await server.close();
+  }
 }

@@ -100,7 +100,8 @@ else
 
       redis = await startRedis(port);
       // Back, empty: the store reconnects by itself, counts its parked subscriber in again, re-reads.
-      await waitFor('the store to serve again', async () => (await relay.channelInfo(id).catch(() => undefined))?.subscribers === 1, 10000);
+      // ioredis backs off between attempts (up to 2 s each): on a loaded machine a reconnect took over 10 s once.
+      await waitFor('the store to serve again', async () => (await relay.channelInfo(id).catch(() => undefined))?.subscribers === 1, 20000);
       const published = await post(id, 'after');
       assert.equal(published.status, 201, 'the parked subscriber is counted again');
       const got = await within(waiter, 5000, 'parked subscriber after the restart');

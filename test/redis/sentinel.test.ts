@@ -7,11 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
 import { createPushRelay } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
-import { request } from '../helpers/http-client.js';
-import { serveNodeHttp } from '../helpers/servers.js';
 import { waitFor, within } from '../helpers/wait.js';
 import { startApp } from './app-processes.js';
-import { delivered, traffic } from './failover-traffic.js';
+import { delivered, parkedThroughFailover, traffic } from './failover-traffic.js';
 import { kill } from './redis-server.js';
 import { sentinelSkipReason, startSentinels, type TestSentinels } from './redis-sentinel.js';
 import { testPrefix } from './redis-env.js';
@@ -71,25 +69,11 @@ else
       // After the test before it: the old master, started again, is the new master's replica.
       await sentinels.heal();
       const store = new RedisStore({ sentinel: sentinels.options, prefix: testPrefix('sentinel-parked'), heartbeatInterval: '200ms' });
-      const relay = createPushRelay({ store });
-      const server = await serveNodeHttp({ '/sub': relay.subscriber({ subscriberTimeout: '60s' }) });
-      try {
-        await store.ready();
-        const ids = Array.from({ length: 20 }, (_, i) => `parked-${i}`);
-        const parked = ids.map((id) => request(server.url(`/sub?id=${id}`)));
-        await waitFor('20 parked', async () => (await Promise.all(ids.map((id) => relay.channelInfo(id)))).every((c) => c?.subscribers === 1), 10000);
+      const ids = Array.from({ length: 20 }, (_, i) => `parked-${i}`);
+      await parkedThroughFailover(store, ids, async () => {
         const masterPort = await sentinels.masterPort();
         await kill(sentinels.nodes.find((n) => n.port === masterPort)!.child);
-        for (const id of ids) {
-          await waitFor(`a publish to ${id} after the failover`, () => relay.publish(id, `after ${id}`).then(() => true, () => false), 30000);
-        }
-        const answers = await within(Promise.all(parked), 10000, 'the parked subscribers');
-        assert.deepEqual(answers.map((a) => a.text), ids.map((id) => `after ${id}`));
-      } finally {
-        await relay.close();
-        await store.close();
-        await server.close();
-      }
+      });
     });
     it('option replicas: a publish no replica confirmed answers 503, naming the option; confirmed ones are answered as usual', async () => {
       await sentinels.heal();

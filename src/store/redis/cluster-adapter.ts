@@ -51,6 +51,22 @@ export interface ClusterNodeRef {
   readonly port: number;
 }
 
+/** What the store asks of a cluster connection, node-redis' or ioredis' (ioredis-cluster-adapter.ts). */
+export interface ClusteredConnection {
+  readonly clustered: true;
+  /** Whether the servers have sharded pub/sub (Redis 7 and later): learnt on connect. */
+  readonly sharded: boolean;
+  readonly masters: ReadonlyArray<unknown>;
+  /** `args` on one master (SCAN). */
+  onMaster(master: never, args: ReadonlyArray<string | Buffer>): Promise<unknown>;
+  /** `args` on the master of `key`'s slot (WAIT after a channel's publish). */
+  sendKeyed(key: string, args: ReadonlyArray<string | Buffer>): Promise<unknown>;
+}
+
+export function isClustered(connection: unknown): connection is ClusteredConnection {
+  return (connection as Partial<ClusteredConnection> | null)?.clustered === true;
+}
+
 /** Whether `client` looks like a node-redis cluster client. */
 export function isRedisCluster(client: unknown): client is RedisClusterClient {
   const c = client as Partial<RedisClusterClient> | null;
@@ -69,6 +85,7 @@ export class ClusterAdapter extends EventEmitter {
   #healing: Promise<void> | undefined;
   /** Whether the servers have sharded pub/sub (Redis 7 and later): learnt on connect. */
   sharded = false;
+  readonly clustered = true;
 
   constructor(cluster: RedisClusterClient) {
     super();

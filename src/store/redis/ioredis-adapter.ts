@@ -29,11 +29,6 @@ export function isIORedis(client: unknown): client is IORedisClient {
   return typeof c === 'object' && c !== null && typeof c.callBuffer === 'function' && typeof c.duplicate === 'function' && typeof c.status === 'string';
 }
 
-/** Whether `client` is an ioredis Cluster (`new Cluster()`), which the adapter does not take. */
-export function isIORedisCluster(client: unknown): boolean {
-  return isIORedis(client) && (client as { isCluster?: unknown }).isCluster === true;
-}
-
 /** ioredis' "not connected" failures, named as node-redis names them, so that they answer 503. */
 class ClientOfflineError extends Error {
   override readonly name = 'ClientOfflineError';

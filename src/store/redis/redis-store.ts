@@ -41,8 +41,9 @@ import { SCRIPTS, SHARDED_SCRIPTS, WORKER_SCRIPTS, type ChannelScripts, type Lua
 import { fromStreamId, toStreamId } from './stream-ids.js';
 import { responseHead } from './wake-ups.js';
 import { ChannelSubscriptions } from './subscriptions.js';
-import { IORedisAdapter, isIORedis, isIORedisCluster, type IORedisClient } from './ioredis-adapter.js';
-import { ClusterAdapter, isRedisCluster, type RedisClusterClient } from './cluster-adapter.js';
+import { IORedisAdapter, isIORedis, type IORedisClient } from './ioredis-adapter.js';
+import { IORedisClusterAdapter, isIORedisCluster, type IORedisClusterClient } from './ioredis-cluster-adapter.js';
+import { ClusterAdapter, isClustered, isRedisCluster, type RedisClusterClient } from './cluster-adapter.js';
 import { SentinelAdapter, type RedisSentinelClient } from './sentinel-adapter.js';
 
 const debug = log('redis');
@@ -57,10 +58,10 @@ export interface RedisStoreOptions extends WildcardOptions {
   /**
    * Your client, whose options (address, password, TLS, socket settings) RedisStore takes: a
    * node-redis v5 client (`createClient()` or `createCluster()` from `redis`) or an ioredis 5
-   * client (`new Redis()` from `ioredis`). RedisStore opens its two connections with
+   * client (`new Redis()` or `new Cluster()` from `ioredis`). RedisStore opens its two connections with
    * `client.duplicate()` and never uses, connects or closes yours.
    */
-  client?: RedisClient | IORedisClient | RedisClusterClient | undefined;
+  client?: RedisClient | IORedisClient | RedisClusterClient | IORedisClusterClient | undefined;
   /**
    * A Redis Cluster: node-redis' cluster options (`rootNodes`, and `defaults` for every node's
    * connection: password, TLS, socket settings), as `createCluster()` from `redis` takes them.
@@ -185,11 +186,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (typeof (client as { acquire?: unknown } | undefined)?.acquire === 'function' && typeof (client as { getMasterNode?: unknown }).getMasterNode === 'function') {
       throw new TypeError('push-relay: RedisStore cannot copy a createSentinel() client given as "client": give its options as the "sentinel" option instead');
     }
-    if (isIORedisCluster(client)) {
-      throw new TypeError('push-relay: RedisStore does not take an ioredis Cluster as "client": give the cluster\'s nodes as the "cluster" option ({ rootNodes: [{ url }] }), which uses node-redis (npm install redis)');
-    }
-    const ioredis = isIORedis(client);
-    const clustered = cluster !== undefined || isRedisCluster(client);
+    const ioredisCluster = isIORedisCluster(client);
+    const ioredis = !ioredisCluster && isIORedis(client);
+    const clustered = cluster !== undefined || isRedisCluster(client) || ioredisCluster;
     if (client !== undefined && !ioredis && !clustered && (client === null || typeof client !== 'object' || typeof client.duplicate !== 'function' || typeof client.sendCommand !== 'function')) {
       throw new TypeError('push-relay: RedisStore option "client" must be a node-redis v5 client (createClient() or createCluster() from "redis") or an ioredis client (new Redis() from "ioredis")');
     }
@@ -220,7 +219,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
     // Commands fail at once while disconnected (503) rather than queue up behind an outage. A given
     // client is duplicated: the store resets its connections on its own, and never touches yours.
-    this.#client = ioredis
+    this.#client = ioredisCluster
+      ? (new IORedisClusterAdapter(client).duplicate({ disableOfflineQueue: true }) as unknown as RedisClient)
+      : ioredis
       ? (new IORedisAdapter(client).duplicate({ disableOfflineQueue: true }) as unknown as RedisClient)
       : isRedisCluster(client)
       ? (new ClusterAdapter(client).duplicate({ disableOfflineQueue: true }) as unknown as RedisClient)
@@ -229,7 +230,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       : cluster
       ? (new ClusterAdapter(loadRedis().createCluster({ ...cluster, defaults: { ...cluster.defaults, disableOfflineQueue: true } }) as unknown as RedisClusterClient) as unknown as RedisClient)
       : client
-      ? (client.duplicate({ disableOfflineQueue: true }) as RedisClient)
+      ? ((client as RedisClient).duplicate({ disableOfflineQueue: true }) as RedisClient)
       : (loadRedis().createClient({ url: url ?? 'redis://127.0.0.1:6379', disableOfflineQueue: true }) as RedisClient);
     this.#subscriber = this.#client.duplicate();
     this.#publisher = replicas > 0 ? this.#client.duplicate() : undefined;
@@ -523,7 +524,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       // would cost a listing of 100,000 channels what 100,000 requests cost): see docs/statistics.md.
       // On a cluster a script touches one slot: one per channel there, sent together.
       const counts =
-        this.#client instanceof ClusterAdapter
+        isClustered(this.#client)
           ? (await Promise.all(names.map(async (name) => list(await this.#global(WORKER_SCRIPTS.countChannels, channelKeys(name), []))))).flat()
           : list(await this.#global(WORKER_SCRIPTS.countChannels, names.flatMap(channelKeys), []));
       const page: ChannelStats[] = [];
@@ -538,12 +539,12 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   async *#scan(pattern: string): AsyncGenerator<string[]> {
     const scanArgs = (cursor: string) => ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_STEP)];
     const client = this.#client;
-    const nodes = client instanceof ClusterAdapter ? client.masters : [undefined];
+    const nodes = isClustered(client) ? client.masters : [undefined];
     for (const node of nodes) {
       let cursor = '0';
       do {
         const [next, keys] = (
-          node && client instanceof ClusterAdapter ? await this.#deadline(client.onMaster(node, scanArgs(cursor))) : await this.#command(scanArgs(cursor))
+          node && isClustered(client) ? await this.#deadline(client.onMaster(node as never, scanArgs(cursor))) : await this.#command(scanArgs(cursor))
         ) as [string | Buffer, Array<string | Buffer>];
         cursor = String(next);
         if (keys.length > 0) yield keys.map(String);
@@ -587,7 +588,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   /** The channel scripts: waking subscribers by sharded pub/sub on a Redis Cluster of Redis 7 or later. */
   get #scripts(): ChannelScripts {
-    return this.#client instanceof ClusterAdapter && this.#client.sharded ? SHARDED_SCRIPTS : SCRIPTS;
+    return isClustered(this.#client) && this.#client.sharded ? SHARDED_SCRIPTS : SCRIPTS;
   }
 
   get #statsKey(): string {
@@ -629,7 +630,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
    * and one process (the first to claim it) reports the channel destroyed. Left off otherwise.
    */
   async #watchExpiries(): Promise<void> {
-    if (this.#client instanceof ClusterAdapter) {
+    if (isClustered(this.#client)) {
       // Each node of a cluster tells only its own subscribers about the keys it expires.
       debug('on a Redis Cluster, channels Redis expires by itself are not reported destroyed');
       return;
@@ -678,7 +679,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
    */
   async #replicated(channel: string, publisher: RedisClient): Promise<void> {
     const args = ['WAIT', String(this.#replicas), String(this.#replicaTimeout)];
-    const sent = publisher instanceof ClusterAdapter ? publisher.sendKeyed(this.#keys(channel).meta, args) : publisher.sendCommand(args);
+    const sent = isClustered(publisher) ? publisher.sendKeyed(this.#keys(channel).meta, args) : publisher.sendCommand(args);
     let confirmed: number;
     try {
       confirmed = Number(await withDeadline(sent, this.#replicaTimeout + this.#timeout));

@@ -1,0 +1,180 @@
+/**
+ * An ioredis Cluster (`new Cluster()` from "ioredis" 5) behind the narrow client interface RedisStore
+ * uses, as cluster-adapter.ts does for node-redis: commands go where ioredis routes them (by their
+ * keys), wake-ups by sharded pub/sub on Redis 7 and later (the adapter's copies are made with
+ * `shardedSubscribers: true`), plain pub/sub otherwise. ioredis follows a failover by itself (it
+ * refreshes its slots when a node fails); after a node was lost, its next slot refresh that finds
+ * every master answering emits 'ready', so that the store recovers (re-reads for parked subscribers).
+ */
+import { EventEmitter } from 'node:events';
+import calculateSlot from 'cluster-key-slot';
+import { log } from '../../log.js';
+
+const debug = log('redis');
+
+type Listener = (message: Buffer | string, channel: Buffer | string) => void;
+
+interface IORedisNode {
+  readonly options: { host?: string; port?: number };
+  callBuffer(command: string, ...args: Array<string | Buffer>): Promise<unknown>;
+}
+
+/** What the adapter calls on an ioredis Cluster. */
+export interface IORedisClusterClient {
+  readonly isCluster: boolean;
+  readonly status: string;
+  readonly slots: ReadonlyArray<ReadonlyArray<string> | undefined>;
+  duplicate(startupNodes?: unknown[], options?: Record<string, unknown>): IORedisClusterClient;
+  connect(): Promise<void>;
+  disconnect(reconnect?: boolean): void;
+  nodes(role?: 'master' | 'slave' | 'all'): IORedisNode[];
+  callBuffer(command: string, ...args: Array<string | Buffer>): Promise<unknown>;
+  publish(channel: string, message: string | Buffer): Promise<number>;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
+  ssubscribe(...channels: string[]): Promise<unknown>;
+  sunsubscribe(...channels: string[]): Promise<unknown>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/** Whether `client` is an ioredis Cluster. */
+export function isIORedisCluster(client: unknown): client is IORedisClusterClient {
+  const c = client as Partial<IORedisClusterClient> | null;
+  return typeof c === 'object' && c !== null && c.isCluster === true && typeof c.nodes === 'function' && typeof c.callBuffer === 'function';
+}
+
+/** ioredis' "not connected" failures, named as node-redis names them, so that they answer 503. */
+class ClientOfflineError extends Error {
+  override readonly name = 'ClientOfflineError';
+}
+const OFFLINE = /enableOfflineQueue|Connection is closed|max retries per request|Stream isn't writeable|Cluster isn't ready|Failed to refresh slots cache|None of startup nodes/i;
+
+export class IORedisClusterAdapter extends EventEmitter {
+  readonly #cluster: IORedisClusterClient;
+  readonly #listeners = new Map<string, { listener: Listener; buffer: boolean; sharded: boolean }>();
+  #connected = false;
+  /** A node was lost since the last 'ready': the next complete slot refresh is a recovery. */
+  #lost = false;
+  /** Whether the servers have sharded pub/sub (Redis 7 and later): learnt on connect. */
+  sharded = false;
+  readonly clustered = true;
+
+  constructor(cluster: IORedisClusterClient) {
+    super();
+    this.#cluster = cluster;
+    cluster.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#deliver(channel, message));
+    cluster.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.#deliver(channel, message));
+    cluster.on('error', (err: Error) => this.emit('error', err));
+    cluster.on('node error', (err: Error) => {
+      this.#lost = true;
+      this.emit('error', err);
+    });
+    cluster.on('-node', () => {
+      this.#lost = true;
+    });
+    cluster.on('refresh', () => void this.#refreshed());
+  }
+
+  get isReady(): boolean {
+    return this.#connected && this.#cluster.status === 'ready';
+  }
+
+  get isOpen(): boolean {
+    const status = this.#cluster.status;
+    return status !== 'end' && status !== 'close' && status !== 'wait';
+  }
+
+  get options(): { database: number } {
+    return { database: 0 };
+  }
+
+  duplicate(options: { disableOfflineQueue?: boolean } = {}): IORedisClusterAdapter {
+    return new IORedisClusterAdapter(
+      this.#cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, ...(options.disableOfflineQueue ? { enableOfflineQueue: false } : {}) }),
+    );
+  }
+
+  async connect(): Promise<void> {
+    await this.#cluster.connect();
+    const info = String(await this.#cluster.callBuffer('INFO', 'server'));
+    this.sharded = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0) >= 7;
+    this.#connected = true;
+    this.emit('ready');
+  }
+
+  destroy(): void {
+    this.#connected = false;
+    this.#cluster.disconnect(false);
+  }
+
+  async sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
+    try {
+      return await this.#cluster.callBuffer(String(args[0]), ...args.slice(1));
+    } catch (err) {
+      if (err instanceof Error && OFFLINE.test(err.message)) throw new ClientOfflineError(err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  /** `args` on the master of `key`'s slot (WAIT after a channel's publish). */
+  async sendKeyed(key: string, args: ReadonlyArray<string | Buffer>): Promise<unknown> {
+    const address = this.#cluster.slots[calculateSlot(key)]?.[0];
+    const master = this.#cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === address);
+    if (!master) throw new ClientOfflineError(`no master known for the slot of ${key}`);
+    return master.callBuffer(String(args[0]), ...args.slice(1));
+  }
+
+  get masters(): ReadonlyArray<IORedisNode> {
+    return this.#cluster.nodes('master');
+  }
+
+  onMaster(master: IORedisNode, args: ReadonlyArray<string | Buffer>): Promise<unknown> {
+    return master.callBuffer(String(args[0]), ...args.slice(1));
+  }
+
+  async publish(channel: string, message: string | Buffer): Promise<number> {
+    return this.#cluster.publish(channel, message);
+  }
+
+  async subscribe(channel: string, listener: Listener, buffer = false): Promise<void> {
+    const sharded = this.sharded && channel.includes('{');
+    const first = !this.#listeners.has(channel);
+    this.#listeners.set(channel, { listener, buffer, sharded });
+    if (!first) return;
+    try {
+      await (sharded ? this.#cluster.ssubscribe(channel) : this.#cluster.subscribe(channel));
+    } catch (err) {
+      this.#listeners.delete(channel);
+      if (err instanceof Error && OFFLINE.test(err.message)) throw new ClientOfflineError(err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  async unsubscribe(channel: string, _listener: Listener, _buffer = false): Promise<void> {
+    const subscription = this.#listeners.get(channel);
+    if (!subscription) return;
+    this.#listeners.delete(channel);
+    await (subscription.sharded ? this.#cluster.sunsubscribe(channel) : this.#cluster.unsubscribe(channel));
+  }
+
+  /** A slot refresh after a node was lost: once every master answers, the store recovers. */
+  async #refreshed(): Promise<void> {
+    if (!this.#lost || !this.#connected) return;
+    try {
+      await Promise.all(this.#cluster.nodes('master').map((n) => n.callBuffer('PING')));
+    } catch (err) {
+      debug('after a slot refresh, a master does not answer yet: %s', err);
+      return;
+    }
+    this.#lost = false;
+    debug('the cluster serves every slot again (%d masters)', this.#cluster.nodes('master').length);
+    this.emit('ready');
+  }
+
+  #deliver(channel: Buffer, message: Buffer): void {
+    const name = channel.toString('utf8');
+    const subscription = this.#listeners.get(name);
+    if (subscription) subscription.listener(subscription.buffer ? message : message.toString('utf8'), subscription.buffer ? channel : name);
+  }
+}
