@@ -29,6 +29,7 @@ const SCENARIO_LABELS: Record<ScenarioName, string> = {
   publish: '(d) publishes/s, 1,000 ch, 0 subs, 8 conns',
   eventsource: '(e) 1 ch x 1,000 EventSource, deliveries/s',
   memory: '(f) RSS per idle long-poll subscriber, bytes',
+  websocket: '(g) 1 ch x 1,000 WebSocket, deliveries/s',
 };
 /** Scenarios whose figure is better when lower: their ratio reads "x Nchan's". */
 const LOWER_IS_BETTER = new Set<ScenarioName>(['latency', 'memory']);
@@ -80,6 +81,7 @@ function loadArgs(config: LoadConfig): string[] {
     ['--publish-path', config.publishPath],
     ['--subscribe-path', config.subscribePath],
     ['--eventsource-path', config.eventSourcePath],
+    ...(config.webSocketPath ? [['--websocket-path', config.webSocketPath]] : []),
     ['--server-pids', config.serverPids.join(',')],
     ['--aux-pids', config.auxPids.join(',')],
     ['--subscribe-ports', config.subscribePorts.join(',')],
@@ -139,6 +141,7 @@ async function runOne(target: Target, scenario: ScenarioName, args: Args, nofile
         publishPath: target.publishPath,
         subscribePath: target.subscribePath,
         eventSourcePath: target.eventSourcePath,
+        webSocketPath: target.webSocketPath,
         serverPids: server.pids,
         subscribePorts: server.ports,
         auxPids: server.auxPids ?? [],

@@ -44,6 +44,8 @@ export interface Target {
   publishPath: string;
   subscribePath: string;
   eventSourcePath: string;
+  /** Where WebSocket subscribers connect (default: subscribePath). */
+  webSocketPath?: string;
   /** Why it cannot run here, or undefined. */
   unavailable(): Promise<string | undefined>;
   /** Scenarios it runs (default: all). */
@@ -269,6 +271,10 @@ http {
       nchan_channel_id $arg_id;
       nchan_subscriber eventsource;
     }
+    location = /ws {
+      nchan_channel_id $arg_id;
+      nchan_subscriber websocket;
+    }
   }
 }
 `;
@@ -303,6 +309,7 @@ function nchanTarget(name: TargetName, label: string, redis: boolean): Target {
     publishPath: '/pub',
     subscribePath: '/sub',
     eventSourcePath: '/ev',
+    webSocketPath: '/ws',
     async unavailable() {
       if (spawnSync('nginx', ['-v']).error) return 'nginx is not installed (apt-get install nginx-light libnginx-mod-nchan)';
       if (!existsSync(NCHAN_MODULE)) return `the nchan module is not installed (${NCHAN_MODULE}; apt-get install libnginx-mod-nchan)`;

@@ -185,13 +185,14 @@ static int64_t parse_seq(const char *s, size_t n) {
 /* ------------------------------------------------------------------------------------------------ */
 /* Configuration (command-line flags). */
 
-enum Scenario { S_FANOUT, S_CHANNELS, S_LATENCY, S_PUBLISH, S_EVENTSOURCE, S_MEMORY };
-static const char *const SCENARIO_NAMES[] = {"fanout", "channels", "latency", "publish", "eventsource", "memory"};
+enum Scenario { S_FANOUT, S_CHANNELS, S_LATENCY, S_PUBLISH, S_EVENTSOURCE, S_MEMORY, S_WEBSOCKET };
+static const char *const SCENARIO_NAMES[] = {"fanout", "channels", "latency", "publish", "eventsource", "memory", "websocket"};
+enum { N_SCENARIOS = sizeof SCENARIO_NAMES / sizeof SCENARIO_NAMES[0] };
 
 static struct {
   int scenario;
   int port;
-  const char *publish_path, *subscribe_path, *eventsource_path, *channel_prefix;
+  const char *publish_path, *subscribe_path, *eventsource_path, *websocket_path, *channel_prefix;
   int *server_pids, n_server_pids;
   int *aux_pids, n_aux_pids;
   int *subscribe_ports, n_subscribe_ports;
@@ -203,8 +204,8 @@ static _Noreturn void usage(const char *fmt, ...) {
   va_start(ap, fmt);
   fputs("loadgen: ", stderr);
   vfprintf(stderr, fmt, ap);
-  fputs("\nusage: loadgen --scenario fanout|channels|latency|publish|eventsource|memory --port N\n"
-        "  --publish-path P --subscribe-path P --eventsource-path P --server-pids PID[,PID...]\n"
+  fputs("\nusage: loadgen --scenario fanout|channels|latency|publish|eventsource|memory|websocket --port N\n"
+        "  --publish-path P --subscribe-path P --eventsource-path P [--websocket-path P] --server-pids PID[,PID...]\n"
         "  [--aux-pids PID,...] --subscribe-ports PORT[,PORT...] --channel-prefix STR\n"
         "  --warmup-ms N --duration-ms N --rounds N --many N\n",
         stderr);
@@ -237,7 +238,7 @@ static int parse_list(const char *flag, const char *v, int **out, long min, long
 static void parse_args(int argc, char **argv) {
   static const char *const FLAGS[] = {"--scenario",    "--port",           "--publish-path", "--subscribe-path", "--eventsource-path",
                                       "--server-pids", "--aux-pids",       "--subscribe-ports", "--channel-prefix", "--warmup-ms",
-                                      "--duration-ms", "--rounds",         "--many"};
+                                      "--duration-ms", "--rounds",         "--many",            "--websocket-path"};
   enum { NFLAGS = sizeof FLAGS / sizeof FLAGS[0] };
   int seen[NFLAGS] = {0};
   for (int i = 1; i < argc; i++) {
@@ -257,9 +258,9 @@ static void parse_args(int argc, char **argv) {
     switch (f) {
       case 0: {
         int s = -1;
-        for (int k = 0; k < 6; k++)
+        for (int k = 0; k < N_SCENARIOS; k++)
           if (strcmp(value, SCENARIO_NAMES[k]) == 0) s = k;
-        if (s < 0) usage("unknown scenario \"%s\" (known: fanout, channels, latency, publish, eventsource, memory)", value);
+        if (s < 0) usage("unknown scenario \"%s\" (known: fanout, channels, latency, publish, eventsource, memory, websocket)", value);
         cfg.scenario = s;
         break;
       }
@@ -275,10 +276,12 @@ static void parse_args(int argc, char **argv) {
       case 10: cfg.duration_ms = parse_long(FLAGS[f], value, 0, 86400000); break;
       case 11: cfg.rounds = parse_long(FLAGS[f], value, 0, 100000000); break;
       case 12: cfg.many = parse_long(FLAGS[f], value, 1, 10000000); break;
+      case 13: cfg.websocket_path = value; break;
     }
   }
   for (int k = 0; k < NFLAGS; k++)
-    if (!seen[k] && k != 6) usage("missing %s", FLAGS[k]);
+    if (!seen[k] && k != 6 && k != 13) usage("missing %s", FLAGS[k]);
+  if (!cfg.websocket_path) cfg.websocket_path = cfg.subscribe_path;
   if (cfg.n_subscribe_ports == 0) usage("--subscribe-ports needs at least one port");
 }
 
@@ -496,7 +499,7 @@ static void window_stop(Window *w) {
 /* ------------------------------------------------------------------------------------------------ */
 /* Connections. */
 
-enum Role { R_NONE, R_LONGPOLL, R_EVENTSOURCE, R_PUBLISHER, R_PROBE, R_PUBLISH_ONLY };
+enum Role { R_NONE, R_LONGPOLL, R_EVENTSOURCE, R_WEBSOCKET, R_PUBLISHER, R_PROBE, R_PUBLISH_ONLY };
 enum State { CONNECTING, OPEN, CLOSED };
 
 typedef struct Conn {
@@ -738,7 +741,8 @@ static size_t process(Conn *c, const char *b, size_t len) {
     Head h;
     parse_head(b, off, (size_t)(end - b) + 2, &h);
     size_t body = (size_t)(end - b) + 4;
-    if (h.status == 200 && h.content_type && h.content_type_len >= 17 && memcmp(h.content_type, "text/event-stream", 17) == 0) {
+    if ((h.status == 200 && h.content_type && h.content_type_len >= 17 && memcmp(h.content_type, "text/event-stream", 17) == 0) ||
+        (h.status == 101 && c->role == R_WEBSOCKET)) {
       c->streaming = 1;
       c->chunked = (uint8_t)h.chunked;
       c->chunk_left = -1;
@@ -932,6 +936,8 @@ typedef struct Channel {
   Req *cursor;
   char *eventsource_request;
   size_t eventsource_len;
+  char *websocket_request;
+  size_t websocket_len;
   int on_round_complete;
   int stall_mark;
 } Channel;
@@ -1006,6 +1012,10 @@ static void channel_init(Channel *ch, int index) {
   ch->cursor = req_build(ch, NULL, 0, NULL, 0);
   ch->eventsource_request =
       str_printf(&ch->eventsource_len, "GET %s?id=%s HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n", cfg.eventsource_path, ch->name);
+  ch->websocket_request = str_printf(&ch->websocket_len,
+                                     "GET %s?id=%s HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                                     cfg.websocket_path, ch->name);
 }
 
 static Channel *channels_new(int count, int first_index) {
@@ -1192,13 +1202,60 @@ static size_t eventsource_scan(Sub *s, const char *t, size_t n, double at) {
   }
 }
 
+static void websocket_request(Sub *s) { conn_write(s->conn, s->channel->websocket_request, s->channel->websocket_len); }
+
+static void websocket_answer(Sub *s, const Head *h) {
+  if (h->status == 101) {
+    if (!s->open) streams_open++;
+    s->open = 1;
+  } else {
+    not_a_stream = 1;
+  }
+}
+
+/**
+ * Complete WebSocket frames (RFC 6455, from the server: unmasked): a text or binary frame's payload
+ * is the sequence number; pings and pongs are skipped; returns where the unfinished frame starts.
+ */
+static size_t websocket_scan(Sub *s, const char *t, size_t n, double at) {
+  size_t pos = 0;
+  while (n - pos >= 2) {
+    const uint8_t *b = (const uint8_t *)t + pos;
+    size_t head = 2;
+    uint64_t payload = b[1] & 0x7f;
+    if (payload == 126) {
+      if (n - pos < 4) break;
+      payload = (uint64_t)b[2] << 8 | b[3];
+      head = 4;
+    } else if (payload == 127) {
+      if (n - pos < 10) break;
+      payload = 0;
+      for (int i = 0; i < 8; i++) payload = payload << 8 | b[2 + i];
+      head = 10;
+    }
+    if (b[1] & 0x80) head += 4;
+    if ((uint64_t)(n - pos - head) < payload || n - pos < head) break;
+    uint8_t opcode = b[0] & 0x0f;
+    if (opcode == 1 || opcode == 2) {
+      int64_t before = s->last;
+      s->last = check_seq(before, parse_seq(t + pos + head, (size_t)payload));
+      if (s->last != before) channel_got(s->channel, s->last, at, COUNTING);
+    } else if (opcode == 8 && !stats.stopped) {
+      problem("WebSocket closed by server");
+    }
+    pos += head + (size_t)payload;
+  }
+  return pos;
+}
+
 /** De-chunked stream bytes of a connection. */
 static void stream_data(Conn *c, const char *data, size_t len) {
-  if (c->role != R_EVENTSOURCE || len == 0) return;
+  if ((c->role != R_EVENTSOURCE && c->role != R_WEBSOCKET) || len == 0) return;
   Sub *s = c->owner;
   double at = now_ms();
+  size_t (*scan)(Sub *, const char *, size_t, double) = c->role == R_WEBSOCKET ? websocket_scan : eventsource_scan;
   if (c->ev_len == 0) {
-    size_t pos = eventsource_scan(s, data, len, at);
+    size_t pos = scan(s, data, len, at);
     if (pos < len) {
       reserve(&c->ev, &c->ev_cap, len - pos);
       memcpy(c->ev, data + pos, len - pos);
@@ -1209,7 +1266,7 @@ static void stream_data(Conn *c, const char *data, size_t len) {
   reserve(&c->ev, &c->ev_cap, (size_t)c->ev_len + len);
   memcpy(c->ev + c->ev_len, data, len);
   c->ev_len += (uint32_t)len;
-  size_t pos = eventsource_scan(s, c->ev, c->ev_len, at);
+  size_t pos = scan(s, c->ev, c->ev_len, at);
   if (pos) {
     memmove(c->ev, c->ev + pos, c->ev_len - pos);
     c->ev_len -= (uint32_t)pos;
@@ -1282,6 +1339,7 @@ static void conn_closed(Conn *c) {
   if (stats.stopped) return;
   if (c->role == R_LONGPOLL) problem("subscriber connection closed by server");
   else if (c->role == R_EVENTSOURCE) problem("EventSource stream closed by server");
+  else if (c->role == R_WEBSOCKET) problem("WebSocket closed by server");
 }
 
 static struct {
@@ -1304,6 +1362,7 @@ static void dispatch(Conn *c, const Head *h, const char *body, size_t len) {
   switch (c->role) {
     case R_LONGPOLL: longpoll_answer(c->owner, h, body, len); break;
     case R_EVENTSOURCE: eventsource_answer(c->owner, h); break;
+    case R_WEBSOCKET: websocket_answer(c->owner, h); break;
     case R_PUBLISHER: publisher_answer(c, h); break;
     case R_PROBE: probe_answer(h, body, len); break;
     case R_PUBLISH_ONLY: publish_only_answer(c, h); break;
@@ -1540,15 +1599,21 @@ static void subscribers_new(Conn **conns, int n, Channel *channels, int n_channe
  * Lockstep fan-out: every channel publishes its next message as soon as all its subscribers have the
  * previous one. Warm-up, then a measured window, then a drain in which nothing new is published.
  */
-static Result fanout(int n_channels, int per_channel, int publisher_conns, int eventsource) {
+enum Subscribers { LONGPOLL, EVENTSOURCE, WEBSOCKET };
+
+static Result fanout(int n_channels, int per_channel, int publisher_conns, int mode) {
   Channel *channels = channels_new(n_channels, 0);
   int total = n_channels * per_channel;
   Conn **sub_conns = open_connections(total, cfg.subscribe_ports, cfg.n_subscribe_ports);
   Conn **pub_conns = open_connections(publisher_conns, &cfg.port, 1);
   pubs_init(pub_conns, publisher_conns);
-  subscribers_new(sub_conns, total, channels, n_channels, eventsource ? R_EVENTSOURCE : R_LONGPOLL);
-  for (int i = 0; i < total; i++) eventsource ? eventsource_request(&subs[i]) : longpoll_request(&subs[i]);
-  if (eventsource) {
+  subscribers_new(sub_conns, total, channels, n_channels, mode == EVENTSOURCE ? R_EVENTSOURCE : mode == WEBSOCKET ? R_WEBSOCKET : R_LONGPOLL);
+  for (int i = 0; i < total; i++) {
+    if (mode == EVENTSOURCE) eventsource_request(&subs[i]);
+    else if (mode == WEBSOCKET) websocket_request(&subs[i]);
+    else longpoll_request(&subs[i]);
+  }
+  if (mode != LONGPOLL) {
     /* Nchan answers the headers at once; a relay that waits for the first message is still measured. */
     wait_until(all_open_or_not_a_stream, 2000);
   } else {
@@ -1563,7 +1628,9 @@ static Result fanout(int n_channels, int per_channel, int publisher_conns, int e
   if (!wait_until(all_started, 30000)) problem("not every subscriber got its first message within 30 s");
   Window w = {0};
   run_for((double)cfg.warmup_ms);
-  if (not_a_stream) return finish(&w, 0, 0, "deliveries/s", "no EventSource stream: Accept: text/event-stream was answered as long-poll");
+  if (not_a_stream)
+    return finish(&w, 0, 0, "deliveries/s",
+                  mode == WEBSOCKET ? "no WebSocket: the upgrade was not answered 101" : "no EventSource stream: Accept: text/event-stream was answered as long-poll");
   stats.phase = MEASURE;
   window_start(&w);
   run_for((double)cfg.duration_ms);
@@ -1712,11 +1779,12 @@ int main(int argc, char **argv) {
 
   Result r;
   switch (cfg.scenario) {
-    case S_FANOUT: r = fanout(1, 1000, 1, 0); break;
-    case S_CHANNELS: r = fanout(1000, 10, 16, 0); break;
+    case S_FANOUT: r = fanout(1, 1000, 1, LONGPOLL); break;
+    case S_CHANNELS: r = fanout(1000, 10, 16, LONGPOLL); break;
     case S_LATENCY: r = latency(); break;
     case S_PUBLISH: r = publish_only_run(1000, 8); break;
-    case S_EVENTSOURCE: r = fanout(1, 1000, 1, 1); break;
+    case S_EVENTSOURCE: r = fanout(1, 1000, 1, EVENTSOURCE); break;
+    case S_WEBSOCKET: r = fanout(1, 1000, 1, WEBSOCKET); break;
     default: r = memory(); break;
   }
   print_result(&r);

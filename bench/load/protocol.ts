@@ -1,6 +1,6 @@
 /** What bench/run.ts and the load generator exchange: a scenario's settings in, its figures out. */
 
-export const SCENARIOS = ['fanout', 'channels', 'latency', 'publish', 'eventsource', 'memory'] as const;
+export const SCENARIOS = ['fanout', 'channels', 'latency', 'publish', 'eventsource', 'memory', 'websocket'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface LoadConfig {
@@ -10,6 +10,8 @@ export interface LoadConfig {
   subscribePath: string;
   /** Path of the EventSource endpoint (asked with `Accept: text/event-stream`). */
   eventSourcePath: string;
+  /** Where WebSocket subscribers connect (the subscriber path when not given). */
+  webSocketPath?: string | undefined;
   /** Processes that hold the subscribers (nginx: its worker), for RSS and CPU figures. */
   serverPids: number[];
   /** Helper processes of the server side (redis-server): their CPU is reported, not counted as noise. */

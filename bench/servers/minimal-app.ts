@@ -2,11 +2,14 @@
  * The floor: the least work a Node server can do for each scenario, without push-relay, on Express 5
  * or on bare node:http. It keeps only each channel's newest message (enough for the lockstep load,
  * not a relay), answers long-polls from an array, writes pre-built headers and one shared body, and
- * writes each EventSource frame to the sockets directly. What push-relay costs on top of its host is
+ * writes each EventSource frame, and each WebSocket frame (built once, after a handshake done by
+ * hand), to the sockets directly. What push-relay costs on top of its host is
  * the difference between its figures and these. `node minimal-app.js <port> express|node-http`.
  */
 import express from 'express';
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 interface Channel {
   seq: number;
@@ -17,6 +20,7 @@ interface Channel {
   chunk: Buffer;
   waiting: Set<ServerResponse>;
   streams: Set<ServerResponse>;
+  sockets: Set<Duplex>;
 }
 
 const channels = new Map<string, Channel>();
@@ -26,7 +30,7 @@ function channelOf(req: IncomingMessage): Channel {
   const id = url.slice(url.indexOf('id=') + 3);
   let channel = channels.get(id);
   if (!channel) {
-    channel = { seq: -1, headers: [], body: Buffer.alloc(0), chunk: Buffer.alloc(0), waiting: new Set(), streams: new Set() };
+    channel = { seq: -1, headers: [], body: Buffer.alloc(0), chunk: Buffer.alloc(0), waiting: new Set(), streams: new Set(), sockets: new Set() };
     channels.set(id, channel);
   }
   return channel;
@@ -35,7 +39,7 @@ function channelOf(req: IncomingMessage): Channel {
 function publish(req: IncomingMessage, res: ServerResponse): void {
   const channel = channelOf(req);
   if (req.method === 'GET') {
-    const text = `active subscribers: ${channel.waiting.size + channel.streams.size}`;
+    const text = `active subscribers: ${channel.waiting.size + channel.streams.size + channel.sockets.size}`;
     res.writeHead(200, ['Content-Type', 'text/plain', 'Content-Length', String(text.length)]);
     res.end(text);
     return;
@@ -50,13 +54,30 @@ function publish(req: IncomingMessage, res: ServerResponse): void {
     const frame = `id: ${channel.seq}\ndata: ${body.toString()}\n\n`;
     channel.chunk = Buffer.from(`${frame.length.toString(16)}\r\n${frame}\r\n`);
     const waiting = channel.waiting;
-    const text = `active subscribers: ${waiting.size + channel.streams.size}`;
-    res.writeHead(waiting.size + channel.streams.size > 0 ? 201 : 202, ['Content-Type', 'text/plain', 'Content-Length', String(text.length)]);
+    const count = waiting.size + channel.streams.size + channel.sockets.size;
+    const text = `active subscribers: ${count}`;
+    res.writeHead(count > 0 ? 201 : 202, ['Content-Type', 'text/plain', 'Content-Length', String(text.length)]);
     res.end(text);
     channel.waiting = new Set();
     for (const parked of waiting) answer(parked, channel);
     for (const stream of channel.streams) stream.socket?.write(channel.chunk);
+    if (channel.sockets.size > 0) {
+      // One unmasked text frame (body under 126 bytes here), written as is to every socket.
+      const frame = Buffer.concat([Buffer.from([0x81, body.length]), body]);
+      for (const socket of channel.sockets) socket.write(frame);
+    }
   });
+}
+
+/** The WebSocket handshake by hand (RFC 6455 section 4.2.2); the socket then only gets frames. */
+function upgrade(req: IncomingMessage, socket: Duplex): void {
+  const channel = channelOf(req);
+  const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+  channel.sockets.add(socket);
+  socket.on('data', () => {}); // the client sends nothing the floor needs
+  socket.once('close', () => channel.sockets.delete(socket));
+  socket.on('error', () => socket.destroy());
 }
 
 function answer(res: ServerResponse, channel: Channel): void {
@@ -89,5 +110,6 @@ const server =
     ? createServer(express().all('/publish', publish).get('/activity', subscribe))
     : createServer((req, res) => ((req.url ?? '').startsWith('/publish') ? publish(req, res) : subscribe(req, res)));
 server.keepAliveTimeout = 75_000;
+server.on('upgrade', upgrade);
 server.listen({ port, host: '127.0.0.1', backlog: 4096 }, () => process.stdout.write(`listening ${port}\n`));
 process.once('SIGTERM', () => process.exit(0));
