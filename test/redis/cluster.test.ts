@@ -105,6 +105,32 @@ else {
       }
     });
 
+    for (const client of ['node-redis', 'ioredis'] as const)
+    it(`option replicas (${client}): WAIT goes to the channel's master, so a publish its stopped replica did not confirm answers 503`, async () => {
+      const prefix = testPrefix('cluster-replicas');
+      const given = client === 'ioredis' ? { client: new IORedisCluster(cluster.rootNodes.map((n) => n.url), { lazyConnect: true }) } : { cluster: { rootNodes: cluster.rootNodes } };
+      const store = new RedisStore({ ...given, prefix, replicas: 1, replicaTimeout: '500ms' });
+      const relay = createPushRelay({ store });
+      try {
+        await store.ready();
+        const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `${prefix}:{/confirmed}:meta`]));
+        type Slots = Array<[number, number, ...Array<[string, number, string]>]>;
+        const range = (JSON.parse(await cluster.cli(['--json', 'CLUSTER', 'SLOTS'])) as Slots).find(([from, to]) => from <= slot && slot <= to)!;
+        const replica = cluster.nodes.find((n) => n.port === (range[3] as [string, number, string])[1])!;
+        await waitFor('a first confirmed publish', () => relay.publish('confirmed', 'one').then(() => true, () => false), 15000);
+        replica.child.kill('SIGSTOP');
+        try {
+          await assert.rejects(relay.publish('confirmed', 'two'), (err: { status?: number; message?: string }) => err.status === 503 && /0 of the 1 replicas/.test(err.message ?? ''));
+        } finally {
+          replica.child.kill('SIGCONT');
+        }
+        await waitFor('a confirmed publish once the replica runs again', () => relay.publish('confirmed', 'three').then(() => true, () => false), 15000);
+      } finally {
+        await relay.close();
+        await store.close();
+      }
+    });
+
     it('maxChannels is refused on a cluster, naming why', () => {
       assert.throws(() => new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, maxChannels: 10 }), /"maxChannels" cannot be used on a Redis Cluster/);
       assert.throws(() => new RedisStore({ cluster: { rootNodes: [] } }), /at least one root node/);
