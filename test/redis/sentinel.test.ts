@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
+import { createClient } from 'redis';
 import { createPushRelay } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
 import { waitFor, within } from '../helpers/wait.js';
@@ -94,6 +95,27 @@ else
         const info = await waitFor('a confirmed publish once the replica runs again', () => relay.publish('confirmed', 'three').catch((): undefined => undefined), 15000);
         assert.ok(info.messages >= 3, 'the unconfirmed one is still stored on the master');
       } finally {
+        await relay.close();
+        await store.close();
+      }
+    });
+    it('a master that hangs past commandTimeout: 503, the store opens a new connection through the sentinels and serves again', async () => {
+      await sentinels.heal();
+      const store = new RedisStore({ sentinel: sentinels.options, prefix: testPrefix('sentinel-hang'), commandTimeout: '300ms' });
+      const relay = createPushRelay({ store });
+      const raw = createClient({ url: `redis://127.0.0.1:${await sentinels.masterPort()}` });
+      raw.on('error', () => {});
+      try {
+        await store.ready();
+        await raw.connect();
+        await relay.publish('hang', 'before');
+        // Shorter than the sentinels' down-after-milliseconds: no failover, a hang.
+        await raw.sendCommand(['CLIENT', 'PAUSE', '700', 'ALL']);
+        const during = await relay.publish('hang', 'during').catch((err: unknown) => err as { status?: number; message?: string });
+        assert.ok('status' in during && during.status === 503 && /no answer within 300 ms/.test(during.message ?? ''), `a 503 for the hang, got ${String((during as Error).message ?? JSON.stringify(during))}`);
+        await waitFor('a publish after the hang', () => relay.publish('hang', 'after').then(() => true, () => false), 10000);
+      } finally {
+        raw.destroy();
         await relay.close();
         await store.close();
       }

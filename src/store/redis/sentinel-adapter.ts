@@ -37,6 +37,8 @@ export class SentinelAdapter extends EventEmitter {
   readonly #subscriptions = new Map<string, { listener: Listener; buffer: boolean }>();
   #connected = false;
   #following: Promise<void> | undefined;
+  /** The client a reset closed, until it has closed: connect() then opens a new one. */
+  #closing: Promise<void> | undefined;
 
   constructor(options: SentinelOptions, create: SentinelFactory) {
     super();
@@ -61,11 +63,11 @@ export class SentinelAdapter extends EventEmitter {
 
   /** Not while following a new master: the store answers 503 until it has recovered on it. */
   get isReady(): boolean {
-    return this.#connected && !this.#following && this.#sentinel.isReady;
+    return this.#connected && !this.#following && !this.#closing && this.#sentinel.isReady;
   }
 
   get isOpen(): boolean {
-    return this.#sentinel.isOpen;
+    return !this.#closing && this.#sentinel.isOpen;
   }
 
   get options(): { database: number } {
@@ -78,17 +80,20 @@ export class SentinelAdapter extends EventEmitter {
   }
 
   async connect(): Promise<void> {
-    if (!this.#sentinel.isOpen) {
-      // A connection reset (a command timed out) closed it: node-redis opens a closed sentinel client anew.
-      if (this.#connected) this.#sentinel = this.#make();
-      await this.#sentinel.connect();
+    if (this.#closing) {
+      // A connection reset (a command timed out) closed the client: a new one, same options.
+      await this.#closing;
+      this.#closing = undefined;
+      this.#sentinel = this.#make();
     }
+    if (!this.#sentinel.isOpen) await this.#sentinel.connect();
     this.#connected = true;
     this.emit('ready');
   }
 
   destroy(): void {
-    this.#sentinel.destroy().catch((err: unknown) => debug('closing the sentinel client failed: %s', err));
+    if (this.#closing) return;
+    this.#closing = this.#sentinel.destroy().catch((err: unknown) => debug('closing the sentinel client failed: %s', err));
   }
 
   sendCommand(args: ReadonlyArray<string | Buffer>, options?: unknown): Promise<unknown> {
