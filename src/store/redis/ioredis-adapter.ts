@@ -30,10 +30,20 @@ export function isIORedis(client: unknown): client is IORedisClient {
 }
 
 /** ioredis' "not connected" failures, named as node-redis names them, so that they answer 503. */
-class ClientOfflineError extends Error {
+export class ClientOfflineError extends Error {
   override readonly name = 'ClientOfflineError';
 }
-const OFFLINE = /enableOfflineQueue|Connection is closed|max retries per request|Stream isn't writeable/i;
+const OFFLINE = /enableOfflineQueue|Connection is closed|max retries per request|Stream isn't writeable|Cluster isn't ready|Failed to refresh slots cache|None of startup nodes/i;
+
+/** `sent`, with ioredis' "not connected" failures as ClientOfflineError (503). */
+export async function offlineAs503<T>(sent: Promise<T>): Promise<T> {
+  try {
+    return await sent;
+  } catch (err) {
+    if (err instanceof Error && OFFLINE.test(err.message)) throw new ClientOfflineError(err.message, { cause: err });
+    throw err;
+  }
+}
 
 type Listener = (message: Buffer | string, channel: Buffer | string) => void;
 
@@ -73,13 +83,8 @@ export class IORedisAdapter {
     this.#redis.disconnect(false);
   }
 
-  async sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
-    try {
-      return await this.#redis.callBuffer(String(args[0]), ...args.slice(1));
-    } catch (err) {
-      if (err instanceof Error && OFFLINE.test(err.message)) throw new ClientOfflineError(err.message, { cause: err });
-      throw err;
-    }
+  sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
+    return offlineAs503(this.#redis.callBuffer(String(args[0]), ...args.slice(1)));
   }
 
   async publish(channel: string, message: string | Buffer): Promise<number> {

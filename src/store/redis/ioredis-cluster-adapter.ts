@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import calculateSlot from 'cluster-key-slot';
 import { log } from '../../log.js';
+import { ClientOfflineError, offlineAs503 } from './ioredis-adapter.js';
 
 const debug = log('redis');
 
@@ -44,11 +45,6 @@ export function isIORedisCluster(client: unknown): client is IORedisClusterClien
   return typeof c === 'object' && c !== null && c.isCluster === true && typeof c.nodes === 'function' && typeof c.callBuffer === 'function';
 }
 
-/** ioredis' "not connected" failures, named as node-redis names them, so that they answer 503. */
-class ClientOfflineError extends Error {
-  override readonly name = 'ClientOfflineError';
-}
-const OFFLINE = /enableOfflineQueue|Connection is closed|max retries per request|Stream isn't writeable|Cluster isn't ready|Failed to refresh slots cache|None of startup nodes/i;
 
 export class IORedisClusterAdapter extends EventEmitter {
   readonly #cluster: IORedisClusterClient;
@@ -108,13 +104,8 @@ export class IORedisClusterAdapter extends EventEmitter {
     this.#cluster.disconnect(false);
   }
 
-  async sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
-    try {
-      return await this.#cluster.callBuffer(String(args[0]), ...args.slice(1));
-    } catch (err) {
-      if (err instanceof Error && OFFLINE.test(err.message)) throw new ClientOfflineError(err.message, { cause: err });
-      throw err;
-    }
+  sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
+    return offlineAs503(this.#cluster.callBuffer(String(args[0]), ...args.slice(1)));
   }
 
   /** `args` on the master of `key`'s slot (WAIT after a channel's publish). */
@@ -143,10 +134,9 @@ export class IORedisClusterAdapter extends EventEmitter {
     this.#listeners.set(channel, { listener, buffer, sharded });
     if (!first) return;
     try {
-      await (sharded ? this.#cluster.ssubscribe(channel) : this.#cluster.subscribe(channel));
+      await offlineAs503(sharded ? this.#cluster.ssubscribe(channel) : this.#cluster.subscribe(channel));
     } catch (err) {
       this.#listeners.delete(channel);
-      if (err instanceof Error && OFFLINE.test(err.message)) throw new ClientOfflineError(err.message, { cause: err });
       throw err;
     }
   }
