@@ -197,7 +197,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     }
     super();
     this.prefix = prefix;
-    this.#target = sentinel ? `the master "${sentinel.name}" of the sentinels at ${sentinel.sentinelRootNodes.map((n) => `${n.host}:${n.port}`).join(', ')}` : cluster ? `the Redis Cluster of ${cluster.rootNodes.map((n) => (n.url ? redactedUrl(n.url) : `${(n.socket as { host?: string } | undefined)?.host ?? '127.0.0.1'}:${(n.socket as { port?: number } | undefined)?.port ?? 6379}`)).join(', ')}` : client ? 'the given client' : redactedUrl(url ?? 'redis://127.0.0.1:6379');
+    this.#target = targetOf(options);
     this.#timeout = positive(parseDuration(options.commandTimeout ?? '5s', 'commandTimeout'), 'commandTimeout');
     const interval = positive(parseDuration(options.heartbeatInterval ?? '5s', 'heartbeatInterval'), 'heartbeatInterval');
     this.#lease = 3 * interval;
@@ -904,6 +904,20 @@ async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([Promise.allSettled(promises), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
+}
+
+/** Where the store connects, for messages (passwords masked). */
+function targetOf({ url, client, cluster, sentinel }: RedisStoreOptions): string {
+  if (sentinel) return `the master "${sentinel.name}" of the sentinels at ${sentinel.sentinelRootNodes.map((n) => `${n.host}:${n.port}`).join(', ')}`;
+  if (cluster) {
+    const node = (n: (typeof cluster.rootNodes)[number]) => {
+      if (n.url) return redactedUrl(n.url);
+      const socket = n.socket as { host?: string; port?: number } | undefined;
+      return `${socket?.host ?? '127.0.0.1'}:${socket?.port ?? 6379}`;
+    };
+    return `the Redis Cluster of ${cluster.rootNodes.map(node).join(', ')}`;
+  }
+  return client ? 'the given client' : redactedUrl(url ?? 'redis://127.0.0.1:6379');
 }
 
 /** The URL with its password masked. */
