@@ -29,11 +29,14 @@ export function isIORedis(client: unknown): client is IORedisClient {
   return typeof c === 'object' && c !== null && typeof c.callBuffer === 'function' && typeof c.duplicate === 'function' && typeof c.status === 'string';
 }
 
-/** ioredis' "not connected" failures, named as node-redis names them, so that they answer 503. */
+/**
+ * ioredis' "not connected" failures (and a cluster that ran out of redirections in a failover), named
+ * as node-redis names them, so that they answer 503.
+ */
 export class ClientOfflineError extends Error {
   override readonly name = 'ClientOfflineError';
 }
-const OFFLINE = /enableOfflineQueue|Connection is closed|max retries per request|Stream isn't writeable|Cluster isn't ready|Failed to refresh slots cache|None of startup nodes/i;
+const OFFLINE = /enableOfflineQueue|Connection is closed|max retries per request|Stream isn't writeable|Cluster isn't ready|Failed to refresh slots cache|None of startup nodes|Too many Cluster redirections/i;
 
 /** `sent`, with ioredis' "not connected" failures as ClientOfflineError (503). */
 export async function offlineAs503<T>(sent: Promise<T>): Promise<T> {
