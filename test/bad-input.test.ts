@@ -114,6 +114,9 @@ describe('throwing hooks go to next(err); other channels keep working', () => {
     const store: ChannelStore = Object.assign(Object.create(memory) as MemoryStore, {
       next: (channel: string, after: Parameters<MemoryStore['next']>[1]) =>
         broken(channel) ? Promise.reject(new Error('store read failed')) : memory.next(channel, after),
+      // A long-poll reads with nextOrJoin() where the store has it.
+      nextOrJoin: (channel: string, ...rest: [Parameters<MemoryStore['nextOrJoin']>[1], Parameters<MemoryStore['nextOrJoin']>[2]]) =>
+        broken(channel) ? Promise.reject(new Error('store read failed')) : memory.nextOrJoin(channel, ...rest),
       publish: (channel: string, ...rest: [Parameters<MemoryStore['publish']>[1], Parameters<MemoryStore['publish']>[2]]) =>
         broken(channel) ? Promise.reject(new Error('store write failed')) : memory.publish(channel, ...rest),
     });

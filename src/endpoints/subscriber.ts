@@ -12,18 +12,21 @@ import { badJsonpCallback, methodNotAllowed, originNotAllowed, retryableEnding, 
 import { positionText, publisherEventId, readPosition, type Cursors } from '../protocol/position.js';
 import { Templates, validCallback } from '../protocol/templates.js';
 import type { ChannelStore } from '../store/channel-store.js';
-import { chooseTransport, type StreamTransport } from '../protocol/transport-choice.js';
+import { chooseTransport, type StreamTransport, type SubscriberMode } from '../protocol/transport-choice.js';
 import { backtrack, startPosition } from '../subscriptions/start-position.js';
 import { Subscription, type SubscriptionSettings } from '../subscriptions/subscription.js';
 import { ChunkedStream } from '../transports/chunked.js';
 import { EventSourceStream } from '../transports/eventsource.js';
 import type { HttpStream } from '../transports/http-stream.js';
-import { LongPoll } from '../transports/long-poll.js';
+import { LongPoll, type PollSettings } from '../transports/long-poll.js';
 import { MultipartStream } from '../transports/multipart.js';
 import { RawStream } from '../transports/raw-stream.js';
 import type { TransportSettings } from '../transports/transport.js';
 import { enableTcpKeepAlive } from '../http/tcp-keep-alive.js';
 import { acceptUpgrade, WebSocketTransport } from '../transports/websocket.js';
+import type { PendingUpgrade } from '../http/upgrade.js';
+import { isPromiseLike, type MaybePromise } from '../maybe-async.js';
+import type { Presence } from '../subscriptions/presence.js';
 import { webSocketPublisher } from './websocket-publish.js';
 import type { RelayContext } from './context.js';
 import { resolveChannels } from './resolve-channels.js';
@@ -45,6 +48,8 @@ interface Endpoint {
   readonly subscription: SubscriptionSettings;
   readonly transport: TransportSettings;
   readonly templates: Templates | undefined;
+  /** How this endpoint's polls answer (a request naming a JSONP callback gets its own copy). */
+  readonly poll: PollSettings;
   /** How WebSocket subscribers' messages are stored (the relay's publisher settings), with websocketPublish. */
   readonly publishing: ResolvedPublisher;
 }
@@ -75,6 +80,13 @@ export function subscriberMiddleware(context: RelayContext, options: ResolvedSub
       maxStreamBacklog: options.maxStreamBacklog,
       templates,
     },
+    poll: {
+      defaultContentType: options.defaultContentType,
+      browserCache: options.browserCache,
+      templates,
+      jsonp: undefined,
+      varyOrigin: options.allowOrigin !== undefined && typeof options.allowOrigin !== 'string',
+    },
   };
   return function pushRelaySubscriber(req, res, next) {
     if (options.allowOrigin) {
@@ -86,78 +98,152 @@ export function subscriberMiddleware(context: RelayContext, options: ResolvedSub
       answerError(methodNotAllowed('GET'), req, res, next);
       return;
     }
-    serveSubscriber(endpoint, req, res).catch((err: unknown) => {
-      debug('GET %s failed: %s', req.url, err);
-      // An HTTP error would stop a browser's EventSource for good: a refusal a retry can cure goes
-      // as a stream that ends at once, with a reconnection hint.
-      const retry = retryableEnding(err);
-      if (retry && !res.headersSent && chooseTransport(req.headers, options.mode) === 'eventsource') {
-        new EventSourceStream(res, endpoint.transport).end(retry, undefined);
-        return;
-      }
-      answerError(err, req, res, next);
-    });
+    const request = new SubscriberRequest(endpoint, req, res, next);
+    try {
+      const served = request.serve();
+      if (served) served.catch((err: unknown) => request.fail(err));
+    } catch (err) {
+      request.fail(err);
+    }
   };
 }
 
-async function serveSubscriber(endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { context, options, subscription: settings, templates } = endpoint;
-  // Read once: under Express, `req.headers` is a getter found through a swapped prototype chain.
-  const headers = req.headers;
-  const mechanism = chooseTransport(headers, options.mode);
-  const upgrade = mechanism === 'websocket' ? acceptUpgrade(req) : undefined;
-  if (upgrade && options.allowOrigin && !originAllowed(options.allowOrigin, headers.origin, req)) throw originNotAllowed(headers.origin!);
-  context.assertOpen();
-  const polls = mechanism === 'long-poll' || mechanism === 'interval-poll';
-  const jsonp = polls ? jsonpCallback(req.url, options.jsonpCallback) : undefined;
-  const channels = await resolveChannels(req, options, 'subscriber');
-  context.checkEventsChannel(channels, 'subscriber', req.method);
-  if (options.wildcardChannelMaxQtd !== undefined) checkWildcards(channels, settings.join.wildcardPrefix, options.wildcardChannelMaxQtd);
-  const args = options.cursorArguments;
-  let resumeFrom = readPosition(headers, req.url, !polls, channels.length, args);
-  const eventId = !resumeFrom && context.store.findEventId ? publisherEventId(headers, req.url, args) : undefined;
-  if (eventId !== undefined) resumeFrom = await eventIdPosition(context.store, channels, eventId);
-  let cursors = resumeFrom ?? (await startPosition(context.store, channels, options.subscriberFirstMessage));
-  // A backtrack starts a subscription; a request that names its position (a re-poll, an EventSource
-  // reconnecting with Last-Event-ID, both sent to the same backtracking URL) resumes from there.
-  if (!resumeFrom && channels.some((c) => c.backtrack !== undefined)) cursors = await backtrack(context.store, channels, cursors);
-  const subscription = new Subscription(context.parked, channels, cursors, resumeFrom !== undefined, settings);
-  enableTcpKeepAlive(req, options.tcpKeepAlive);
+/**
+ * One subscriber request, from its headers to its subscription. Each step runs at once when it can:
+ * only a resolver or authorize hook that returns a Promise, or a store that must be asked where a
+ * first request starts, makes it wait.
+ */
+class SubscriberRequest {
+  readonly mechanism: SubscriberMode;
+  readonly polls: boolean;
+  #subscription: Subscription | undefined;
+  #present: Presence | undefined;
 
-  const presence = context.presence;
-  const tracking = presence.tracking;
-  const present = presence.arrive(
-    channels,
-    mechanism,
-    req,
-    options.presenceKey?.(req),
-    // A poll's lineage: the position it names ('' for none), which its previous answer handed it.
-    polls && tracking ? ((resumeFrom && positionText(resumeFrom)) ?? '') : undefined,
-  );
-  const depart = () => presence.depart(present, presence.tracking ? (positionText(subscription.cursors) ?? '') : undefined);
-  try {
-    if (polls) {
-      const poll = new LongPoll(res, { defaultContentType: options.defaultContentType, browserCache: options.browserCache, templates, jsonp, varyOrigin: options.allowOrigin !== undefined && typeof options.allowOrigin !== 'string' });
-      poll.onClose(depart);
-      await subscription.poll(poll, mechanism === 'interval-poll', options.authorizedChannelsOnly);
-      presence.accept(present);
-      // Answered (now, or once a message comes): departed before the client can come back with its next poll.
-      poll.onAnswered(depart);
-    } else {
-      const padding = templates?.paddingFor(headers['user-agent']);
-      const transportSettings = padding ? { ...endpoint.transport, padding } : endpoint.transport;
-      const transport = upgrade
-        ? new WebSocketTransport(req, res, upgrade, transportSettings, options.websocketPublish ? webSocketPublisher(endpoint, req, channels) : undefined)
-        : new STREAMS[mechanism as StreamTransport](res, transportSettings);
-      transport.onClose(depart);
-      await subscription.stream(transport);
-      presence.accept(present);
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly next: ((err?: unknown) => void) | undefined,
+  ) {
+    this.mechanism = chooseTransport(req.headers, endpoint.options.mode);
+    this.polls = this.mechanism === 'long-poll' || this.mechanism === 'interval-poll';
+  }
+
+  serve(): MaybePromise<void> {
+    const { context, options } = this.endpoint;
+    const req = this.req;
+    const upgrade = this.mechanism === 'websocket' ? acceptUpgrade(req) : undefined;
+    if (upgrade && options.allowOrigin && !originAllowed(options.allowOrigin, req.headers.origin, req)) throw originNotAllowed(req.headers.origin!);
+    context.assertOpen();
+    const jsonp = this.polls ? jsonpCallback(req.url, options.jsonpCallback) : undefined;
+    const channels = resolveChannels(req, options, 'subscriber');
+    if (isPromiseLike(channels)) return Promise.resolve(channels).then((resolved) => this.#position(resolved, upgrade, jsonp));
+    return this.#position(channels, upgrade, jsonp);
+  }
+
+  /** Where the client resumes: its cursor, else (asking the store when a policy needs it) where a first request starts. */
+  #position(channels: ResolvedChannel[], upgrade: PendingUpgrade | undefined, jsonp: string | undefined): MaybePromise<void> {
+    const { context, options, subscription: settings } = this.endpoint;
+    const req = this.req;
+    // Read once: under Express, `req.headers` is a getter found through a swapped prototype chain.
+    const headers = req.headers;
+    context.checkEventsChannel(channels, 'subscriber', req.method);
+    if (options.wildcardChannelMaxQtd !== undefined) checkWildcards(channels, settings.join.wildcardPrefix, options.wildcardChannelMaxQtd);
+    const args = options.cursorArguments;
+    const resumeFrom = readPosition(headers, req.url, !this.polls, channels.length, args);
+    if (resumeFrom) return this.#subscribe(channels, resumeFrom, true, upgrade, jsonp);
+    const eventId = context.store.findEventId ? publisherEventId(headers, req.url, args) : undefined;
+    if (eventId === undefined && options.subscriberFirstMessage === 'oldest' && !channels.some((c) => c.backtrack !== undefined)) {
+      return this.#subscribe(channels, channels.map(() => undefined), false, upgrade, jsonp);
     }
-  } catch (err) {
-    depart();
+    return this.#firstPosition(channels, eventId).then(([cursors, resumed]) => this.#subscribe(channels, cursors, resumed, upgrade, jsonp));
+  }
+
+  async #firstPosition(channels: ResolvedChannel[], eventId: string | undefined): Promise<[Cursors, boolean]> {
+    const { context, options } = this.endpoint;
+    const store = context.store;
+    const resumeFrom = eventId !== undefined ? await eventIdPosition(store, channels, eventId) : undefined;
+    if (resumeFrom) return [resumeFrom, true];
+    const cursors = await startPosition(store, channels, options.subscriberFirstMessage);
+    // A backtrack starts a subscription; a request that names its position (a re-poll, an EventSource
+    // reconnecting with Last-Event-ID, both sent to the same backtracking URL) resumes from there.
+    return [channels.some((c) => c.backtrack !== undefined) ? await backtrack(store, channels, cursors) : cursors, false];
+  }
+
+  #subscribe(channels: ResolvedChannel[], cursors: Cursors, resumed: boolean, upgrade: PendingUpgrade | undefined, jsonp: string | undefined): MaybePromise<void> {
+    const { context, options, subscription: settings, templates } = this.endpoint;
+    const req = this.req;
+    const subscription = new Subscription(context.parked, channels, cursors, resumed, settings);
+    this.#subscription = subscription;
+    enableTcpKeepAlive(req, options.tcpKeepAlive);
+
+    const presence = context.presence;
+    // A poll's lineage: the position it names ('' for none), which its previous answer handed it.
+    const lineage = this.polls && presence.tracking ? ((resumed && positionText(cursors)) || '') : undefined;
+    const present = presence.arrive(channels, this.mechanism, req, options.presenceKey?.(req), lineage);
+    this.#present = present;
+    let started: MaybePromise<void>;
+    try {
+      if (this.polls) {
+        const poll = new LongPoll(this.res, jsonp === undefined ? this.endpoint.poll : { ...this.endpoint.poll, jsonp });
+        poll.onClose(this.#depart);
+        started = subscription.poll(poll, this.mechanism === 'interval-poll', options.authorizedChannelsOnly);
+        // Answered (now, or once a message comes): departed before the client can come back with its next poll.
+        if (!isPromiseLike(started)) return this.#started(poll);
+        return Promise.resolve(started).then(
+          () => this.#started(poll),
+          (err: unknown) => this.#refused(err),
+        );
+      }
+      const padding = templates?.paddingFor(req.headers['user-agent']);
+      const transportSettings = padding ? { ...this.endpoint.transport, padding } : this.endpoint.transport;
+      const transport = upgrade
+        ? new WebSocketTransport(req, this.res, upgrade, transportSettings, options.websocketPublish ? webSocketPublisher(this.endpoint, req, channels) : undefined)
+        : new STREAMS[this.mechanism as StreamTransport](this.res, transportSettings);
+      transport.onClose(this.#depart);
+      started = subscription.stream(transport);
+    } catch (err) {
+      this.#depart();
+      throw err;
+    }
+    return started.then(
+      () => this.#started(undefined),
+      (err: unknown) => this.#refused(err),
+    );
+  }
+
+  /** Waiting, streaming or answered: announced, and revocable by relay.disconnect(). */
+  #started(poll: LongPoll | undefined): void {
+    const present = this.#present!;
+    this.endpoint.context.presence.accept(present);
+    poll?.onAnswered(this.#depart);
+    present.open = this.#subscription;
+  }
+
+  /** Refused on the way (403, 409, the store down): gone, and the error goes on to be answered. */
+  #refused(err: unknown): never {
+    this.#depart();
     throw err;
   }
-  present.revoke = () => subscription.revoke();
+
+  readonly #depart = (): void => {
+    const presence = this.endpoint.context.presence;
+    presence.depart(this.#present!, presence.tracking ? (positionText(this.#subscription!.cursors) ?? '') : undefined);
+  };
+
+  /** Answers what went wrong (an HTTP error, or a stream that ends at once when a retry can cure it). */
+  fail(err: unknown): void {
+    const { req, res, endpoint } = this;
+    debug('GET %s failed: %s', req.url, err);
+    // An HTTP error would stop a browser's EventSource for good: a refusal a retry can cure goes
+    // as a stream that ends at once, with a reconnection hint.
+    const retry = retryableEnding(err);
+    if (retry && !res.headersSent && this.mechanism === 'eventsource') {
+      new EventSourceStream(res, endpoint.transport).end(retry, undefined);
+      return;
+    }
+    answerError(err, req, res, this.next);
+  }
 }
 
 /**

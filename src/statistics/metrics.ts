@@ -4,6 +4,7 @@
  * text exposition format (relay.metrics()), or registered on a prom-client registry the app already
  * serves (relay.registerMetrics(registry)): the same families either way.
  */
+import { isPromiseLike } from '../maybe-async.js';
 import type { ChannelStore } from '../store/channel-store.js';
 
 /** One sample: a value, its labels, and the sample's name when not the family's (histogram parts). */
@@ -41,8 +42,50 @@ class Histogram {
 }
 
 /** Store operations timed and counted (the methods every request calls). */
-const TIMED = ['publish', 'create', 'next', 'startCursor', 'received', 'info', 'delete', 'join', 'leave', 'watch'] as const;
+const TIMED = ['publish', 'create', 'next', 'nextOrJoin', 'startCursor', 'received', 'info', 'delete', 'join', 'leave', 'watch'] as const;
 type Operation = (typeof TIMED)[number];
+
+/** One timed operation: its histogram, and its failures. */
+class Timed {
+  readonly histogram = new Histogram();
+  errors = 0;
+
+  constructor(
+    readonly store: ChannelStore,
+    readonly method: (...args: unknown[]) => unknown,
+  ) {}
+
+  /** Calls the store; a store may answer some operations at once (a value, not a Promise): timed all the same. */
+  call(args: unknown[]): unknown {
+    const start = performance.now();
+    let result: unknown;
+    try {
+      result = this.method.apply(this.store, args);
+    } catch (err) {
+      this.#failed(start);
+      throw err;
+    }
+    if (!isPromiseLike(result)) {
+      this.histogram.observe((performance.now() - start) / 1000);
+      return result;
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        this.histogram.observe((performance.now() - start) / 1000);
+        return value;
+      },
+      (err: unknown) => {
+        this.#failed(start);
+        throw err;
+      },
+    );
+  }
+
+  #failed(start: number): void {
+    this.histogram.observe((performance.now() - start) / 1000);
+    this.errors++;
+  }
+}
 
 /** This process's counters, kept by the relay as it works. */
 export class RelayCounters {
@@ -50,46 +93,41 @@ export class RelayCounters {
   published = 0;
   /** Messages sent to subscribers (one per subscriber and message). */
   delivered = 0;
-  readonly #latency = new Map<Operation, Histogram>();
-  readonly #errors = new Map<Operation, number>();
+  readonly #timed = new Map<Operation, Timed>();
 
   /**
    * `store`, with each request-path operation timed and its failures counted. Everything else (its
-   * own properties and methods) reads through to the store itself.
+   * own properties and methods) reads through to the store itself. A plain object, not a Proxy: the
+   * relay reaches the store several times per request.
    */
   instrument(store: ChannelStore): ChannelStore {
-    const timed = new Map<PropertyKey, unknown>();
-    for (const op of TIMED) {
-      const method = store[op] as (...args: unknown[]) => Promise<unknown>;
-      const histogram = new Histogram();
-      this.#latency.set(op, histogram);
-      timed.set(op, (...args: unknown[]) => {
-        const start = performance.now();
-        return method.apply(store, args).then(
-          (result) => {
-            histogram.observe((performance.now() - start) / 1000);
-            return result;
-          },
-          (err: unknown) => {
-            histogram.observe((performance.now() - start) / 1000);
-            this.#errors.set(op, (this.#errors.get(op) ?? 0) + 1);
-            throw err;
-          },
-        );
-      });
+    const wrapper = Object.create(null) as Record<PropertyKey, unknown>;
+    const seen = new Set<PropertyKey>(['constructor']);
+    for (let o: object | null = store; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+      for (const name of Reflect.ownKeys(o)) {
+        if (seen.has(name)) continue;
+        seen.add(name);
+        // Accessors are read when asked for (a getter may not run on a half-made store); methods are
+        // read through the store itself, so that a store wrapped in a Proxy hands out its own.
+        const descriptor = Reflect.getOwnPropertyDescriptor(o, name);
+        const value: unknown = descriptor && 'value' in descriptor ? Reflect.get(store, name, store) : undefined;
+        if (typeof value !== 'function') {
+          Object.defineProperty(wrapper, name, { get: () => Reflect.get(store, name, store), enumerable: true });
+        } else if ((TIMED as readonly PropertyKey[]).includes(name)) {
+          const timed = new Timed(store, value as (...args: unknown[]) => unknown);
+          this.#timed.set(name as Operation, timed);
+          wrapper[name] = (...args: unknown[]) => timed.call(args);
+        } else {
+          wrapper[name] = (value as (...a: unknown[]) => unknown).bind(store);
+        }
+      }
     }
-    return new Proxy(store, {
-      get(target, prop) {
-        if (timed.has(prop)) return timed.get(prop);
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    return wrapper as unknown as ChannelStore;
   }
 
   latencyFamily(): MetricFamily {
     const values: Sample[] = [];
-    for (const [operation, h] of this.#latency) {
+    for (const [operation, { histogram: h }] of this.#timed) {
       if (h.count === 0) continue;
       let cumulative = 0;
       BUCKETS.forEach((le, i) => {
@@ -108,7 +146,7 @@ export class RelayCounters {
       name: 'push_relay_store_errors_total',
       help: 'Store operations that failed (Redis down or hung, store full, limits), by operation.',
       type: 'counter',
-      values: [...this.#errors].map(([operation, value]) => ({ labels: { operation }, value })),
+      values: [...this.#timed].filter(([, t]) => t.errors > 0).map(([operation, t]) => ({ labels: { operation }, value: t.errors })),
     };
   }
 }

@@ -187,9 +187,12 @@ export interface ChannelStore {
   /**
    * Optional, a long-poll's two steps in one: the first stored message after `after` if there is one
    * (as next(), nothing joined), else join(). A store that can do both atomically in one round trip
-   * (RedisStore: one script) saves a round trip per long-poll request.
+   * (RedisStore: one script) saves a round trip per long-poll request. It may answer with the result
+   * itself instead of a Promise when it has it at hand (MemoryStore always does, RedisStore when it
+   * needs no round trip): the long-poll is then answered or parked without waiting a turn of the
+   * event loop. It must not throw where it could reject instead, but a throw is handled like one.
    */
-  nextOrJoin?(channel: string, after: MessageId | undefined, request: JoinRequest): Promise<NextOrJoinResult>;
+  nextOrJoin?(channel: string, after: MessageId | undefined, request: JoinRequest): NextOrJoinResult | Promise<NextOrJoinResult>;
   /** Counts waiting subscribers out (answered, timed out, or gone), one call per fan-out. Idempotent per id. */
   leave(channel: string, subscriberIds: readonly string[]): Promise<void>;
   /**

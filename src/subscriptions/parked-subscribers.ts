@@ -11,7 +11,8 @@ import { log } from '../log.js';
 import { channelMissing, subscriberConflict, subscriberLimit, type EndReason } from '../protocol/answers.js';
 import { compareIds, type MessageId } from '../protocol/message-id.js';
 import { isProtocolError } from '../protocol/protocol-error.js';
-import type { ChannelEvent, ChannelStore, JoinRequest, JoinResult, StoredMessage } from '../store/channel-store.js';
+import type { ChannelEvent, ChannelStore, JoinRequest, JoinResult, NextOrJoinResult, StoredMessage } from '../store/channel-store.js';
+import { isPromiseLike } from '../maybe-async.js';
 import { TimerWheel, type WheelEntry } from '../timer-wheel.js';
 
 const debug = log('subscriber');
@@ -116,15 +117,21 @@ export class ParkedSubscribers {
    * A long-poll's read and park in one store call, where the store has nextOrJoin(): the first
    * stored message after the subscriber's cursor (not parked), or undefined once it is parked (as
    * park()). A channel that is missing and may not be created refuses with 403, as park() does.
+   * Answers at once (no Promise) when the store does and nothing is left to wait for.
    */
-  async readOrPark(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number): Promise<StoredMessage | undefined> {
-    const r = await this.store.nextOrJoin!(subscriber.channel, subscriber.cursor, joinRequest(subscriber, join));
-    if (r.message) return r.message;
-    await this.#parked(subscriber, join, r.joined, timeout, mark);
-    return undefined;
+  readOrPark(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number): StoredMessage | undefined | Promise<StoredMessage | undefined> {
+    const r = this.store.nextOrJoin!(subscriber.channel, subscriber.cursor, joinRequest(subscriber, join));
+    if (isPromiseLike(r)) return Promise.resolve(r).then((read) => this.#readOrParked(subscriber, join, timeout, mark, read));
+    return this.#readOrParked(subscriber, join, timeout, mark, r);
   }
 
-  async #parked(subscriber: ParkedSubscriber, join: JoinOptions, joined: JoinResult, timeout: number, mark: number): Promise<void> {
+  #readOrParked(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number, r: NextOrJoinResult): StoredMessage | undefined | Promise<undefined> {
+    if (r.message) return r.message;
+    const parked = this.#parked(subscriber, join, r.joined, timeout, mark);
+    return parked ? parked.then(nothing) : undefined;
+  }
+
+  #parked(subscriber: ParkedSubscriber, join: JoinOptions, joined: JoinResult, timeout: number, mark: number): void | Promise<void> {
     if (!joined.ok) {
       if (joined.reason === 'conflict') throw subscriberConflict();
       if (joined.reason === 'full') throw subscriberLimit(join.maxSubscribers);
@@ -138,12 +145,18 @@ export class ParkedSubscribers {
     entry.subscribers.add(subscriber);
     subscriber.parked = true;
     if (timeout > 0) this.#timeouts.schedule(subscriber, Date.now() + timeout);
-    // Close the gap between the first read and the watch: read again now that wake-ups are live,
-    // unless they already were before that read and nothing has come since (the common case).
-    if (!entry.live) await entry.ready;
+    if (!entry.live) return entry.ready.then(() => this.#closeGap(subscriber, entry, mark));
+    return this.#closeGap(subscriber, entry, mark);
+  }
+
+  /**
+   * Closes the gap between a subscriber's first read and its watch: reads again now that wake-ups
+   * are live, unless they already were before that read and nothing has come since (the common case).
+   */
+  #closeGap(subscriber: ParkedSubscriber, entry: ChannelWaiters, mark: number): void | Promise<void> {
     if (!subscriber.parked) return;
     if (mark >= 0 && entry.lastEvent <= mark) return;
-    await this.#catchUp(subscriber);
+    return this.#catchUp(subscriber);
   }
 
   /** The client went away: forget it at once. */
@@ -392,8 +405,17 @@ export class ParkedSubscribers {
   }
 }
 
+function nothing(): undefined {
+  return undefined;
+}
+
 /** What the store is asked when `subscriber` joins: wildcard channels may be created whatever `create` says. */
 function joinRequest(subscriber: ParkedSubscriber, join: JoinOptions): JoinRequest {
-  const { wildcardPrefix, ...request } = join;
-  return { ...request, create: request.create || isWildcardKey(subscriber.channel, wildcardPrefix), subscriberId: subscriber.id };
+  return {
+    subscriberId: subscriber.id,
+    concurrency: join.concurrency,
+    maxSubscribers: join.maxSubscribers,
+    create: join.create || isWildcardKey(subscriber.channel, join.wildcardPrefix),
+    channelTimeout: join.channelTimeout,
+  };
 }

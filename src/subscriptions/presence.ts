@@ -27,19 +27,39 @@ export interface SubscriberEvent {
   req?: IncomingMessage | undefined;
 }
 
+/** What a client has open now, which relay.disconnect() ends. */
+export interface Revocable {
+  revoke(): void;
+}
+
 /** One client's presence on its channels. */
-export interface Presence extends WheelEntry {
-  readonly subscriberId: string;
-  readonly channels: readonly ResolvedChannel[];
-  readonly transport: string;
-  readonly key: string | undefined;
+export class Presence implements WheelEntry {
+  slot = -1;
   req: IncomingMessage | undefined;
   /** Where it waits to come back (while a poll's grace runs). */
-  returnKey: string | undefined;
-  /** Ends what this client has open now (relay.disconnect). */
-  revoke: (() => void) | undefined;
+  returnKey: string | undefined = undefined;
+  /** What this client has open now (relay.disconnect ends it). */
+  open: Revocable | undefined = undefined;
   /** Its `subscribe` was fired (a refused first request never is). */
-  announced: boolean;
+  announced = false;
+  #id: string | undefined;
+
+  constructor(
+    readonly channels: readonly ResolvedChannel[],
+    readonly transport: string,
+    readonly key: string | undefined,
+    req: IncomingMessage,
+    /** Names it, with `serial`, once its id is asked for (most long-poll requests never are). */
+    readonly prefix: string,
+    readonly serial: number,
+  ) {
+    this.req = req;
+  }
+
+  /** Stable across a long-poll client's re-polls. */
+  get subscriberId(): string {
+    return (this.#id ??= `${this.prefix}-${this.serial}`);
+  }
 }
 
 export interface DisconnectFilter {
@@ -106,7 +126,7 @@ export class PresenceRegistry {
         return back;
       }
     }
-    const presence: Presence = { subscriberId: `${this.#prefix}-${++this.#counter}`, channels, transport, key, req, returnKey: undefined, revoke: undefined, announced: false, slot: -1 };
+    const presence = new Presence(channels, transport, key, req, this.#prefix, ++this.#counter);
     this.#open.add(presence);
     return presence;
   }
@@ -122,7 +142,7 @@ export class PresenceRegistry {
   /** The request ended. A poll's client may come back within the grace, naming `lineage` (its new position). */
   depart(presence: Presence, lineage: string | undefined): void {
     if (!this.#open.delete(presence)) return;
-    presence.revoke = undefined;
+    presence.open = undefined;
     // Refused before it was ever announced: it was never there.
     if (!presence.announced) return;
     // Nobody listens: nothing to announce, no grace to wait out.
@@ -147,7 +167,7 @@ export class PresenceRegistry {
     for (const p of [...this.#open]) {
       if (!matches(p) || !p.announced) continue;
       count++;
-      p.revoke?.();
+      p.open?.revoke();
     }
     for (const [returnKey, waiting] of [...this.#returning]) {
       for (const p of waiting.filter(matches)) {

@@ -15,6 +15,7 @@ import { compareIds, type MessageId } from '../protocol/message-id.js';
 import { formatComposite, type Cursors } from '../protocol/position.js';
 import type { StoredMessage } from '../store/channel-store.js';
 import type { SubscriberTransport } from '../transports/transport.js';
+import { isPromiseLike, type MaybePromise } from '../maybe-async.js';
 import type { JoinOptions, ParkedSubscriber, ParkedSubscribers } from './parked-subscribers.js';
 
 /** What a subscriber endpoint's options say about every subscription it serves. */
@@ -104,16 +105,21 @@ export class Subscription {
   /**
    * Long-poll and interval-poll: answers with the first stored message after the position if there
    * is one; else interval-poll answers 304 and long-poll waits. Refuses with 403 under
-   * authorizedChannelsOnly when a channel is missing.
+   * authorizedChannelsOnly when a channel is missing. Done at once (no Promise) when the store
+   * answers at once.
    */
-  async poll(transport: SubscriberTransport, interval: boolean, authorizedChannelsOnly: boolean): Promise<void> {
+  poll(transport: SubscriberTransport, interval: boolean, authorizedChannelsOnly: boolean): MaybePromise<void> {
     this.#transport = transport;
+    if (this.#legs.length === 1 && !interval && this.#registry.store.nextOrJoin) return this.#readOrWait(transport);
+    return this.#readThenWait(transport, interval, authorizedChannelsOnly);
+  }
+
+  async #readThenWait(transport: SubscriberTransport, interval: boolean, authorizedChannelsOnly: boolean): Promise<void> {
     const registry = this.#registry;
     const legs = this.#legs;
     let first: Held | undefined;
-    if (legs.length === 1 && !interval && registry.store.nextOrJoin) return this.#readOrWait(transport);
     if (legs.length === 1) {
-      // One channel: no list of reads to build and wait for (this runs on every long-poll request).
+      // One channel: no list of reads to build and wait for.
       const leg = legs[0]!;
       leg.mark = registry.mark(leg.channel);
       const { exists, message } = await registry.store.next(leg.channel, leg.cursor);
@@ -139,16 +145,25 @@ export class Subscription {
    * A long-poll of one channel on a store with nextOrJoin(): its read and its join are one store call
    * (one round trip to Redis instead of two). Answered at once when a message is there; else parked.
    */
-  async #readOrWait(transport: SubscriberTransport): Promise<void> {
+  #readOrWait(transport: SubscriberTransport): MaybePromise<void> {
     if (transport.closed) return; // the client left meanwhile
-    transport.onClose(() => this.gone());
+    transport.onClose(this.#gone);
     const leg = this.#legs[0]!;
     const { join, timeout } = this.#settings;
-    const message = await this.#registry.readOrPark(leg, join, timeout, this.#registry.mark(leg.channel));
+    const read = this.#registry.readOrPark(leg, join, timeout, this.#registry.mark(leg.channel));
+    if (isPromiseLike(read)) return Promise.resolve(read).then((message) => this.#answerRead(message));
+    this.#answerRead(read);
+  }
+
+  /** What readOrPark() found: a message answers the long-poll; undefined, it is parked. */
+  #answerRead(message: StoredMessage | undefined): void {
     if (!message || this.#done) return;
     this.#done = true;
     this.#send(0, message);
   }
+
+  /** The transport's close listener. */
+  readonly #gone = (): void => this.gone();
 
   /** Streams and WebSockets: joins every channel, then opens; every stored message after the position comes first. */
   async stream(transport: SubscriberTransport): Promise<void> {
@@ -183,7 +198,7 @@ export class Subscription {
       this.#leaveAll();
       return undefined; // the client left meanwhile
     }
-    transport.onClose(() => this.gone());
+    transport.onClose(this.#gone);
     const { join, timeout } = this.#settings;
     const legs = this.#legs;
     // One channel has nothing to merge: it is live from the start (see the constructor).

@@ -277,7 +277,7 @@ export class LongPoll implements SubscriberTransport {
   }
 
   onClose(listener: () => void): void {
-    // res 'close', not req 'close': since Node 16 req closes when its body is read.
-    this.res.once('close', listener);
+    // res 'close', not req 'close': since Node 16 req closes when its body is read. Emitted once.
+    this.res.on('close', listener);
   }
 }

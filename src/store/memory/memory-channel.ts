@@ -19,6 +19,9 @@ export interface QueuedMessage {
   received: number;
 }
 
+/** Nothing dropped (shared, never written to: every request settles its channel). */
+const NONE: QueuedMessage[] = [];
+
 export class MemoryChannel implements WheelEntry {
   readonly name: string;
   rules: BufferRules;
@@ -87,7 +90,7 @@ export class MemoryChannel implements WheelEntry {
     const q = this.queue;
     let n = 0;
     while (n < q.length && isExpired(q[n]!.expiresAt, n, q.length, this.rules.minMessages, now)) n++;
-    return n > 0 ? q.splice(0, n) : [];
+    return n > 0 ? q.splice(0, n) : NONE;
   }
 
   /** Drops expired messages even if minMessages would keep them (memory pressure); returns them. */

@@ -21,6 +21,7 @@ import type {
   JoinRequest,
   JoinResult,
   NewMessage,
+  NextOrJoinResult,
   NextResult,
   PublishResult,
   StoredMessage,
@@ -254,7 +255,28 @@ export class MemoryStore implements ChannelStore {
   }
 
   async join(name: string, request: JoinRequest): Promise<JoinResult> {
-    let channel = this.#live(name);
+    return this.#join(name, this.#live(name), request);
+  }
+
+  /**
+   * A long-poll's read and join in one call, answered at once (no Promise: MemoryStore has the answer
+   * at hand, and a long-poll request should not wait a turn of the event loop for it).
+   */
+  nextOrJoin(name: string, after: MessageId | undefined, request: JoinRequest): NextOrJoinResult {
+    const channel = this.#live(name);
+    if (channel) {
+      const now = this.#now();
+      channel.lastRequested = now;
+      const message = channel.next(after, now);
+      if (message) return { message };
+    }
+    const joined = this.#join(name, channel, request);
+    return joined.ok ? JOINED : { joined };
+  }
+
+  /** Counts a subscriber in on `channel` (the live channel named `name`, if it exists). */
+  #join(name: string, existing: MemoryChannel | undefined, request: JoinRequest): JoinResult {
+    let channel = existing;
     if (!channel) {
       if (!request.create) return { ok: false, reason: 'missing' };
       channel = this.#create(name, { ...DEFAULT_BUFFER_RULES, channelTimeout: request.channelTimeout });
@@ -278,7 +300,7 @@ export class MemoryStore implements ChannelStore {
     // An idle channel's removal clock stops: settle swaps it for its next message expiry, if any.
     if (channel.idleSince !== undefined) this.#settle(channel);
     if (request.concurrency === 'last' && waiting > 0) this.#emit(name, { type: 'conflict', keep: request.subscriberId });
-    return { ok: true };
+    return JOIN_OK;
   }
 
   async leave(name: string, subscriberIds: readonly string[]): Promise<void> {
@@ -543,6 +565,9 @@ export class MemoryStore implements ChannelStore {
     }
   }
 }
+
+const JOIN_OK: JoinResult = Object.freeze({ ok: true });
+const JOINED: NextOrJoinResult = Object.freeze({ joined: JOIN_OK });
 
 /** Channels examined per page of listChannels(): about a millisecond of work. */
 const LIST_STEP = 500;
