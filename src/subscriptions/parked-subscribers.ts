@@ -109,8 +109,17 @@ export class ParkedSubscribers {
    * the channel goes. Throws a protocol error (403/409) when the store refuses it. `mark`: see mark().
    */
   async park(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark = -1): Promise<void> {
-    const joined = await this.store.join(subscriber.channel, joinRequest(subscriber, join));
-    return this.#parked(subscriber, join, joined, timeout, mark);
+    const entry = this.#watch(subscriber.channel);
+    try {
+      if (!entry.live) {
+        if (!(await this.#live(entry, subscriber))) return;
+        mark = -1;
+      }
+      const joined = await this.store.join(subscriber.channel, joinRequest(subscriber, join));
+      await this.#parked(subscriber, join, joined, timeout, mark);
+    } finally {
+      this.#lingerIfUnused(entry);
+    }
   }
 
   /**
@@ -120,15 +129,61 @@ export class ParkedSubscribers {
    * Answers at once (no Promise) when the store does and nothing is left to wait for.
    */
   readOrPark(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number): StoredMessage | undefined | Promise<StoredMessage | undefined> {
+    const entry = this.#watch(subscriber.channel);
+    if (!entry.live) {
+      return this.#live(entry, subscriber).then((live) => {
+        if (!live || subscriber.gone) {
+          this.#lingerIfUnused(entry);
+          return undefined;
+        }
+        return this.readOrPark(subscriber, join, timeout, this.mark(subscriber.channel));
+      });
+    }
     const r = this.store.nextOrJoin!(subscriber.channel, subscriber.cursor, joinRequest(subscriber, join));
-    if (isPromiseLike(r)) return Promise.resolve(r).then((read) => this.#readOrParked(subscriber, join, timeout, mark, read));
-    return this.#readOrParked(subscriber, join, timeout, mark, r);
+    if (isPromiseLike(r)) return Promise.resolve(r).then((read) => this.#readOrParked(subscriber, join, timeout, mark, read, entry), (err: unknown) => this.#refused(entry, err));
+    return this.#readOrParked(subscriber, join, timeout, mark, r, entry);
   }
 
-  #readOrParked(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number, r: NextOrJoinResult): StoredMessage | undefined | Promise<undefined> {
-    if (r.message) return r.message;
-    const parked = this.#parked(subscriber, join, r.joined, timeout, mark);
+  #readOrParked(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number, r: NextOrJoinResult, entry: ChannelWaiters): StoredMessage | undefined | Promise<undefined> {
+    if (r.message) {
+      this.#lingerIfUnused(entry);
+      return r.message;
+    }
+    let parked: void | Promise<void>;
+    try {
+      parked = this.#parked(subscriber, join, r.joined, timeout, mark);
+    } catch (err) {
+      this.#refused(entry, err);
+    }
     return parked ? parked.then(nothing) : undefined;
+  }
+
+  /**
+   * Waits until the store delivers the channel's wake-ups: a subscriber is counted in only once they
+   * are live, so that nothing published after it counts (a 201, a concurrency `last` refusal) can
+   * be missed. False when the store could not watch the channel: the subscriber has been answered
+   * `unavailable` (503, or a stream's end notice with a retry hint).
+   */
+  async #live(entry: ChannelWaiters, subscriber: ParkedSubscriber): Promise<boolean> {
+    await entry.ready;
+    if (entry.live) return true;
+    try {
+      subscriber.end('unavailable');
+    } catch (err) {
+      debug('ending a subscriber of %s (unavailable) failed: %s', subscriber.channel, err);
+      subscriber.abort(err);
+    }
+    return false;
+  }
+
+  /** A watch started for a subscriber that did not park (answered at once, refused, gone) lingers, then goes. */
+  #lingerIfUnused(entry: ChannelWaiters): void {
+    if (entry.subscribers.size === 0 && this.#channels.get(entry.channel) === entry && entry.slot < 0) this.#lingering.schedule(entry, Date.now() + this.#lingerMs);
+  }
+
+  #refused(entry: ChannelWaiters, err: unknown): never {
+    this.#lingerIfUnused(entry);
+    throw err;
   }
 
   #parked(subscriber: ParkedSubscriber, join: JoinOptions, joined: JoinResult, timeout: number, mark: number): void | Promise<void> {
@@ -139,6 +194,8 @@ export class ParkedSubscribers {
     }
     if (subscriber.gone) {
       this.#leave(subscriber.channel, [subscriber.id]);
+      const unused = this.#channels.get(subscriber.channel);
+      if (unused) this.#lingerIfUnused(unused);
       return;
     }
     const entry = this.#watch(subscriber.channel);

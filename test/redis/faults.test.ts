@@ -119,7 +119,7 @@ else
         .multi()
         .addCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
         .addCommand(['PUBSUB', 'NUMSUB', keys.events])
-        .addCommand(['EVAL', SCRIPTS.publish.source, String(keyList(keys).length), ...keyList(keys), '0', keys.events, 'lost wake-up', '0', '', '0', '', '1', '1', '10', '0', '0', '', '0', '0', ''])
+        .addCommand(['EVAL', SCRIPTS.publish.source, String(keyList(keys).length), ...keyList(keys), '0', '0', keys.events, 'lost wake-up', '0', '', '0', '', '1', '1', '10', '0', '0', '', '0', '0', ''])
         .exec()) as [unknown, [string, number], unknown[]];
       assert.equal(Number(numsub[1]), 0, 'nobody heard the wake-up');
       assert.ok(Array.isArray(published));

@@ -43,6 +43,8 @@ export class Presence {
   readonly #recent = new Map<string, MessageId>();
   /** Leaves Redis did not take (it was down): retried on each heartbeat so counts do not drift. */
   readonly #leaving = new Map<string, Set<string>>();
+  /** Channels whose subscribers a failed batch did not count in: counted in again by the next heartbeat. */
+  readonly #recount = new Set<string>();
   readonly #refresh: RefreshCall;
   readonly #leave: LeaveCall;
   #timer: NodeJS.Timeout | undefined;
@@ -73,6 +75,20 @@ export class Presence {
   /** Channels this process holds subscribers on. */
   get channels(): string[] {
     return [...this.#held.keys()];
+  }
+
+  /** Whether this process holds subscriber `id` on `channel` (counted in Redis for it). */
+  holds(channel: string, id: string): boolean {
+    return this.#held.get(channel)?.ids.has(id) ?? false;
+  }
+
+  /** The channel was deleted: Redis counts none of its subscribers any more. */
+  forget(channel: string): void {
+    const held = this.#held.get(channel);
+    if (!held) return;
+    this.#held.delete(channel);
+    this.#leaving.delete(channel);
+    if (held.floor) this.#remember(channel, held.floor);
   }
 
   /** The subscribers this process holds on `channel`. */
@@ -127,6 +143,11 @@ export class Presence {
     return failed;
   }
 
+  /** Subscribers counted in here did not reach Redis: the next heartbeat counts the channel's in again. */
+  joinFailed(channel: string): void {
+    this.#recount.add(channel);
+  }
+
   leaveFailed(channel: string, ids: readonly string[]): void {
     let set = this.#leaving.get(channel);
     if (!set) this.#leaving.set(channel, (set = new Set()));
@@ -171,6 +192,8 @@ export class Presence {
           const ids = [...held.ids];
           if (recover) {
             await this.#refresh(channel, held, ids);
+          } else if (this.#recount.delete(channel)) {
+            await this.#refresh(channel, undefined, ids);
           } else if ((await this.#refresh(channel, undefined, [])) === 1 && ids.length > 0) {
             // Our lease had lapsed (or Redis lost it) and the scripts counted our subscribers out.
             await this.#refresh(channel, undefined, ids);

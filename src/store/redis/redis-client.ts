@@ -57,7 +57,9 @@ export interface ChannelLimit {
 
 /**
  * Runs `script` on the channel's keys, answered within `timeout` ms or rejected with
- * CommandTimeoutError. The first argument every script gets is the channel limit (0: none).
+ * CommandTimeoutError. The first two arguments every script gets are the channel limit (0: none)
+ * and `uncounted`: this process's waiting subscribers not counted in Redis yet, less those counted
+ * there that are no longer waiting (RedisStore counts in batches; what the script answers counts them).
  */
 export function runScript(
   client: RedisClient,
@@ -66,11 +68,12 @@ export function runScript(
   args: ReadonlyArray<string | Buffer>,
   timeout: number,
   limit?: ChannelLimit,
+  uncounted = 0,
 ): Promise<Reply> {
   const keyArgs = limit ? [...keyList(keys), limit.index] : keyList(keys);
   // ioredis' callBuffer() keeps bytes by itself (and node-redis, which BINARY() loads, may be absent).
   const options = client instanceof IORedisAdapter ? undefined : { typeMapping: BINARY() };
-  const tail = [String(keyArgs.length), ...keyArgs, String(limit?.max ?? 0), ...args];
+  const tail = [String(keyArgs.length), ...keyArgs, String(limit?.max ?? 0), String(uncounted), ...args];
   const sent = (async () => {
     try {
       return (await client.sendCommand(['EVALSHA', script.sha, ...tail], options)) as Reply;

@@ -39,7 +39,8 @@ import { Presence } from './presence.js';
 import { CommandTimeoutError, int, list, loadRedis, runScript, text, withDeadline, type ChannelLimit, type RedisClient, type Reply } from './redis-client.js';
 import { SCRIPTS, SHARDED_SCRIPTS, WORKER_SCRIPTS, type ChannelScripts, type LuaScript } from './scripts.js';
 import { fromStreamId, toStreamId } from './stream-ids.js';
-import { responseHead } from './wake-ups.js';
+import { responseHead, type WakeUp } from './wake-ups.js';
+import { ChannelView } from './channel-view.js';
 import { ChannelSubscriptions } from './subscriptions.js';
 import { IORedisAdapter, isIORedis, type IORedisClient } from './ioredis-adapter.js';
 import { IORedisClusterAdapter, isIORedisCluster, type IORedisClusterClient } from './ioredis-cluster-adapter.js';
@@ -241,13 +242,16 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     this.#onReconnect(this.#client);
     this.#onReconnect(this.#subscriber);
 
-    this.#subscriptions = new ChannelSubscriptions(this.#subscriber, this.#timeout);
+    this.#subscriptions = new ChannelSubscriptions(this.#subscriber, this.#timeout, (channel, event) => this.#observe(channel, event));
     this.#presence = new Presence(
       async (channel, recovery, ids) => {
         const mode = !recovery ? '0' : recovery.floorOnly ? '3' : recovery.create ? '2' : '1';
         const rules = ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: recovery?.channelTimeout ?? 0 });
         const floor = recovery?.floor ? toStreamId(recovery.floor) : '';
-        return int(await this.#run(channel, this.#scripts.refresh, [this.processId, String(this.#lease), mode, ...rules, floor, ...ids]));
+        const epoch = this.#liveEpoch(channel);
+        const [added, last] = list(await this.#run(channel, this.#scripts.refresh, [this.processId, String(this.#lease), mode, ...rules, floor, ...ids]));
+        if (epoch >= 0) this.#verify(channel, epoch, fromStreamId(text(last)));
+        return int(added);
       },
       async (channel, ids) => {
         await this.#run(channel, this.#scripts.leave, [this.processId, ...ids]);
@@ -329,10 +333,13 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   async next(channel: string, after: MessageId | undefined): Promise<NextResult> {
+    const epoch = this.#liveEpoch(channel);
     const r = list(await this.#run(channel, this.#scripts.next, [after ? toStreamId(after) : '']));
     if (int(r[0]) === 0) return { exists: false, message: undefined };
+    const last = fromStreamId(text(r[1]));
     // Cursors of this channel's subscribers are at most its last id: never to be given again (presence.ts).
-    this.#presence.saw(channel, fromStreamId(text(r[1])));
+    this.#presence.saw(channel, last);
+    if (epoch >= 0) this.#views.get(channel)?.learned(epoch, last);
     return { exists: true, message: r.length < 4 ? undefined : messageOf(text(r[2]), list(r[3])) };
   }
 
@@ -347,7 +354,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   async received(channel: string, id: MessageId): Promise<void> {
-    await this.#run(channel, this.#scripts.received, [toStreamId(id)]);
+    // Served from memory no more (a cache miss if the script keeps it after all); other processes hear it from the script.
+    this.#views.get(channel)?.dropped(id);
+    await this.#run(channel, this.#scripts.received, [toStreamId(id), this.#keys(channel).events]);
   }
 
   async info(channel: string): Promise<ChannelInfo | undefined> {
@@ -366,6 +375,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   readonly #polls = new Map<string, PollBatch>();
 
   async join(channel: string, request: JoinRequest): Promise<JoinResult> {
+    // Concurrency and limits are decided on the count in Redis: this process's batch goes first.
+    this.#flush(channel);
     return this.#joined(channel, request, text(await this.#run(channel, this.#scripts.join, this.#joinArgs(channel, request))));
   }
 
@@ -374,7 +385,23 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
    * re-polls) go to Redis together: one script reads and joins them all, in arrival order, so that
    * concurrency and limits apply exactly as if they came one by one.
    */
-  nextOrJoin(channel: string, after: MessageId | undefined, request: JoinRequest): Promise<NextOrJoinResult> {
+  nextOrJoin(channel: string, after: MessageId | undefined, request: JoinRequest): NextOrJoinResult | Promise<NextOrJoinResult> {
+    const view = this.#views.get(channel);
+    const counted = request.concurrency === 'broadcast' && request.maxSubscribers === 0;
+    if (view?.known && counted && !this.#recovering && this.#client.isReady && this.#subscriber.isReady) {
+      // What this process heard of the channel answers the poll, or tells it that nothing is newer.
+      const found = view.after(after, Date.now());
+      if (found) {
+        this.#touch(view);
+        return { message: found };
+      }
+      if (found === null) {
+        this.#countIn(view, request);
+        return JOINED;
+      }
+    }
+    // Concurrency and limits are decided on the count in Redis: this process's batch goes first.
+    if (!counted) this.#flush(channel);
     const key = `${request.concurrency}|${request.maxSubscribers}|${request.create ? 1 : 0}|${request.channelTimeout}|${channel}`;
     let batch = this.#polls.get(key);
     if (!batch) {
@@ -394,6 +421,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async #poll({ channel, request, cursors, waiting }: PollBatch): Promise<void> {
     let r: Reply[];
+    const epoch = this.#liveEpoch(channel);
     try {
       const args = this.#joinArgs(channel, request);
       // The subscriber id is per long-poll: it travels with each cursor instead.
@@ -403,11 +431,19 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       for (const w of waiting) w.reject(err);
       return;
     }
-    this.#presence.saw(channel, fromStreamId(text(r[0])));
+    const last = fromStreamId(text(r[0]));
+    this.#presence.saw(channel, last);
+    if (epoch >= 0) this.#views.get(channel)?.learned(epoch, last);
+    // Each message once, however many polls it answers (one object: its answer is built once).
+    const messages = list(r[1]).map((entry) => {
+      const [id, fields] = list(entry);
+      return this.#shared(channel, messageOf(text(id), list(fields)));
+    });
+    const results = list(r[2]);
     waiting.forEach((w, i) => {
-      const one = list(r[i + 1]);
+      const result = results[i];
       try {
-        w.resolve(int(one[0]) === 1 ? { message: messageOf(text(one[1]), list(one[2])) } : { joined: this.#joined(channel, w.request, text(one[1])) });
+        w.resolve(typeof result === 'number' ? { message: messages[result - 1]! } : { joined: this.#joined(channel, w.request, text(result)) });
       } catch (err) {
         w.reject(err);
       }
@@ -438,6 +474,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async leave(channel: string, subscriberIds: readonly string[]): Promise<void> {
     if (subscriberIds.length === 0) return;
+    const view = this.#views.get(channel);
+    if (view) return this.#countOut(view, subscriberIds);
     this.#presence.left(channel, subscriberIds);
     this.#announceSoon();
     const sent = this.#run(channel, this.#scripts.leave, [this.processId, ...subscriberIds]);
@@ -455,10 +493,28 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async watch(channel: string, listener: ChannelListener): Promise<() => void> {
     await this.#ensureConnected();
-    return this.#subscriptions.watch(this.#keys(channel).events, channel, (name, event) => {
-      if (event.type === 'message') this.#presence.saw(name, event.message.id);
-      listener(name, event);
-    });
+    let view = this.#views.get(channel);
+    if (!view) this.#views.set(channel, (view = new ChannelView(channel)));
+    view.watchers++;
+    let unwatch: () => void;
+    try {
+      unwatch = await this.#subscriptions.watch(this.#keys(channel).events, channel, (name, event) => {
+        if (event.type !== 'dropped') listener(name, event);
+      });
+    } catch (err) {
+      this.#unview(view);
+      throw err;
+    }
+    // Every wake-up from now on reaches the view: a read sent from now on tells it the channel's state.
+    view.live = true;
+    const watched = view;
+    let watching = true;
+    return () => {
+      if (!watching) return;
+      watching = false;
+      unwatch();
+      this.#unview(watched);
+    };
   }
 
   async broadcast(text: string): Promise<void> {
@@ -488,7 +544,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       ? withDeadline(this.#client.sendCommand(['HDEL', this.#workersKey, this.processId]), this.#timeout).catch((err: unknown) => debug('removing this process from the statistics failed: %s', err))
       : undefined;
     // Count out what this process still holds, so others need not wait for its leases to pass: the
-    // leaves under way, those Redis did not take, and the subscribers still held.
+    // batches not sent yet, the leaves under way, those Redis did not take, and the subscribers still held.
+    clearTimeout(this.#flushTimer);
+    if (this.#client.isReady) for (const view of this.#views.values()) this.#flush(view.channel);
     if (this.#leaving.size > 0) await settledWithin([...this.#leaving], this.#timeout);
     if (this.#client.isReady) {
       const held = new Map<string, string[]>();
@@ -511,6 +569,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async *listChannels(prefix: string): AsyncGenerator<ChannelStats[]> {
     await this.#ensureConnected();
+    // The counts read below include this process's batches.
+    for (const view of this.#views.values()) this.#flush(view.channel);
     // Meta keys only: `<prefix>:{<channel>}:meta` (no other key of a channel ends with "}:meta").
     const head = `${this.prefix}:{`;
     const pattern = `${globEscape(head + prefix)}*}:meta`;
@@ -782,7 +842,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   async #run(channel: string, script: LuaScript, args: ReadonlyArray<string | Buffer>, client = this.#client): Promise<Reply> {
     await this.#ensureConnected();
     try {
-      const [lifecycle, result] = list(await runScript(client, script, this.#keys(channel), args, this.#timeout, this.#limitOf(channel)));
+      const view = this.#views.get(channel);
+      const uncounted = view ? view.added.size - view.free.length : 0;
+      const [lifecycle, result] = list(await runScript(client, script, this.#keys(channel), args, this.#timeout, this.#limitOf(channel), uncounted));
       const happened = text(lifecycle);
       if (happened !== '') this.#lifecycle(channel, happened);
       return result ?? null;
@@ -873,7 +935,207 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       });
   }
   #recoverAgain = false;
+
+  // ---------------------------------------------------------------------------------------------
+  // What this process knows of the channels it watches (channel-view.ts), and its counting in batches.
+
+  /** By channel: the channels this process watches. */
+  readonly #views = new Map<string, ChannelView>();
+  /** Views with subscribers counted in or out here and not in Redis yet. */
+  readonly #dirty = new Set<ChannelView>();
+  #flushTimer: NodeJS.Timeout | undefined;
+  /** Views whose only news is that a subscriber asked (their last-requested time). */
+  readonly #touched = new Set<ChannelView>();
+  #touchTimer: NodeJS.Timeout | undefined;
+
+  /** The view's epoch when it is live (a read sent now may teach it), else -1. */
+  #liveEpoch(channel: string): number {
+    const view = this.#views.get(channel);
+    return view?.live ? view.epoch : -1;
+  }
+
+  #unview(view: ChannelView): void {
+    if (--view.watchers > 0 || this.#views.get(view.channel) !== view) return;
+    // Its batch goes now: nothing counts for this channel here any more once the view is gone.
+    this.#flush(view.channel);
+    this.#views.delete(view.channel);
+    this.#touched.delete(view);
+  }
+
+  /** Every wake-up of a watched channel, once, before its watchers get it. */
+  #observe(channel: string, event: WakeUp): void {
+    const view = this.#views.get(channel);
+    switch (event.type) {
+      case 'message':
+        this.#presence.saw(channel, event.message.id);
+        // A gap in the channel's sequence numbers: wake-ups were missed (a Redis Cluster slot moved).
+        if (view?.published(this.#shared(channel, event.message), event.previous, event.kept, Date.now())) this.#missed(view);
+        break;
+      case 'dropped':
+        view?.dropped(event.id);
+        break;
+      case 'resync':
+        view?.reset();
+        break;
+      case 'deleted':
+        // Redis counts nobody on it any more, and this process's subscribers there are told so.
+        view?.reset();
+        if (view) {
+          view.free.length = 0;
+          view.added.clear();
+          view.members.clear();
+          view.uncounted.clear();
+          this.#dirty.delete(view);
+          view.flushed?.resolve();
+          view.flushed = undefined;
+        }
+        this.#presence.forget(channel);
+        break;
+      case 'conflict': {
+        // A concurrency `last` join counted out everyone but `keep`: their leaves must count nothing.
+        if (!view) break;
+        const free = new Set(view.free);
+        view.free.length = 0;
+        for (const member of this.#presence.idsOf(channel)) {
+          if (member === event.keep || view.added.has(member)) continue;
+          this.#presence.left(channel, [member]);
+          if (!free.has(member)) view.uncounted.add(member);
+        }
+        break;
+      }
+    }
+  }
+
+  /**
+   * Redis said the channel's last id is `last` (a heartbeat): if the view has not heard of it within a
+   * second, wake-ups were missed, and every subscriber parked on the channel reads from its cursor.
+   */
+  #verify(channel: string, epoch: number, last: MessageId | undefined): void {
+    const view = this.#views.get(channel);
+    if (!view?.known || !last || view.epoch !== epoch || view.heard(last)) return;
+    setTimeout(() => {
+      if (this.#views.get(channel) === view && view.epoch === epoch && !view.heard(last)) this.#missed(view);
+    }, 1000).unref();
+  }
+
+  /** The view missed wake-ups: it knows nothing any more, and the channel's parked subscribers read again. */
+  #missed(view: ChannelView): void {
+    debug('wake-ups of %s were missed: its subscribers read from their cursors again', view.channel);
+    view.reset();
+    this.#subscriptions.resync(this.#keys(view.channel).events);
+  }
+
+  /**
+   * The message object this process already holds for that id on the channel, if it does: every
+   * answer of one message then shares one object (and the answer built once for it).
+   */
+  #shared(channel: string, message: StoredMessage): StoredMessage {
+    return this.#views.get(channel)?.recentMessage(message.id) ?? message;
+  }
+
+  /** A long-poll with nothing to read: counted in at the next flush, in the place of one answered meanwhile if any. */
+  #countIn(view: ChannelView, request: JoinRequest): void {
+    const member = view.free.pop();
+    if (member !== undefined) view.members.set(request.subscriberId, member);
+    else view.added.add(request.subscriberId);
+    this.#presence.joined(view.channel, member ?? request.subscriberId, request.create, request.channelTimeout);
+    this.#dirty.add(view);
+    this.#flushSoon();
+    this.#announceSoon();
+  }
+
+  /**
+   * Subscribers answered or gone: counted out at the next flush, unless a new one takes their place
+   * first. Resolves once that flush is done (relay.close() waits for it).
+   */
+  #countOut(view: ChannelView, subscriberIds: readonly string[]): Promise<void> {
+    for (const id of subscriberIds) {
+      const member = view.members.get(id) ?? id;
+      view.members.delete(id);
+      if (!this.#presence.holds(view.channel, member)) {
+        // Never counted (refused), counted out already, or removed from Redis by a `last` join.
+        view.uncounted.delete(member);
+        continue;
+      }
+      this.#presence.left(view.channel, [member]);
+      if (!view.added.delete(member)) view.free.push(member);
+    }
+    this.#announceSoon();
+    if (!view.dirty) return Promise.resolve();
+    this.#dirty.add(view);
+    this.#flushSoon();
+    return (view.flushed ??= deferred()).promise;
+  }
+
+  /** A poll answered from the view: the channel's last-requested time, sent with the next flush or within a second. */
+  #touch(view: ChannelView): void {
+    view.touched = true;
+    this.#touched.add(view);
+    if (this.#touchTimer) return;
+    this.#touchTimer = setTimeout(() => {
+      this.#touchTimer = undefined;
+      for (const v of [...this.#touched]) this.#flush(v.channel);
+    }, TOUCH_MS);
+    this.#touchTimer.unref();
+  }
+
+  #flushSoon(): void {
+    if (this.#flushTimer) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      for (const view of [...this.#dirty]) this.#flush(view.channel);
+    }, COUNT_MS);
+    this.#flushTimer.unref();
+  }
+
+  /**
+   * Sends the channel's batch (subscribers counted out, then in, and its last-requested time). Sent on
+   * the store's connection, it reaches Redis before any script sent after it. Its failure is the
+   * heartbeat's to mend: a leave is retried, a join counted in again by the recovery after an outage.
+   */
+  #flush(channel: string): Promise<unknown> | undefined {
+    const view = this.#views.get(channel);
+    if (!view?.dirty) return undefined;
+    const out = view.free.splice(0);
+    const into = [...view.added];
+    view.added.clear();
+    view.touched = false;
+    this.#dirty.delete(view);
+    this.#touched.delete(view);
+    const sent = this.#run(channel, this.#scripts.count, [this.processId, String(this.#lease), String(out.length), ...out, ...into]);
+    const waiting = view.flushed;
+    view.flushed = undefined;
+    sent.then(
+      () => waiting?.resolve(),
+      (err: unknown) => waiting?.reject(err),
+    );
+    this.#leaving.add(sent);
+    sent
+      .catch((err: unknown) => {
+        debug('counting %d subscribers out and %d in on %s failed: %s', out.length, into.length, channel, err);
+        if (out.length > 0) this.#presence.leaveFailed(channel, out);
+        if (into.length > 0) this.#presence.joinFailed(channel);
+      })
+      .finally(() => this.#leaving.delete(sent));
+    return sent;
+  }
 }
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** How long subscribers counted in or out wait to go to Redis together (a long-poll coming back meanwhile costs nothing). */
+const COUNT_MS = 5;
+/** How often, at most, a channel's last-requested time is sent when its polls are answered from memory. */
+const TOUCH_MS = 1000;
+const JOINED: NextOrJoinResult = Object.freeze({ joined: Object.freeze({ ok: true }) });
 
 /** `text` matched literally by a SCAN MATCH pattern. */
 function globEscape(text: string): string {

@@ -14,6 +14,9 @@ local C, M, S, L, F, K = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 -- expire) and the limit, given to every script when the store has a limit (see roomForChannel).
 local I = KEYS[7]
 local LIMIT = tonumber(table.remove(ARGV, 1))
+-- The calling process's waiting subscribers not counted in S yet, less those S counts that no longer
+-- wait (it counts in batches): what this script answers as the channel's subscribers includes it.
+local UNCOUNTED = tonumber(table.remove(ARGV, 1))
 -- What happened to the channel itself, in order ('c' created, 'd' removed): returned with the result.
 local lifecycle = ''
 local clock = redis.call('TIME')
@@ -211,11 +214,16 @@ local function setRules(from)
   redis.call('HSET', C, 'store', ARGV[from], 'min', ARGV[from + 1], 'max', ARGV[from + 2], 'mto', ARGV[from + 3], 'cto', ARGV[from + 4])
 end
 
+-- The waiting subscribers, as the calling process sees them (see UNCOUNTED).
+local function waitingNow()
+  return math.max(0, redis.call('ZCARD', S) + UNCOUNTED)
+end
+
 local function info()
   local req = meta('req')
   local requested = -1
   if req then requested = math.max(0, math.floor((now - req) / 1000)) end
-  return {redis.call('XLEN', M), requested, redis.call('ZCARD', S), redis.call('HGET', C, 'last') or ''}
+  return {redis.call('XLEN', M), requested, waitingNow(), redis.call('HGET', C, 'last') or ''}
 end
 
 -- Counts a waiting subscriber in (after settle()), leaving the keys' expiry to the caller. Returns
@@ -354,7 +362,7 @@ if store == '1' and max > 0 then
   -- oldest goes once received often enough (at most one per publish, never below min).
   local recipients = tonumber(ARGV[16] or '0') or 0
   if recipients > 0 then
-    redis.call('HSET', C, 'mr', recipients, 'r:' .. id, redis.call('ZCARD', S))
+    redis.call('HSET', C, 'mr', recipients, 'r:' .. id, waitingNow())
     local oldest = redis.call('XRANGE', M, '-', '+', 'COUNT', 1)[1]
     if over <= 0 and oldest and redis.call('XLEN', M) > tonumber(ARGV[8])
       and tonumber(redis.call('HGET', C, 'r:' .. oldest[1]) or '0') >= recipients then
@@ -379,8 +387,13 @@ if response ~= '' then hLength = #response end
 if ARGV[3] == '1' then ctLength = #ARGV[4] end
 if ARGV[5] == '1' then etLength = #ARGV[6] end
 if ARGV[14] == '1' then eiLength = #ARGV[15] end
+-- What was kept of the message (maxMessages, 0 when not stored; messageTimeout; minRecipients), so
+-- that a process can answer from the wake-ups it received (channel-view.ts).
+local kept = 0
+if store == '1' and max > 0 then kept = max end
 redis.call('PUBLISH', ARGV[1], 'M\\n' .. id .. '\\n' .. previous .. '\\n' .. previousId .. '\\n' .. ctLength .. '\\n' .. etLength .. '\\n'
-  .. seq .. '\\n' .. eiLength .. '\\n' .. hLength .. '\\n' .. ARGV[4] .. ARGV[6] .. ARGV[15] .. response .. ARGV[2])
+  .. seq .. '\\n' .. eiLength .. '\\n' .. hLength .. '\\n' .. kept .. ',' .. mto .. ',' .. (tonumber(ARGV[16] or '0') or 0) .. '\\n'
+  .. ARGV[4] .. ARGV[6] .. ARGV[15] .. response .. ARGV[2])
 -- settle() ran at the start: what changed since is this message, the rules and the idle clock, so
 -- only the keys' expiry is recomputed (and a channel left idle with channelTimeout 0 goes).
 local stored, waiting, idle = redis.call('XLEN', M), redis.call('ZCARD', S), meta('idle')
@@ -468,7 +481,7 @@ while true do
 end
 `;
 
-/** ARGV: message id. Returns 1 if it was dropped. */
+/** ARGV: message id, events channel. Returns 1 if it was dropped (and says so to the processes that watch it). */
 const RECEIVED = `
 if not settle() then return 0 end
 local oldest = redis.call('XRANGE', M, '-', '+', 'COUNT', 1)
@@ -476,6 +489,7 @@ if not oldest[1] or oldest[1][1] ~= ARGV[1] then return 0 end
 if redis.call('XLEN', M) <= (meta('min') or 0) then return 0 end
 forgetKey(oldest[1])
 redis.call('XDEL', M, ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'X\\n' .. ARGV[1])
 markIfIdle()
 settle()
 return 1
@@ -513,16 +527,17 @@ return join(0)
  * read and, when nothing is stored for it, joined, in order, in one step. ARGV: events channel,
  * process, concurrency, max subscribers, create ('1'/'0'), lease ms, rules for a channel a join
  * creates (store, min, max, messageTimeout, channelTimeout), then per long-poll its cursor ('' = from
- * the oldest) and subscriber id. Returns {last id ('' = none), then per long-poll {1, id, fields}
- * (a message after its cursor is stored: nothing joined) or {2, JOIN's answer}}.
+ * the oldest) and subscriber id. Returns {last id ('' = none), the messages answered (each once:
+ * {id, fields}...), then per long-poll the number of its message in that list (nothing joined), or
+ * JOIN's answer}.
  */
 const POLL = `
-local out = {''}
+local last = ''
 local kept = nil
 local firstAfter = {}
 if settle() then
   redis.pcall('HSET', C, 'req', now)
-  out[1] = redis.call('HGET', C, 'last') or ''
+  last = redis.call('HGET', C, 'last') or ''
   kept = keptFrom(meta('min') or 0)
 else
   firstAfter = nil
@@ -540,6 +555,7 @@ local function after(cursor)
     start = '(' .. batch[#batch][1]
   end
 end
+local messages, numbers, results = {}, {}, {}
 local joined = false
 for i = 12, #ARGV, 2 do
   local cursor, subscriber = ARGV[i], ARGV[i + 1]
@@ -551,15 +567,50 @@ for i = 12, #ARGV, 2 do
   end
   if entry then
     if meta('mr') then redis.pcall('HINCRBY', C, 'r:' .. entry[1], 1) end
-    out[#out + 1] = {1, entry[1], entry[2]}
+    local n = numbers[entry[1]]
+    if not n then
+      messages[#messages + 1] = entry
+      n = #messages
+      numbers[entry[1]] = n
+    end
+    results[#results + 1] = n
   else
     local result = countIn(ARGV[1], ARGV[2], subscriber, ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), 7)
     if result == 'ok' then joined = true end
-    out[#out + 1] = {2, result}
+    results[#results + 1] = result
   end
 end
 if joined then expireAfterJoin() end
-return out
+return {last, messages, results}
+`;
+
+/**
+ * Waiting subscribers of one process counted out and in together (RedisStore counts a watched
+ * channel's subscribers in batches, see channel-view.ts). ARGV: process, lease ms, how many are
+ * counted out, those subscriber ids, then the ids counted in. Nobody is counted in on a channel that
+ * no longer exists (it was deleted meanwhile: those subscribers are told so). Also the channel's
+ * last-requested time. Returns 1, or 0 when the channel does not exist.
+ */
+const COUNT = `
+if redis.call('EXISTS', C) == 0 then return 0 end
+local out = tonumber(ARGV[3])
+local left = 0
+for i = 4, 3 + out, 256 do
+  local members = {}
+  for j = i, math.min(i + 255, 3 + out) do members[#members + 1] = ARGV[1] .. '|' .. ARGV[j] end
+  left = left + redis.call('ZREM', S, unpack(members))
+end
+if #ARGV > 3 + out then
+  for i = 4 + out, #ARGV do redis.call('ZADD', S, 0, ARGV[1] .. '|' .. ARGV[i]) end
+  redis.call('HSET', L, ARGV[1], now + tonumber(ARGV[2]))
+  redis.call('HDEL', C, 'idle')
+elseif left > 0 and redis.call('ZLEXCOUNT', S, '[' .. ARGV[1] .. '|', '(' .. ARGV[1] .. '}') == 0 then
+  redis.call('HDEL', L, ARGV[1])
+end
+redis.pcall('HSET', C, 'req', now)
+markIfIdle()
+settle()
+return 1
 `;
 
 /** ARGV: process, subscriber ids... Returns how many were counted out. */
@@ -587,12 +638,13 @@ return left
  * (as its joins did, when they could) and moves its last id up to `floor`, the newest id this process
  * has seen on it, so that ids never repeat after Redis restarts empty or fails over to a lagging
  * replica (a subscriber's cursor would skip a message with a reused id).
- * Returns -1 if the channel is gone, 1 if the lease was new, 0 if renewed.
+ * Returns {-1, ''} if the channel is gone, else {1 if the lease was new or 0 if renewed, the channel's
+ * last id} (the process checks that its wake-ups missed nothing).
  */
 const REFRESH = `
 local recover = ARGV[3] ~= '0'
 if not settle() then
-  if ARGV[3] ~= '2' then return -1 end
+  if ARGV[3] ~= '2' then return {-1, ''} end
   setRules(4)
   lifecycle = lifecycle .. 'c'
 end
@@ -603,7 +655,7 @@ end
 -- Mode 3: the floor alone, for a channel this process published to or read but holds nobody on.
 if ARGV[3] == '3' then
   settle()
-  return 0
+  return {0, redis.call('HGET', C, 'last') or ''}
 end
 local added = redis.call('HSET', L, ARGV[1], now + tonumber(ARGV[2]))
 if #ARGV > 9 then
@@ -611,7 +663,7 @@ if #ARGV > 9 then
   redis.call('HDEL', C, 'idle')
 end
 settle()
-return added
+return {added, redis.call('HGET', C, 'last') or ''}
 `;
 
 export interface LuaScript {
@@ -637,6 +689,7 @@ export const SCRIPTS = {
   delete: script('delete', DELETE),
   join: script('join', JOIN),
   poll: script('poll', POLL),
+  count: script('count', COUNT),
   leave: script('leave', LEAVE),
   refresh: script('refresh', REFRESH),
 } as const;

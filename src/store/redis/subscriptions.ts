@@ -5,17 +5,17 @@
  * parked subscribers re-read from their cursors and nothing published meanwhile is missed.
  */
 import { log } from '../../log.js';
-import type { ChannelEvent, ChannelListener } from '../channel-store.js';
+
 import { toStoreError, unavailable } from './errors.js';
 import type { RedisClient } from './redis-client.js';
-import { decodeWakeUp } from './wake-ups.js';
+import { decodeWakeUp, type WakeUp, type WakeUpListener } from './wake-ups.js';
 
 const debug = log('redis');
 
 interface Subscription {
   /** Store name of the channel. */
   readonly channel: string;
-  readonly listeners: Set<ChannelListener>;
+  readonly listeners: Set<WakeUpListener>;
   /** Resolves once Redis confirmed SUBSCRIBE. */
   readonly ready: Promise<void>;
 }
@@ -28,9 +28,13 @@ export class ChannelSubscriptions {
   /** One function for every channel, so node-redis never holds two listeners for one channel. */
   readonly #onWakeUp = (payload: Buffer, name: Buffer | string) => this.#dispatch(name.toString(), payload);
 
-  constructor(client: RedisClient, timeout: number) {
+  /** Sees every wake-up once, before the watchers do (RedisStore's view of its channels). */
+  readonly #observe: WakeUpListener;
+
+  constructor(client: RedisClient, timeout: number, observe: WakeUpListener = () => {}) {
     this.#client = client;
     this.#timeout = timeout;
+    this.#observe = observe;
   }
 
   /** Channels watched now (for tests and stats). */
@@ -38,7 +42,7 @@ export class ChannelSubscriptions {
     return this.#subscriptions.size;
   }
 
-  async watch(name: string, channel: string, listener: ChannelListener): Promise<() => void> {
+  async watch(name: string, channel: string, listener: WakeUpListener): Promise<() => void> {
     let subscription = this.#subscriptions.get(name);
     if (!subscription) {
       subscription = { channel, listeners: new Set(), ready: this.#subscribe(name) };
@@ -58,6 +62,12 @@ export class ChannelSubscriptions {
       watching = false;
       this.#drop(name, current, listener);
     };
+  }
+
+  /** Tells the watchers of one channel to re-read from their cursors (its wake-ups were missed). */
+  resync(name: string): void {
+    const subscription = this.#subscriptions.get(name);
+    if (subscription) this.#emit(subscription, { type: 'resync' });
   }
 
   /** Tells every watcher to re-read from its cursors (Redis came back). */
@@ -99,7 +109,7 @@ export class ChannelSubscriptions {
     }
   }
 
-  #drop(name: string, subscription: Subscription, listener: ChannelListener): void {
+  #drop(name: string, subscription: Subscription, listener: WakeUpListener): void {
     subscription.listeners.delete(listener);
     if (subscription.listeners.size > 0 || this.#subscriptions.get(name) !== subscription) return;
     this.#subscriptions.delete(name);
@@ -127,7 +137,12 @@ export class ChannelSubscriptions {
     this.#emit(subscription, event);
   }
 
-  #emit(subscription: Subscription, event: ChannelEvent): void {
+  #emit(subscription: Subscription, event: WakeUp): void {
+    try {
+      this.#observe(subscription.channel, event);
+    } catch (err) {
+      process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'PushRelayListenerWarning');
+    }
     for (const listener of subscription.listeners) {
       try {
         listener(subscription.channel, event);
