@@ -30,6 +30,7 @@ export type {
   JoinRequest,
   JoinResult,
   NewMessage,
+  NextOrJoinResult,
   NextResult,
   PublishResult,
   StoredMessage,

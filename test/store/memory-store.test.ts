@@ -249,6 +249,19 @@ describe('MemoryStore (fake clock)', () => {
     assert.deepEqual(await store.join('/c', join('f', { maxSubscribers: 2 })), { ok: true });
   });
 
+  it('nextOrJoin answers at once (no Promise): the message after the cursor, else join()', async () => {
+    const { store } = fakeStore();
+    const first = store.nextOrJoin('/n', undefined, join('a'));
+    assert.ok(!(first instanceof Promise));
+    assert.deepEqual(first, { joined: { ok: true } });
+    const { message } = await store.publish('/n', msg('m1'), rules());
+    assert.equal(store.nextOrJoin('/n', undefined, join('b')).message, message, 'the oldest stored');
+    assert.deepEqual(store.nextOrJoin('/n', message.id, join('c', { maxSubscribers: 1 })), { joined: { ok: false, reason: 'full' } });
+    assert.deepEqual(store.nextOrJoin('/n', message.id, join('d', { concurrency: 'first' })), { joined: { ok: false, reason: 'conflict' } });
+    assert.deepEqual(store.nextOrJoin('/none', undefined, join('e', { create: false })), { joined: { ok: false, reason: 'missing' } });
+    assert.equal((await store.info('/n'))!.subscribers, 1, 'only the one joined counts');
+  });
+
   it('join with concurrency last tells watchers to end every other waiting subscriber', async () => {
     const { store } = fakeStore();
     const events: ChannelEvent[] = [];

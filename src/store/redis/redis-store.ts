@@ -335,7 +335,11 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   async next(channel: string, after: MessageId | undefined): Promise<NextResult> {
     const epoch = this.#liveEpoch(channel);
     const r = list(await this.#run(channel, this.#scripts.next, [after ? toStreamId(after) : '']));
-    if (int(r[0]) === 0) return { exists: false, message: undefined };
+    if (int(r[0]) === 0) {
+      // No channel, no message: every one published from now on will be heard.
+      if (epoch >= 0) this.#views.get(channel)?.learned(epoch, undefined);
+      return { exists: false, message: undefined };
+    }
     const last = fromStreamId(text(r[1]));
     // Cursors of this channel's subscribers are at most its last id: never to be given again (presence.ts).
     this.#presence.saw(channel, last);

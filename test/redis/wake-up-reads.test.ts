@@ -1,0 +1,204 @@
+/**
+ * RedisStore answers long-polls from what the wake-ups of a watched channel told it, and counts
+ * subscribers in batches: checked on a redis-server of the test's own, whose scripts are counted
+ * (INFO commandstats), with a second store standing for another process sharing it.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { after, before, describe, it, test } from 'node:test';
+import { createClient } from 'redis';
+import { DEFAULT_BUFFER_RULES, type BufferRules } from '../../src/index.js';
+import { RedisStore } from '../../src/redis.js';
+import type { ChannelEvent, JoinRequest, NextOrJoinResult } from '../../src/store/channel-store.js';
+import { channelKeys, keyList } from '../../src/store/redis/keys.js';
+import { SCRIPTS } from '../../src/store/redis/scripts.js';
+import { waitFor } from '../helpers/wait.js';
+import { freePort, kill, redisServerSkipReason, startRedis } from './redis-server.js';
+
+const skip = redisServerSkipReason('RedisStore reads from its wake-ups');
+
+if (skip) test('RedisStore reads from its wake-ups', { skip }, () => {});
+else
+  describe('RedisStore: long-polls answered from the wake-ups, subscribers counted in batches', () => {
+    let redis: ChildProcess;
+    let url: string;
+    let store: RedisStore;
+    /** Another process sharing the store. */
+    let other: RedisStore;
+    let admin: ReturnType<typeof createClient>;
+    let n = 0;
+    const channel = () => `/wake-${++n}`;
+    const request = (subscriberId: string, over: Partial<JoinRequest> = {}): JoinRequest => ({
+      subscriberId,
+      concurrency: 'broadcast',
+      maxSubscribers: 0,
+      create: true,
+      channelTimeout: 0,
+      ...over,
+    });
+    let counted = 0;
+    /** Scripts Redis has run since the last call. */
+    const scriptsRun = async () => {
+      const info = await admin.info('commandstats');
+      const calls = [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+      const since = calls - counted;
+      counted = calls;
+      return since;
+    };
+    const publish = (store: RedisStore, ch: string, text: string, rules: BufferRules = DEFAULT_BUFFER_RULES) => store.publish(ch, { data: Buffer.from(text), contentType: undefined }, rules);
+    const members = async (ch: string) => (await admin.zRange(channelKeys('wake', ch).subscribers, 0, -1)).sort();
+
+    /** Watches `ch` as a relay does; `events` gets its wake-ups. Resolves once the view knows the channel (one read). */
+    async function watched(ch: string): Promise<{ events: ChannelEvent[]; unwatch: () => void }> {
+      const events: ChannelEvent[] = [];
+      const unwatch = await store.watch(ch, (_name, event) => events.push(event));
+      // The first read made while the watch is live teaches the view the channel's newest id.
+      await store.next(ch, undefined);
+      return { events, unwatch };
+    }
+
+    before(async () => {
+      const port = await freePort();
+      redis = await startRedis(port);
+      url = `redis://127.0.0.1:${port}`;
+      admin = createClient({ url });
+      await admin.connect();
+      store = new RedisStore({ url, prefix: 'wake', heartbeatInterval: '200ms' });
+      other = new RedisStore({ url, prefix: 'wake', heartbeatInterval: '200ms' });
+      await Promise.all([store.ready(), other.ready()]);
+      // Redis learns each script on its first use (NOSCRIPT, then EVAL): not what is counted here.
+      const warm = channel();
+      const w = await watched(warm);
+      await store.nextOrJoin(warm, undefined, request('warm'));
+      await publish(store, warm, 'x');
+      await store.leave(warm, ['warm']);
+      w.unwatch();
+    });
+    after(async () => {
+      await Promise.all([store.close(), other.close()]);
+      admin.destroy();
+      await kill(redis);
+    });
+
+    it('a poll whose cursor is the newest id heard parks at once, without a script; a recent message answers the one before it', async () => {
+      const ch = channel();
+      const { events, unwatch } = await watched(ch);
+      const one = await publish(store, ch, 'one');
+      await waitFor('the wake-up', () => events.length === 1);
+      await scriptsRun();
+      const parked = store.nextOrJoin(ch, one.message.id, request('a'));
+      assert.ok(!(parked instanceof Promise), 'answered at once');
+      assert.deepEqual((parked as NextOrJoinResult).joined, { ok: true });
+      assert.equal(await scriptsRun(), 0, 'no script (it is counted in Redis by the next batch)');
+      const two = await publish(store, ch, 'two');
+      await waitFor('the wake-up', () => events.length === 2);
+      await scriptsRun();
+      const first = store.nextOrJoin(ch, one.message.id, request('b')) as NextOrJoinResult;
+      const second = store.nextOrJoin(ch, one.message.id, request('c')) as NextOrJoinResult;
+      assert.equal(first.message?.data.toString(), 'two');
+      assert.equal(second.message, first.message, 'one object for every answer of a message');
+      assert.deepEqual(first.message?.id, two.message.id);
+      assert.equal(await scriptsRun(), 0, 'answered from memory');
+      // The parked one is counted in Redis by the next batch.
+      await waitFor('the batch in Redis', async () => (await members(ch)).length === 1);
+      await store.leave(ch, ['a']);
+      unwatch();
+    });
+
+    it('what the wake-ups cannot vouch for is read from Redis, and answers the same', async () => {
+      const ch = channel();
+      const { events, unwatch } = await watched(ch);
+      const zero = await publish(store, ch, 'zero');
+      // Stored under maxMessages 1 each: the second publish trims the first.
+      const one = await publish(store, ch, 'one', { ...DEFAULT_BUFFER_RULES, maxMessages: 1 });
+      await publish(store, ch, 'two', { ...DEFAULT_BUFFER_RULES, maxMessages: 1 });
+      await waitFor('the wake-ups', () => events.length === 3);
+      await scriptsRun();
+      const trimmed = await store.nextOrJoin(ch, zero.message.id, request('t'));
+      assert.equal(trimmed.message?.data.toString(), 'two', 'Redis no longer holds "one"');
+      assert.equal(await scriptsRun(), 1);
+      const fresh = store.nextOrJoin(ch, one.message.id, request('f')) as NextOrJoinResult;
+      assert.equal(fresh.message?.data.toString(), 'two', 'from memory');
+      assert.equal(await scriptsRun(), 0);
+      // Not stored: only the subscribers waiting then got it.
+      const unstored = await publish(store, ch, 'gone', { ...DEFAULT_BUFFER_RULES, storeMessages: false });
+      await waitFor('the wake-up', () => events.length === 4);
+      await scriptsRun();
+      const after = await store.nextOrJoin(ch, unstored.info.lastMessageId!, request('u'));
+      assert.deepEqual(after.joined, { ok: true }, 'its id is the newest: nothing follows');
+      const before = await store.nextOrJoin(ch, one.message.id, request('v'));
+      assert.equal(before.message?.data.toString(), 'two');
+      await store.leave(ch, ['u']);
+      unwatch();
+    });
+
+    it('counts reach Redis in one batch; a poll coming back takes the answered one\'s place; this process counts its own exactly', async () => {
+      const ch = channel();
+      const { events, unwatch } = await watched(ch);
+      const one = await publish(store, ch, 'one');
+      await waitFor('the wake-up', () => events.length === 1);
+      for (const id of ['a', 'b', 'c']) store.nextOrJoin(ch, one.message.id, request(id));
+      assert.equal((await store.info(ch))?.subscribers, 3, 'this process counts its batch at once');
+      await waitFor('the batch in Redis', async () => (await other.info(ch))?.subscribers === 3);
+      assert.deepEqual(await members(ch), ['a', 'b', 'c'].map((id) => `${store.processId}|${id}`).sort());
+      // Two answered; one comes back before the batch goes: it takes an answered one's place in Redis.
+      void store.leave(ch, ['a', 'b']);
+      store.nextOrJoin(ch, one.message.id, request('d'));
+      assert.equal((await publish(store, ch, 'two')).info.subscribers, 2, 'the publishing process counts what waits now');
+      await waitFor('the batch in Redis', async () => (await other.info(ch))?.subscribers === 2);
+      const left = await members(ch);
+      assert.equal(left.length, 2);
+      assert.ok(left.includes(`${store.processId}|c`));
+      assert.ok(!left.includes(`${store.processId}|d`), 'd counts in the place of a or b');
+      await store.leave(ch, ['c', 'd']);
+      assert.equal((await other.info(ch))?.subscribers, 0, 'a leave resolves once Redis counted them out');
+      unwatch();
+    });
+
+    it('a gap in the sequence of wake-ups makes the parked subscribers read again', async () => {
+      const ch = channel();
+      const { events, unwatch } = await watched(ch);
+      const one = await publish(store, ch, 'one');
+      await waitFor('the wake-up', () => events.length === 1);
+      store.nextOrJoin(ch, one.message.id, request('p'));
+      await lostWakeUp(ch, 'missed');
+      await publish(store, ch, 'three');
+      // At once, from the wake-up itself (the heartbeat would take over a second).
+      await waitFor('a resync', () => events.some((e) => e.type === 'resync'), 800);
+      const read = await store.nextOrJoin(ch, one.message.id, request('q'));
+      assert.equal(read.message?.data.toString(), 'missed', 'read from Redis, not answered from the view');
+      await store.leave(ch, ['p']);
+      unwatch();
+    });
+
+    it('a missed last wake-up is found by the heartbeat: the parked subscribers read again', async () => {
+      const ch = channel();
+      const { events, unwatch } = await watched(ch);
+      const one = await publish(store, ch, 'one');
+      await waitFor('the wake-up', () => events.length === 1);
+      store.nextOrJoin(ch, one.message.id, request('h'));
+      await lostWakeUp(ch, 'missed');
+      await waitFor('a resync', () => events.some((e) => e.type === 'resync'), 5000);
+      await store.leave(ch, ['h']);
+      unwatch();
+    });
+
+    it('a deleted channel is forgotten: its subscribers no longer count for this process', async () => {
+      const ch = channel();
+      const { events, unwatch } = await watched(ch);
+      await store.nextOrJoin(ch, undefined, request('z'));
+      await waitFor('counted', async () => (await other.info(ch))?.subscribers === 1);
+      const mine = async () => (await store.summary()).workers.find((w) => w.pid === process.pid && w.subscribers > 0);
+      assert.ok(await mine());
+      await other.delete(ch);
+      await waitFor('the deletion', () => events.some((e) => e.type === 'deleted'));
+      assert.equal((await store.summary()).workers.reduce((sum, w) => sum + w.subscribers, 0), 0);
+      unwatch();
+    });
+
+    /** Publishes `text` on `ch` with its wake-up sent nowhere, as if this process's pub/sub missed it. */
+    async function lostWakeUp(ch: string, text: string): Promise<void> {
+      const keys = channelKeys('wake', ch);
+      await admin.sendCommand(['EVAL', SCRIPTS.publish.source, String(keyList(keys).length), ...keyList(keys), '0', '0', 'nowhere', text, '0', '', '0', '', '1', '1', '10', '3600000', '0', '', '0', '0', '', '0', '']);
+    }
+  });
