@@ -17,6 +17,8 @@ import type { NewMessage } from '../store/channel-store.js';
 import { isMessageHttp, parseHttpMessage } from '../protocol/message-http.js';
 import type { RelayContext } from './context.js';
 import { resolveChannels } from './resolve-channels.js';
+import { isPromiseLike } from '../maybe-async.js';
+import type { ResolvedChannel } from '../protocol/channel-id.js';
 
 const debug = log('publisher');
 const ALLOW = 'GET, POST, PUT, DELETE';
@@ -41,63 +43,68 @@ export function publisherMiddleware(relay: RelayContext, options: ResolvedPublis
 
 async function servePublisher(relay: RelayContext, options: ResolvedPublisher, req: IncomingMessage, res: ServerResponse): Promise<void> {
   relay.assertOpen();
-  const channels = await resolveChannels(req, options, 'publisher');
+  const resolved = resolveChannels(req, options, 'publisher');
+  const channels = isPromiseLike(resolved) ? await resolved : resolved;
   relay.checkEventsChannel(channels, 'publisher', req.method);
   const store = relay.store;
-  // One channel answers its info; several answer a list naming each that exists (404 if none does).
-  const answer = async (each: (key: string) => Promise<ChannelInfo | undefined>) => {
-    const infos = channels.length === 1 ? [await each(channels[0]!.key)] : await Promise.all(channels.map((c) => each(c.key)));
-    const found = channels.flatMap((c, i) => (infos[i] ? [{ channel: c.id, info: infos[i] }] : []));
-    if (found.length === 0) throw noSuchChannel();
-    sendChannelInfo(req, res, 200, channels.length === 1 ? found[0]!.info : found);
-  };
   switch (req.method) {
-    case 'POST': {
-      const headers = req.headers;
-      const data = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
-      const http = options.messageHttp && isMessageHttp(headers['content-type']) ? parseHttpMessage(data) : undefined;
-      const message: NewMessage = {
-        data: http ? http.body : data,
-        contentType: http ? http.contentType : headers['content-type'],
-        response: http?.head,
-        eventType: headerText(headers['x-eventsource-event']) ?? headerText(headers['event-type']),
-        eventId: readEventId(headers['event-id']),
-        idempotencyKey: readIdempotencyKey(headers['idempotency-key']),
-        distinctSecond: options.distinctSeconds,
-      };
-      let replayed = true;
-      let delivered = false;
-      const publishTo = async (key: string, id: string) => {
-        const result = await store.publish(key, message, options.rules);
-        if (!result.duplicate) {
-          replayed = false;
-          delivered ||= result.info.subscribers > 0;
-          relay.published(id, result.message);
-        }
-        return result.info;
-      };
-      const infos = channels.length === 1 ? [await publishTo(channels[0]!.key, channels[0]!.id)] : await Promise.all(channels.map((c) => publishTo(c.key, c.id)));
-      // A retry of a publish that is still stored: nothing published now (the IETF draft's replay header).
-      if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-      // 201 vs 202 needs only the count of waiting subscribers; fan-out happens after this answer.
-      const info = channels.length === 1 ? infos[0]! : channels.map((c, i) => ({ channel: c.id, info: infos[i]! }));
-      sendChannelInfo(req, res, delivered ? 201 : 202, info, !options.channelInfoOnPublish);
-      return;
-    }
+    case 'POST':
+      return publish(relay, options, req, res, channels);
     case 'PUT':
-      await answer((key) => store.create(key, options.rules));
-      return;
+      return answerInfo(req, res, channels, (key) => store.create(key, options.rules));
     case 'GET':
-      await answer((key) => store.info(key));
-      return;
+      return answerInfo(req, res, channels, (key) => store.info(key));
     case 'DELETE': {
       // A body is the channel deleted message subscribers with templates get (push_stream's DELETE).
       const body = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
       const notice = body.length > 0 ? body.toString('utf8') : undefined;
-      await answer((key) => store.delete(key, notice));
-      return;
+      return answerInfo(req, res, channels, (key) => store.delete(key, notice));
     }
   }
+}
+
+/** POST: the message stored in every channel named, 201 when a waiting subscriber gets it, else 202. */
+async function publish(relay: RelayContext, options: ResolvedPublisher, req: IncomingMessage, res: ServerResponse, channels: ResolvedChannel[]): Promise<void> {
+  const headers = req.headers;
+  const data = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
+  const http = options.messageHttp && isMessageHttp(headers['content-type']) ? parseHttpMessage(data) : undefined;
+  const message: NewMessage = {
+    data: http ? http.body : data,
+    contentType: http ? http.contentType : headers['content-type'],
+    response: http?.head,
+    eventType: headerText(headers['x-eventsource-event']) ?? headerText(headers['event-type']),
+    eventId: readEventId(headers['event-id']),
+    idempotencyKey: readIdempotencyKey(headers['idempotency-key']),
+    distinctSecond: options.distinctSeconds,
+  };
+  const store = relay.store;
+  // Each channel's `publish` event as soon as it is stored there (another channel may still fail).
+  const publishTo = async (channel: ResolvedChannel) => {
+    const result = await store.publish(channel.key, message, options.rules);
+    if (!result.duplicate) relay.published(channel.id, result.message);
+    return result;
+  };
+  const results = channels.length === 1 ? [await publishTo(channels[0]!)] : await Promise.all(channels.map(publishTo));
+  let replayed = true;
+  let delivered = false;
+  for (const result of results) {
+    if (result.duplicate) continue;
+    replayed = false;
+    delivered ||= result.info.subscribers > 0;
+  }
+  // A retry of a publish that is still stored: nothing published now (the IETF draft's replay header).
+  if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+  // 201 vs 202 needs only the count of waiting subscribers; fan-out happens after this answer.
+  const info = channels.length === 1 ? results[0]!.info : channels.map((c, i) => ({ channel: c.id, info: results[i]!.info }));
+  sendChannelInfo(req, res, delivered ? 201 : 202, info, !options.channelInfoOnPublish);
+}
+
+/** One channel answers its info; several answer a list naming each that exists (404 if none does). */
+async function answerInfo(req: IncomingMessage, res: ServerResponse, channels: ResolvedChannel[], each: (key: string) => Promise<ChannelInfo | undefined>): Promise<void> {
+  const infos = channels.length === 1 ? [await each(channels[0]!.key)] : await Promise.all(channels.map((c) => each(c.key)));
+  const found = channels.flatMap((c, i) => (infos[i] ? [{ channel: c.id, info: infos[i] }] : []));
+  if (found.length === 0) throw noSuchChannel();
+  sendChannelInfo(req, res, 200, channels.length === 1 ? found[0]!.info : found);
 }
 
 /** A header given once, as text; undefined when absent or empty. */

@@ -40,7 +40,9 @@ export class Presence implements WheelEntry {
   returnKey: string | undefined = undefined;
   /** What this client has open now (relay.disconnect ends it). */
   open: Revocable | undefined = undefined;
-  /** Its `subscribe` was fired (a refused first request never is). */
+  /** Accepted (answered, waiting or streaming): a refused first request never is. */
+  accepted = false;
+  /** Its `subscribe` was fired (only while someone listens): its `unsubscribe` will be. */
   announced = false;
   #id: string | undefined;
 
@@ -133,8 +135,11 @@ export class PresenceRegistry {
 
   /** The request is answered, waiting or streaming: a new presence is announced (`subscribe`). */
   accept(presence: Presence): void {
-    // Already announced (a poller coming back), or gone before it was accepted (never there).
-    if (presence.announced || !this.#open.has(presence)) return;
+    // Already accepted (a poller coming back), or gone before it was accepted (never there).
+    if (presence.accepted || !this.#open.has(presence)) return;
+    presence.accepted = true;
+    // Nobody listens: nothing to build or fire (most long-poll requests of most relays).
+    if (!this.#tracking()) return;
     presence.announced = true;
     for (const channel of presence.channels) this.#fire('subscribe', presence, channel.id);
   }
@@ -165,7 +170,7 @@ export class PresenceRegistry {
       (filter.presenceKey === undefined || p.key === filter.presenceKey);
     let count = 0;
     for (const p of [...this.#open]) {
-      if (!matches(p) || !p.announced) continue;
+      if (!matches(p) || !p.accepted) continue;
       count++;
       p.open?.revoke();
     }

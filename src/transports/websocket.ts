@@ -78,6 +78,8 @@ export interface WebSocketPublishing {
 export class WebSocketTransport implements SubscriberTransport {
   #ws: WebSocket | undefined;
   #pending: PendingUpgrade | undefined;
+  /** The connection ws speaks on, written to directly for shared frames (see send). */
+  readonly #socket: PendingUpgrade['socket'];
   #meta: MetaFraming = false;
   #gone = false;
   /** Answered the last keep-alive ping (or was just opened). */
@@ -98,6 +100,7 @@ export class WebSocketTransport implements SubscriberTransport {
     this.#req = req;
     this.#publishing = publishing;
     this.#pending = pending;
+    this.#socket = pending.socket;
     this.#settings = settings;
     this.#backlog = new StreamBacklog(
       settings.backlog,
@@ -138,8 +141,13 @@ export class WebSocketTransport implements SubscriberTransport {
     if (this.#meta && position !== undefined) {
       // The shared frame starts with the message's own `id:` line; this socket names its composite cursor.
       frame = { binary: frame.binary, data: Buffer.concat([Buffer.from(`id: ${position}\n`, 'utf8'), frame.data.subarray(frame.data.indexOf(10) + 1)]) };
+      ws.send(frame.data, { binary: frame.binary }, this.#backlog.before());
+    } else if (this.#socket.writable) {
+      // The message's frame, built once with its header, written as one buffer to every socket (ws
+      // would write its header and the payload apart). ws writes its own frames (pings, the close)
+      // straight to the socket too, without compression: the order holds.
+      this.#socket.write(wireOf(frame), this.#backlog.before());
     }
-    ws.send(frame.data, { binary: frame.binary }, this.#backlog.before());
     this.#backlog.after();
     return false;
   }
@@ -277,6 +285,29 @@ function truncateUtf8(text: string, max: number): string {
 export interface Frame {
   data: Buffer;
   binary: boolean;
+  /** The whole frame on the wire (header and payload), built the first time a socket takes it. */
+  wire?: Buffer;
+}
+
+/** A frame as a server sends it (RFC 6455 §5.2: FIN, text or binary opcode, unmasked), built once per frame. */
+export function wireOf(frame: Frame): Buffer {
+  if (frame.wire) return frame.wire;
+  const length = frame.data.length;
+  const head = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const wire = Buffer.allocUnsafe(head + length);
+  wire[0] = frame.binary ? 0x82 : 0x81;
+  if (length < 126) {
+    wire[1] = length;
+  } else if (length < 65_536) {
+    wire[1] = 126;
+    wire.writeUInt16BE(length, 2);
+  } else {
+    wire[1] = 127;
+    wire.writeBigUInt64BE(BigInt(length), 2);
+  }
+  frame.data.copy(wire, head);
+  frame.wire = wire;
+  return wire;
 }
 
 /** Frames per message, built once and shared by every socket it goes to (keyed by meta + default type). */

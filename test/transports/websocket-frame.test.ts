@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StoredMessage } from '../../src/index.js';
-import { messageFrame } from '../../src/transports/websocket.js';
+import { messageFrame, wireOf } from '../../src/transports/websocket.js';
 
 const message = (data: string | Buffer, contentType?: string, eventType?: string): StoredMessage => ({
   id: { time: 1795340901, tag: 2 },
@@ -62,4 +62,22 @@ test("ws+meta.nchan frame: exactly Nchan's id and content-type lines, blank line
   // What NchanSubscriber.js matches every frame against.
   assert.match(typed.data.toString(), /^id: (.*)\n(content-type: (.*)\n)?\n/);
   assert.equal(messageFrame(message('bytes', 'application/octet-stream'), undefined, 'nchan').binary, true);
+});
+
+test('the frame written to every socket is one ws itself reads back: text and binary, each length form', async () => {
+  const { Receiver } = await import('ws');
+  for (const [size, contentType] of [[5, 'text/plain'], [125, undefined], [126, 'text/plain'], [65_535, undefined], [65_536, 'application/octet-stream'], [70_000, 'text/plain']] as const) {
+    const body = contentType === 'application/octet-stream' ? Buffer.alloc(size, 0xff) : Buffer.alloc(size, 'a');
+    const frame = messageFrame(message(body, contentType), undefined, false);
+    const wire = wireOf(frame);
+    assert.equal(wireOf(frame), wire, 'built once');
+    const receiver = new Receiver({ isServer: false });
+    const got = await new Promise<{ data: Buffer; binary: boolean }>((resolve, reject) => {
+      receiver.on('message', (data: Buffer, binary: boolean) => resolve({ data, binary }));
+      receiver.on('error', reject);
+      receiver.write(wire);
+    });
+    assert.equal(got.binary, frame.binary, `${size} bytes`);
+    assert.ok(got.data.equals(body), `${size} bytes byte for byte`);
+  }
 });

@@ -9,6 +9,7 @@ import type { RedisClientType, RedisFunctions, RedisModules, RedisScripts, RespV
 import { keyList, type ChannelKeys } from './keys.js';
 import type { LuaScript } from './scripts.js';
 import { IORedisAdapter } from './ioredis-adapter.js';
+import { TimerWheel, type WheelEntry } from '../../timer-wheel.js';
 
 /** Any node-redis v5 client (`createClient()` from `redis`), whatever its modules and RESP version. */
 export type RedisClient = RedisClientType<RedisModules, RedisFunctions, RedisScripts, RespVersions, TypeMapping>;
@@ -74,24 +75,45 @@ export function runScript(
   // ioredis' callBuffer() keeps bytes by itself (and node-redis, which BINARY() loads, may be absent).
   const options = client instanceof IORedisAdapter ? undefined : { typeMapping: BINARY() };
   const tail = [String(keyArgs.length), ...keyArgs, String(limit?.max ?? 0), String(uncounted), ...args];
-  const sent = (async () => {
-    try {
-      return (await client.sendCommand(['EVALSHA', script.sha, ...tail], options)) as Reply;
-    } catch (err) {
+  let sent: Promise<Reply>;
+  try {
+    sent = (client.sendCommand(['EVALSHA', script.sha, ...tail], options) as Promise<Reply>).catch((err: unknown) => {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return (await client.sendCommand(['EVAL', script.source, ...tail], options)) as Reply;
-    }
-  })();
+      return client.sendCommand(['EVAL', script.source, ...tail], options) as Promise<Reply>;
+    });
+  } catch (err) {
+    sent = Promise.reject(err);
+  }
   return withDeadline(sent, timeout);
 }
 
-/** `sent`, or CommandTimeoutError when it has not settled within `timeout` ms. */
+interface Deadline extends WheelEntry {
+  readonly reject: (err: Error) => void;
+  readonly timeout: number;
+}
+
+/**
+ * Every command's deadline, on one coarse timer wheel (50 ms): a timer per command would cost more
+ * than many commands do.
+ */
+const deadlines = new TimerWheel<Deadline>(50, (d) => d.reject(new CommandTimeoutError(`no answer within ${d.timeout} ms`)));
+
+/** `sent`, or CommandTimeoutError when it has not settled within `timeout` ms (50 ms more at most). */
 export function withDeadline<T>(sent: Promise<T>, timeout: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CommandTimeoutError(`no answer within ${timeout} ms`)), timeout);
+  return new Promise<T>((resolve, reject) => {
+    const deadline: Deadline = { slot: -1, reject, timeout };
+    deadlines.schedule(deadline, Date.now() + timeout);
+    sent.then(
+      (value) => {
+        deadlines.cancel(deadline);
+        resolve(value);
+      },
+      (err: unknown) => {
+        deadlines.cancel(deadline);
+        reject(err);
+      },
+    );
   });
-  return Promise.race([sent, deadline]).finally(() => clearTimeout(timer));
 }
 
 export const text = (reply: Reply | undefined): string => (Buffer.isBuffer(reply) ? reply.toString('utf8') : reply == null ? '' : String(reply));

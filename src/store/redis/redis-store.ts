@@ -843,8 +843,13 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (!this.#client.isReady) throw unavailable('not connected (reconnecting)');
   }
 
-  async #run(channel: string, script: LuaScript, args: ReadonlyArray<string | Buffer>, client = this.#client): Promise<Reply> {
-    await this.#ensureConnected();
+  #run(channel: string, script: LuaScript, args: ReadonlyArray<string | Buffer>, client = this.#client): Promise<Reply> {
+    // Connected (nearly always): sent now, in call order with whatever the store sent before.
+    if (this.#closed || !(this.#client.isReady && this.#subscriber.isReady)) return this.#ensureConnected().then(() => this.#send(channel, script, args, client));
+    return this.#send(channel, script, args, client);
+  }
+
+  async #send(channel: string, script: LuaScript, args: ReadonlyArray<string | Buffer>, client: RedisClient): Promise<Reply> {
     try {
       const view = this.#views.get(channel);
       const uncounted = view ? view.added.size - view.free.length : 0;
