@@ -323,6 +323,23 @@ export type MetaFraming = false | 'push-relay' | 'nchan';
 
 /** The frame that carries `message`. Binary frame unless the message is text (see isText). */
 export function messageFrame(message: StoredMessage, defaultContentType: string | undefined, meta: MetaFraming, missed = false): Frame {
+  // A fan-out asks for the same frame once per socket, thousands of times in a row.
+  const last = lastFrame;
+  if (last.message === message && last.defaultContentType === defaultContentType && last.meta === meta && last.missed === missed) return last.frame;
+  const frame = buildFrame(message, defaultContentType, meta, missed);
+  lastFrame = { message, defaultContentType, meta, missed, frame };
+  return frame;
+}
+
+let lastFrame: { message: StoredMessage | undefined; defaultContentType: string | undefined; meta: MetaFraming; missed: boolean; frame: Frame } = {
+  message: undefined,
+  defaultContentType: undefined,
+  meta: false,
+  missed: false,
+  frame: { data: Buffer.alloc(0), binary: false },
+};
+
+function buildFrame(message: StoredMessage, defaultContentType: string | undefined, meta: MetaFraming, missed: boolean): Frame {
   const contentType = message.contentType ?? defaultContentType;
   const key = `${meta === 'push-relay' ? 'm' : meta === 'nchan' ? 'n' : 'p'}${missed && meta === 'push-relay' ? '!' : ''}${message.contentType ? '' : (defaultContentType ?? '')}`;
   let byKey = frames.get(message);
