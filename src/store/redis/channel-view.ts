@@ -71,6 +71,8 @@ export class ChannelView {
   readonly added = new Set<string>();
   /** A subscriber asked since the last flush (the channel's last-requested time). */
   touched = false;
+  /** The batch on its way to Redis, if one is. */
+  sending: Promise<unknown> | undefined;
   /** Settled by the next flush (what leave() answers). */
   flushed: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
   /** Members Redis no longer counts (a concurrency `last` join removed them): their leaves are no-ops. */

@@ -293,6 +293,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     // After a failover, the channels' last ids go up to what this process saw before a publish takes
     // one (see Presence): otherwise a message the new master lost could be skipped without a signal.
     if (this.#recovering) await settledWithin([this.#recovering], this.#timeout);
+    // On its own connection (option replicas), the publish could overtake a batch of counts on its way.
+    const batch = this.#publisher && this.#views.get(channel)?.sending;
+    if (batch) await settledWithin([batch], this.#timeout);
     const keys = this.#keys(channel);
     const { contentType, eventType, eventId } = input;
     const r = list(
@@ -1114,6 +1117,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     const sent = this.#run(channel, this.#scripts.count, [this.processId, String(this.#lease), String(out.length), ...out, ...into]);
     const waiting = view.flushed;
     view.flushed = undefined;
+    view.sending = sent;
     sent.then(
       () => waiting?.resolve(),
       (err: unknown) => waiting?.reject(err),
@@ -1125,7 +1129,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         if (out.length > 0) this.#presence.leaveFailed(channel, out);
         if (into.length > 0) this.#presence.joinFailed(channel);
       })
-      .finally(() => this.#leaving.delete(sent));
+      .finally(() => {
+        this.#leaving.delete(sent);
+        if (view.sending === sent) view.sending = undefined;
+      });
     return sent;
   }
 }
