@@ -3,7 +3,7 @@
  * where the client resumes, then hands the request to its transport: a poll is answered from the
  * store at once when a message is there, else every transport waits as a subscription.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { allowCrossOrigin, answerPreflight, originAllowed, SUBSCRIBER_CORS } from '../http/cors.js';
 import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
@@ -114,6 +114,8 @@ export function subscriberMiddleware(context: RelayContext, options: ResolvedSub
  * first request starts, makes it wait.
  */
 class SubscriberRequest {
+  /** Read once: under Express, `req.headers` is a getter found through a swapped prototype chain. */
+  readonly headers: IncomingHttpHeaders;
   readonly mechanism: SubscriberMode;
   readonly polls: boolean;
   #subscription: Subscription | undefined;
@@ -125,7 +127,8 @@ class SubscriberRequest {
     readonly res: ServerResponse,
     readonly next: ((err?: unknown) => void) | undefined,
   ) {
-    this.mechanism = chooseTransport(req.headers, endpoint.options.mode);
+    this.headers = req.headers;
+    this.mechanism = chooseTransport(this.headers, endpoint.options.mode);
     this.polls = this.mechanism === 'long-poll' || this.mechanism === 'interval-poll';
   }
 
@@ -133,7 +136,7 @@ class SubscriberRequest {
     const { context, options } = this.endpoint;
     const req = this.req;
     const upgrade = this.mechanism === 'websocket' ? acceptUpgrade(req) : undefined;
-    if (upgrade && options.allowOrigin && !originAllowed(options.allowOrigin, req.headers.origin, req)) throw originNotAllowed(req.headers.origin!);
+    if (upgrade && options.allowOrigin && !originAllowed(options.allowOrigin, this.headers.origin, req)) throw originNotAllowed(this.headers.origin!);
     context.assertOpen();
     const jsonp = this.polls ? jsonpCallback(req.url, options.jsonpCallback) : undefined;
     const channels = resolveChannels(req, options, 'subscriber');
@@ -145,8 +148,7 @@ class SubscriberRequest {
   #position(channels: ResolvedChannel[], upgrade: PendingUpgrade | undefined, jsonp: string | undefined): MaybePromise<void> {
     const { context, options, subscription: settings } = this.endpoint;
     const req = this.req;
-    // Read once: under Express, `req.headers` is a getter found through a swapped prototype chain.
-    const headers = req.headers;
+    const headers = this.headers;
     context.checkEventsChannel(channels, 'subscriber', req.method);
     if (options.wildcardChannelMaxQtd !== undefined) checkWildcards(channels, settings.join.wildcardPrefix, options.wildcardChannelMaxQtd);
     const args = options.cursorArguments;
@@ -195,7 +197,7 @@ class SubscriberRequest {
           (err: unknown) => this.#refused(err),
         );
       }
-      const padding = templates?.paddingFor(req.headers['user-agent']);
+      const padding = templates?.paddingFor(this.headers['user-agent']);
       const transportSettings = padding ? { ...this.endpoint.transport, padding } : this.endpoint.transport;
       const transport = upgrade
         ? new WebSocketTransport(req, this.res, upgrade, transportSettings, options.websocketPublish ? webSocketPublisher(this.endpoint, req, channels) : undefined)
