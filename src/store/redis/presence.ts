@@ -88,6 +88,7 @@ export class Presence {
     if (!held) return;
     this.#held.delete(channel);
     this.#leaving.delete(channel);
+    this.#recount.delete(channel);
     if (held.floor) this.#remember(channel, held.floor);
   }
 

@@ -388,9 +388,12 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   /**
-   * Long-polls of one channel that arrive in the same turn of the event loop (a fan-out's 1,000
-   * re-polls) go to Redis together: one script reads and joins them all, in arrival order, so that
-   * concurrency and limits apply exactly as if they came one by one.
+   * A long-poll's read and join. On a channel this process watches, what its wake-ups told it may
+   * answer at once (see channel-view.ts): the message that follows the cursor, or, for the newest
+   * id, a join counted in Redis with the next batch (concurrency `broadcast` without a subscriber
+   * limit only: the others are decided on the count in Redis). Otherwise the long-polls of one
+   * channel that arrive in the same turn of the event loop go to Redis together: one script reads
+   * and joins them all, in arrival order, so that concurrency and limits apply as one by one.
    */
   nextOrJoin(channel: string, after: MessageId | undefined, request: JoinRequest): NextOrJoinResult | Promise<NextOrJoinResult> {
     const view = this.#views.get(channel);

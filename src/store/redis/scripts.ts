@@ -89,7 +89,8 @@ local function prune()
   return latest
 end
 
--- Drops expired messages from the head of the stream; returns how many and the last one's expiry.
+-- Drops expired messages from the head of the stream; returns how many, the last one's expiry and the
+-- stream's length before.
 local function expire(min)
   local length = redis.call('XLEN', M)
   local dropped, lastExpiry = 0, nil
@@ -116,7 +117,7 @@ local function expire(min)
     end
     if stop then break end
   end
-  return dropped, lastExpiry
+  return dropped, lastExpiry, length
 end
 
 -- Removes the channel. A channel created again within this second must not hand out its old ids (a
@@ -148,7 +149,8 @@ end
 
 -- When the channel's keys expire, from its state now: the moment it would become removable if nobody
 -- touched it (never while it keeps messages forever). False when it is removable now (and removed).
-local function expireKeys(stored, waiting, idle, min, cto, deferred)
+-- xmax: the meta hash's xmax when the caller has it at hand (nil: read it).
+local function expireKeys(stored, waiting, idle, min, cto, deferred, xmax)
   local at = nil
   if idle ~= nil then
     at = idle + cto
@@ -163,8 +165,12 @@ local function expireKeys(stored, waiting, idle, min, cto, deferred)
   else
     local never = false
     if stored > 0 then
-      local xmax = meta('xmax') or 0
-      if min > 0 or xmax == 0 then never = true else at = xmax end
+      if min > 0 then
+        never = true
+      else
+        xmax = xmax or meta('xmax') or 0
+        if xmax == 0 then never = true else at = xmax end
+      end
     end
     if waiting > 0 and not never then
       -- Live subscribers keep it until their leases pass; heartbeats push that back.
@@ -175,22 +181,29 @@ local function expireKeys(stored, waiting, idle, min, cto, deferred)
     end
     if never then at = nil elseif at ~= nil then at = at + cto end
   end
-  for _, key in ipairs({C, M, S, L, K}) do
-    if at == nil then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, at) end
+  if at ~= nil then
+    for _, key in ipairs({C, M, S, L, K}) do redis.call('PEXPIREAT', key, at) end
+  elseif redis.call('PTTL', C) ~= -1 then
+    -- The keys get an expiry together, and a key made since has none: without one on C, none has one.
+    for _, key in ipairs({C, M, S, L, K}) do redis.call('PERSIST', key) end
   end
   if I then redis.call('ZADD', I, at or '+inf', C) end
   return true
 end
 
 -- MemoryStore's settle(): applies the clock, removes the channel once idle for channelTimeout, and
--- sets the keys' expiry to the moment it would become removable if nobody touched it. False if gone.
-local function settle(oldMin, oldCto, deferExpiry)
-  if redis.call('EXISTS', C) == 0 then return false end
+-- sets the keys' expiry to the moment it would become removable if nobody touched it. False if gone;
+-- else true, the messages stored, the subscribers waiting and the idle clock. known: the channel's
+-- meta hash as the caller read it ({idle, xmax}, numbers or nil), for a channel known to exist; what
+-- settle changes of it is changed there too.
+local function settle(oldMin, oldCto, deferExpiry, known)
+  if not known and redis.call('EXISTS', C) == 0 then return false end
   local min, cto = oldMin or meta('min') or 0, oldCto or meta('cto') or 0
   local lostSubscribersAt = prune()
-  local dropped, lastExpiry = expire(min)
-  local stored, waiting = redis.call('XLEN', M), redis.call('ZCARD', S)
-  local idle = meta('idle')
+  local dropped, lastExpiry, length = expire(min)
+  local stored, waiting = length - dropped, redis.call('ZCARD', S)
+  local idle
+  if known then idle = known.idle else idle = meta('idle') end
   if stored == 0 and waiting == 0 then
     if idle == nil then
       local since = nil
@@ -206,8 +219,12 @@ local function settle(oldMin, oldCto, deferExpiry)
     redis.call('HDEL', C, 'idle')
     idle = nil
   end
-  if stored == 0 then redis.call('HDEL', C, 'xmax') end
-  return expireKeys(stored, waiting, idle, min, cto, deferExpiry)
+  if stored == 0 and (not known or known.xmax) then redis.call('HDEL', C, 'xmax') end
+  if known then
+    known.idle = idle
+    if stored == 0 then known.xmax = nil end
+  end
+  return expireKeys(stored, waiting, idle, min, cto, deferExpiry, known and known.xmax), stored, waiting, idle
 end
 
 local function setRules(from)
@@ -290,15 +307,26 @@ if idempotencyKey ~= '' then
     end
   end
 end
+-- The channel's meta hash, read once: the script keeps these up to date as it changes them.
+local m = redis.call('HMGET', C, 'store', 'min', 'cto', 'last', 'n', 'xmax', 'idle', 'req', 'mr')
+local existed = m[1] ~= false
+local last, n, req, mr = m[4] or nil, tonumber(m[5]) or 0, tonumber(m[8]), m[9] ~= false
+local state = {xmax = tonumber(m[6]), idle = tonumber(m[7])}
 -- The script's first write must be one that Redis refuses when out of memory (507): once a script has
 -- written, Redis lets its later writes through. So the new rules go in first; the channel is settled
 -- with the rules it had (as MemoryStore does), then with the new ones at the end.
-local oldMin, oldCto = meta('min'), meta('cto')
-local existed = redis.call('EXISTS', C) == 1
 setRules(7)
-if existed and not settle(oldMin or 0, oldCto or 0, true) then
-  existed = false
-  setRules(7)
+local stored, waiting, idle = 0, 0, nil
+if existed then
+  local present
+  present, stored, waiting, idle = settle(tonumber(m[2]) or 0, tonumber(m[3]) or 0, true, state)
+  if not present then
+    existed = false
+    setRules(7)
+    -- Removed: its last id went to F, and the rest of the meta hash with it.
+    last, n, req, mr = nil, 0, nil, false
+    state = {}
+  end
 end
 if not existed then
   if not roomForChannel() then
@@ -306,9 +334,9 @@ if not existed then
     return {'toomany'}
   end
   lifecycle = lifecycle .. 'c'
+  stored, waiting, idle = redis.call('XLEN', M), redis.call('ZCARD', S), nil
 end
 local store, max, mto = ARGV[7], tonumber(ARGV[9]), tonumber(ARGV[10])
-local last = redis.call('HGET', C, 'last')
 local time, tag, previousId = sec, 0, ''
 if last then previousId = last else last = redis.call('GET', F) end
 if last then
@@ -331,16 +359,16 @@ else
 end
 local id = string.format('%d-%d', time, tag)
 -- The message's sequence number in its channel (~id~ of templates), counted with the id.
-local seq = redis.call('HINCRBY', C, 'n', 1)
-local newest = redis.call('XREVRANGE', M, '+', '-', 'COUNT', 1)
+local seq = n + 1
+local writes = {'last', id, 'n', seq}
 local previous = ''
-if newest[1] then previous = newest[1][1] end
+if stored > 0 then previous = redis.call('XREVRANGE', M, '+', '-', 'COUNT', 1)[1][1] end
 if store == '1' and max > 0 then
   local x = 0
   if mto > 0 then x = now + mto end
   local xmax = x
-  if redis.call('XLEN', M) > 0 then
-    local current = meta('xmax') or 0
+  if stored > 0 then
+    local current = state.xmax or 0
     if current == 0 or x == 0 then xmax = 0 else xmax = math.max(current, x) end
   end
   local fields = {'d', ARGV[2], 'x', x, 'p', previousId, 's', seq}
@@ -350,37 +378,61 @@ if store == '1' and max > 0 then
   if ARGV[5] == '1' then fields[#fields + 1] = 'e'; fields[#fields + 1] = ARGV[6] end
   if idempotencyKey ~= '' then fields[#fields + 1] = 'k'; fields[#fields + 1] = idempotencyKey end
   redis.call('XADD', M, id, unpack(fields))
+  stored = stored + 1
   if idempotencyKey ~= '' then redis.call('HSET', K, idempotencyKey, id) end
   -- The entries about to be trimmed take their keys with them.
-  local over = redis.call('XLEN', M) - max
-  if over > 0 and redis.call('EXISTS', K) == 1 then
-    for _, entry in ipairs(redis.call('XRANGE', M, '-', '+', 'COUNT', over)) do forgetKey(entry) end
+  local over = stored - max
+  if over > 0 then
+    if redis.call('EXISTS', K) == 1 then
+      for _, entry in ipairs(redis.call('XRANGE', M, '-', '+', 'COUNT', over)) do forgetKey(entry) end
+    end
+    redis.call('XTRIM', M, 'MAXLEN', max)
+    stored = max
   end
-  redis.call('XTRIM', M, 'MAXLEN', max)
-  redis.call('HSET', C, 'xmax', xmax)
+  state.xmax = xmax
+  writes[#writes + 1] = 'xmax'
+  writes[#writes + 1] = xmax
   -- push_min_message_recipients: count who received each message ('r:<id>' in the meta hash); the
   -- oldest goes once received often enough (at most one per publish, never below min).
   local recipients = tonumber(ARGV[16] or '0') or 0
   if recipients > 0 then
-    redis.call('HSET', C, 'mr', recipients, 'r:' .. id, waitingNow())
+    redis.call('HSET', C, 'mr', recipients, 'r:' .. id, math.max(0, waiting + UNCOUNTED))
     local oldest = redis.call('XRANGE', M, '-', '+', 'COUNT', 1)[1]
-    if over <= 0 and oldest and redis.call('XLEN', M) > tonumber(ARGV[8])
+    if over <= 0 and oldest and stored > tonumber(ARGV[8])
       and tonumber(redis.call('HGET', C, 'r:' .. oldest[1]) or '0') >= recipients then
       forgetKey(oldest)
       redis.call('XDEL', M, oldest[1])
+      stored = stored - 1
       oldest = redis.call('XRANGE', M, '-', '+', 'COUNT', 1)[1]
     end
     -- Counts of messages that left the stream (trimmed, expired, dropped): bounded by what it held.
     for _, name in ipairs(redis.call('HKEYS', C)) do
       if string.sub(name, 1, 2) == 'r:' and (not oldest or before(string.sub(name, 3), oldest[1])) then redis.call('HDEL', C, name) end
     end
-  elseif redis.call('HEXISTS', C, 'mr') == 1 then
+  elseif mr then
     redis.call('HDEL', C, 'mr')
   end
 end
-redis.call('HSET', C, 'last', id)
-markIfIdle()
-local result = info()
+-- The idle clock: started when the channel is left with nothing (markIfIdle), stopped when in use
+-- again (a channel idle under its old rules may be published to and keep the message).
+if stored == 0 and waiting == 0 then
+  if idle == nil then
+    idle = now
+    writes[#writes + 1] = 'idle'
+    writes[#writes + 1] = now
+  end
+elseif idle ~= nil then
+  redis.call('HDEL', C, 'idle')
+  idle = nil
+end
+redis.call('HSET', C, unpack(writes))
+if stored == 0 and state.xmax then
+  redis.call('HDEL', C, 'xmax')
+  state.xmax = nil
+end
+local requested = -1
+if req then requested = math.max(0, math.floor((now - req) / 1000)) end
+local subscribers = math.max(0, waiting + UNCOUNTED)
 local ctLength, etLength, eiLength, hLength = -1, -1, -1, -1
 local response = ARGV[17] or ''
 if response ~= '' then hLength = #response end
@@ -395,16 +447,10 @@ redis.call('PUBLISH', ARGV[1], 'M\\n' .. id .. '\\n' .. previous .. '\\n' .. pre
   .. seq .. '\\n' .. eiLength .. '\\n' .. hLength .. '\\n' .. kept .. ',' .. mto .. ',' .. (tonumber(ARGV[16] or '0') or 0) .. '\\n'
   .. ARGV[4] .. ARGV[6] .. ARGV[15] .. response .. ARGV[2])
 -- settle() ran at the start: what changed since is this message, the rules and the idle clock, so
--- only the keys' expiry is recomputed (and a channel left idle with channelTimeout 0 goes).
-local stored, waiting, idle = redis.call('XLEN', M), redis.call('ZCARD', S), meta('idle')
-if stored == 0 then redis.call('HDEL', C, 'xmax') end
--- In use again (a channel idle under its old rules may be published to and keep the message).
-if idle ~= nil and (stored > 0 or waiting > 0) then
-  redis.call('HDEL', C, 'idle')
-  idle = nil
-end
-expireKeys(stored, waiting, idle, meta('min') or 0, meta('cto') or 0)
-return {id, previousId, previous, result[1], result[2], result[3], seq}
+-- only the keys' expiry is recomputed (and a channel left idle with channelTimeout 0 goes). The
+-- rules are this publish's own (set at the start).
+expireKeys(stored, waiting, idle, tonumber(ARGV[8]) or 0, tonumber(ARGV[11]) or 0, false, state.xmax)
+return {id, previousId, previous, stored, requested, subscribers, seq}
 `;
 
 /** ARGV: rules (store, min, max, messageTimeout, channelTimeout). Returns info. */
