@@ -77,6 +77,11 @@ export class ChannelView {
   flushed: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
   /** Members Redis no longer counts (a concurrency `last` join removed them): their leaves are no-ops. */
   readonly uncounted = new Set<string>();
+  /**
+   * Subscribers here joined with a concurrency other than `broadcast` or a subscriber limit: those are
+   * decided on the count in Redis, so subscribers leaving are counted out at once, not left to linger.
+   */
+  strict = false;
 
   constructor(readonly channel: string) {}
 

@@ -411,7 +411,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       }
     }
     // Concurrency and limits are decided on the count in Redis: this process's batch goes first.
-    if (!counted) this.#flush(channel);
+    if (!counted) {
+      if (view) view.strict = true;
+      this.#flush(channel);
+    }
     const key = `${request.concurrency}|${request.maxSubscribers}|${request.create ? 1 : 0}|${request.channelTimeout}|${channel}`;
     let batch = this.#polls.get(key);
     if (!batch) {
@@ -556,6 +559,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     // Count out what this process still holds, so others need not wait for its leases to pass: the
     // batches not sent yet, the leaves under way, those Redis did not take, and the subscribers still held.
     clearTimeout(this.#flushTimer);
+    clearTimeout(this.#lingerTimer);
     if (this.#client.isReady) for (const view of this.#views.values()) this.#flush(view.channel);
     if (this.#leaving.size > 0) await settledWithin([...this.#leaving], this.#timeout);
     if (this.#client.isReady) {
@@ -956,9 +960,12 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   /** By channel: the channels this process watches. */
   readonly #views = new Map<string, ChannelView>();
-  /** Views with subscribers counted in or out here and not in Redis yet. */
+  /** Views with subscribers counted in here and not in Redis yet (sent within COUNT_MS). */
   readonly #dirty = new Set<ChannelView>();
   #flushTimer: NodeJS.Timeout | undefined;
+  /** Views whose only news is subscribers answered or gone (sent within LINGER_MS, unless others take their places). */
+  readonly #lingering = new Set<ChannelView>();
+  #lingerTimer: NodeJS.Timeout | undefined;
   /** Views whose only news is that a subscriber asked (their last-requested time). */
   readonly #touched = new Set<ChannelView>();
   #touchTimer: NodeJS.Timeout | undefined;
@@ -1001,6 +1008,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
           view.members.clear();
           view.uncounted.clear();
           this.#dirty.delete(view);
+          this.#lingering.delete(view);
           view.flushed?.resolve();
           view.flushed = undefined;
         }
@@ -1077,8 +1085,17 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     }
     this.#announceSoon();
     if (!view.dirty) return Promise.resolve();
-    this.#dirty.add(view);
-    this.#flushSoon();
+    if (view.strict || view.added.size > 0) {
+      this.#dirty.add(view);
+      this.#flushSoon();
+    } else {
+      // A long-poll answered comes back soon, most often: it then takes its own place, and Redis hears nothing.
+      this.#lingering.add(view);
+      this.#lingerTimer ??= setTimeout(() => {
+        this.#lingerTimer = undefined;
+        for (const v of [...this.#lingering]) this.#flush(v.channel);
+      }, LINGER_MS).unref();
+    }
     return (view.flushed ??= deferred()).promise;
   }
 
@@ -1110,12 +1127,19 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
    */
   #flush(channel: string): Promise<unknown> | undefined {
     const view = this.#views.get(channel);
-    if (!view?.dirty) return undefined;
+    if (!view) return undefined;
+    this.#dirty.delete(view);
+    this.#lingering.delete(view);
+    if (!view.dirty) {
+      // Those answered were replaced by new subscribers before anything had to be sent.
+      view.flushed?.resolve();
+      view.flushed = undefined;
+      return undefined;
+    }
     const out = view.free.splice(0);
     const into = [...view.added];
     view.added.clear();
     view.touched = false;
-    this.#dirty.delete(view);
     this.#touched.delete(view);
     const sent = this.#run(channel, this.#scripts.count, [this.processId, String(this.#lease), String(out.length), ...out, ...into]);
     const waiting = view.flushed;
@@ -1150,8 +1174,13 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
   return { promise, resolve, reject };
 }
 
-/** How long subscribers counted in or out wait to go to Redis together (a long-poll coming back meanwhile costs nothing). */
+/** How long subscribers counted in wait to go to Redis together. */
 const COUNT_MS = 5;
+/**
+ * How long answered or gone subscribers stay counted in Redis, on a channel with neither a subscriber
+ * limit nor a concurrency other than `broadcast`, waiting for a long-poll coming back to take their place.
+ */
+const LINGER_MS = 100;
 /** How often, at most, a channel's last-requested time is sent when its polls are answered from memory. */
 const TOUCH_MS = 1000;
 const JOINED: NextOrJoinResult = Object.freeze({ joined: Object.freeze({ ok: true }) });
