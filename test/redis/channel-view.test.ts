@@ -18,7 +18,7 @@ const NOW = 1_000_000;
 function viewWith(first: number, last: number, kept: Kept = STORED): ChannelView {
   const view = new ChannelView('/c');
   view.live = true;
-  for (let tag = first; tag <= last; tag++) assert.equal(view.published(message(tag), tag > 0 ? id(tag - 1) : undefined, kept, NOW), false);
+  for (let tag = first; tag <= last; tag++) assert.equal(view.published(message(tag), tag > 0 ? id(tag - 1) : undefined, kept, NOW), 'heard');
   view.learned(view.epoch, id(last));
   return view;
 }
@@ -81,11 +81,27 @@ describe('ChannelView', () => {
 
   it('a gap in sequence numbers says wake-ups were missed', () => {
     const view = viewWith(1, 2);
-    assert.equal(view.published(message(4, 4), id(3), STORED, NOW), true, 'seq 2 then 4');
+    assert.equal(view.published(message(4, 4), id(3), STORED, NOW), 'missed', 'seq 2 then 4');
     view.reset();
     assert.equal(view.known, false);
-    assert.equal(view.published(message(5, 5), id(4), STORED, NOW), false, 'after a reset, the next one starts a new run');
-    assert.equal(view.published(message(6, 1), id(5), STORED, NOW), true, 'a recreated channel starts again from 1');
+    assert.equal(view.published(message(5, 5), id(4), STORED, NOW), 'heard', 'after a reset, the next one starts a new run');
+    assert.equal(view.published(message(6, 1), id(5), STORED, NOW), 'missed', 'a recreated channel starts again from 1');
+  });
+
+  it('a message heard at once is not heard again from its wake-up; only the next one follows', () => {
+    const view = viewWith(1, 2);
+    view.live = true;
+    assert.equal(view.follows(3), true, 'seq 3 follows 2');
+    assert.equal(view.follows(4), false, 'a wake-up of seq 3 may still be on its way');
+    assert.equal(view.published(message(3, 3), id(2), STORED, NOW), 'heard');
+    assert.equal(view.published(message(3, 3), id(2), STORED, NOW), 'again', 'its wake-up');
+    assert.equal(view.published(message(4, 4), id(3), STORED, NOW), 'heard');
+    assert.deepEqual(view.after(id(3), NOW)?.id, id(4));
+    view.live = false;
+    assert.equal(view.follows(5), false, 'nothing is heard at once while the watch is down');
+    view.live = true;
+    view.reset();
+    assert.equal(view.follows(5), false, 'nor after a reset');
   });
 
   it('a wake-up from an older version (nothing said of what was kept) empties the window', () => {

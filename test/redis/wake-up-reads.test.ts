@@ -155,6 +155,28 @@ else
       unwatch();
     });
 
+    it("this process's own publish reaches its watchers before publish() resolves, and its wake-up is not handed on again", async () => {
+      const ch = channel();
+      const { events, unwatch } = await watched(ch);
+      // The first wake-up teaches the view the channel's sequence numbers.
+      await publish(store, ch, 'first');
+      await waitFor('the first wake-up', () => events.length === 1);
+      for (let i = 0; i < 20; i++) {
+        await publish(store, ch, `m${i}`);
+        assert.equal(events.length, 2 + i, `message ${i} heard when its publish resolved`);
+      }
+      // Another process's publish: its wake-up comes after every wake-up of ours.
+      await publish(other, ch, 'last');
+      await waitFor('the wake-up of the other process', () => events.some((e) => e.type === 'message' && e.message.data.toString() === 'last'));
+      const texts = events.map((e) => (e.type === 'message' ? e.message.data.toString() : e.type));
+      assert.deepEqual(texts, ['first', ...Array.from({ length: 20 }, (_, i) => `m${i}`), 'last'], 'each message once, in order');
+      // Polls after it are answered from what was heard.
+      const polled = store.nextOrJoin(ch, (events.at(-3) as Extract<ChannelEvent, { type: 'message' }>).message.id, request('h'));
+      assert.ok(!(polled instanceof Promise));
+      assert.equal((polled as NextOrJoinResult).message?.data.toString(), 'm19');
+      unwatch();
+    });
+
     it('an answered long-poll stays counted a moment: coming back, it takes its own place and Redis hears nothing', async () => {
       const ch = channel();
       const elsewhere = channel();

@@ -112,26 +112,38 @@ export class ChannelView {
   }
 
   /**
-   * A message's wake-up. True when the channel's sequence numbers show that wake-ups were missed
-   * before it (the store then resets the view and has the channel's subscribers read again).
+   * A message's wake-up (or this process's own publish, heard at once). 'missed' when the channel's
+   * sequence numbers show that wake-ups were missed before it (the store then resets the view and
+   * has the channel's subscribers read again); 'again' for a message heard already (the wake-up of
+   * a publish this process heard at once), which nobody needs to hear twice.
    */
-  published(message: StoredMessage, previous: MessageId | undefined, kept: Kept | undefined, now: number): boolean {
+  published(message: StoredMessage, previous: MessageId | undefined, kept: Kept | undefined, now: number): 'heard' | 'again' | 'missed' {
     const seq = message.seq;
+    if (seq !== undefined && this.#seq !== undefined && seq <= this.#seq && this.heard(message.id)) return 'again';
     const missed = seq !== undefined && this.#seq !== undefined && seq !== this.#seq + 1;
     this.#seq = seq;
-    if (missed) return true;
+    if (missed) return 'missed';
     if (!this.newest || compareIds(message.id, this.newest) > 0) this.newest = message.id;
     // A wake-up that does not say what was stored (from an older version of push-relay) breaks the window.
     if (!kept) {
       this.#recent.length = 0;
-      return false;
+      return 'heard';
     }
     const last = this.#recent.at(-1);
     // Contiguous only: a message older than the last one kept (a wake-up out of order) is not kept.
-    if (last && compareIds(message.id, last.message.id) <= 0) return false;
+    if (last && compareIds(message.id, last.message.id) <= 0) return 'heard';
     this.#recent.push({ message, previous, kept, arrived: now, dropped: false });
     if (this.#recent.length > RECENT) this.#recent.shift();
-    return false;
+    return 'heard';
+  }
+
+  /**
+   * Whether the message numbered `seq` is the very next one after every message this view heard: a
+   * publish of this process's own may then be heard at once, before its wake-up comes back (no
+   * wake-up of an earlier message can still be on its way).
+   */
+  follows(seq: number | undefined): boolean {
+    return this.live && this.known && seq !== undefined && this.#seq !== undefined && seq === this.#seq + 1;
   }
 
   /** The message with that id, if it is one of the recent ones. */

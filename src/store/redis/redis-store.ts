@@ -40,7 +40,7 @@ import { CommandTimeoutError, int, list, loadRedis, runScript, text, withDeadlin
 import { SCRIPTS, SHARDED_SCRIPTS, WORKER_SCRIPTS, type ChannelScripts, type LuaScript } from './scripts.js';
 import { fromStreamId, toStreamId } from './stream-ids.js';
 import { responseHead, type WakeUp } from './wake-ups.js';
-import { ChannelView } from './channel-view.js';
+import { ChannelView, type Kept } from './channel-view.js';
 import { ChannelSubscriptions } from './subscriptions.js';
 import { IORedisAdapter, isIORedis, type IORedisClient } from './ioredis-adapter.js';
 import { IORedisClusterAdapter, isIORedisCluster, type IORedisClusterClient } from './ioredis-cluster-adapter.js';
@@ -326,6 +326,12 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     }
     const message: StoredMessage = { id, previousId: fromStreamId(text(r[1])), data: input.data, contentType, eventType, eventId, seq: int(r[6]), ...(input.response ? { response: input.response } : {}) };
     debug('publish %s %s (%d bytes) to %d waiting', channel, text(r[0]), input.data.length, int(r[5]));
+    // Heard at once on a channel this process watches and knows up to the message before: its
+    // subscribers here get it now, and later polls find it, as they would on MemoryStore. The
+    // wake-up that comes back is then not handed on again (ChannelView.published).
+    if (!this.#closed && this.#subscriber.isReady && this.#views.get(channel)?.follows(message.seq)) {
+      this.#subscriptions.hear(keys.events, { type: 'message', message, previous: fromStreamId(text(r[2])), kept: keptOf(rules) });
+    }
     return { message, info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: id } };
   }
 
@@ -984,15 +990,21 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     this.#touched.delete(view);
   }
 
-  /** Every wake-up of a watched channel, once, before its watchers get it. */
-  #observe(channel: string, event: WakeUp): void {
+  /**
+   * Every wake-up of a watched channel, once, before its watchers get it. False for the wake-up of a
+   * message they heard already (this process's own publish, see publish()).
+   */
+  #observe(channel: string, event: WakeUp): boolean {
     const view = this.#views.get(channel);
     switch (event.type) {
-      case 'message':
+      case 'message': {
         this.#presence.saw(channel, event.message.id);
+        const heard = view?.published(this.#shared(channel, event.message), event.previous, event.kept, Date.now());
+        if (heard === 'again') return false;
         // A gap in the channel's sequence numbers: wake-ups were missed (a Redis Cluster slot moved).
-        if (view?.published(this.#shared(channel, event.message), event.previous, event.kept, Date.now())) this.#missed(view);
+        if (heard === 'missed') this.#missed(view!);
         break;
+      }
       case 'dropped':
         view?.dropped(event.id);
         break;
@@ -1027,6 +1039,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         break;
       }
     }
+    return true;
   }
 
   /**
@@ -1244,6 +1257,15 @@ function redactedUrl(url: string): string {
 function positive(ms: number, option: string): number {
   if (!(ms > 0)) throw new TypeError(`push-relay: RedisStore option "${option}" must be more than 0`);
   return ms;
+}
+
+/** What a publish under `rules` keeps of its message, as the publish script's wake-up says it. */
+function keptOf(rules: BufferRules): Kept {
+  return {
+    max: rules.storeMessages ? Math.max(0, Math.floor(rules.maxMessages)) : 0,
+    timeout: Math.ceil(rules.messageTimeout),
+    recipients: Math.max(0, Math.floor(rules.minRecipients ?? 0)),
+  };
 }
 
 function ruleArgs(rules: BufferRules): string[] {

@@ -28,10 +28,10 @@ export class ChannelSubscriptions {
   /** One function for every channel, so node-redis never holds two listeners for one channel. */
   readonly #onWakeUp = (payload: Buffer, name: Buffer | string) => this.#dispatch(name.toString(), payload);
 
-  /** Sees every wake-up once, before the watchers do (RedisStore's view of its channels). */
-  readonly #observe: WakeUpListener;
+  /** Sees every wake-up once, before the watchers do (RedisStore's view of its channels); false keeps it from them. */
+  readonly #observe: (channel: string, event: WakeUp) => boolean;
 
-  constructor(client: RedisClient, timeout: number, observe: WakeUpListener = () => {}) {
+  constructor(client: RedisClient, timeout: number, observe: (channel: string, event: WakeUp) => boolean = () => true) {
     this.#client = client;
     this.#timeout = timeout;
     this.#observe = observe;
@@ -65,6 +65,12 @@ export class ChannelSubscriptions {
   }
 
   /** Tells the watchers of one channel to re-read from their cursors (its wake-ups were missed). */
+  /** Hands `event` to the channel's watchers as if its wake-up had come (a publish of this process's own). */
+  hear(name: string, event: WakeUp): void {
+    const subscription = this.#subscriptions.get(name);
+    if (subscription) this.#emit(subscription, event);
+  }
+
   resync(name: string): void {
     const subscription = this.#subscriptions.get(name);
     if (subscription) this.#emit(subscription, { type: 'resync' });
@@ -139,7 +145,7 @@ export class ChannelSubscriptions {
 
   #emit(subscription: Subscription, event: WakeUp): void {
     try {
-      this.#observe(subscription.channel, event);
+      if (!this.#observe(subscription.channel, event)) return;
     } catch (err) {
       process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'PushRelayListenerWarning');
     }
