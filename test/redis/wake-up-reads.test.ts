@@ -177,48 +177,48 @@ else
       unwatch();
     });
 
-    it('an answered long-poll stays counted a moment: coming back, it takes its own place and Redis hears nothing', async () => {
+    /** Two watched channels, the first with one message heard. */
+    async function twoChannels() {
       const ch = channel();
       const elsewhere = channel();
-      const { events, unwatch } = await watched(ch);
-      const w = await watched(elsewhere);
+      const first = await watched(ch);
+      const second = await watched(elsewhere);
       const one = await publish(store, ch, 'one');
-      await waitFor('the wake-up', () => events.length === 1);
+      await waitFor('the wake-up', () => first.events.length === 1);
+      return { ch, elsewhere, one, unwatch: () => (second.unwatch(), first.unwatch()) };
+    }
+
+    /** Counts `id` out of `ch` and, in the same turn, `joining` in on `elsewhere`; resolves once that batch is in Redis. */
+    async function leaveBesideAJoin(ch: string, id: string, elsewhere: string, joining: string): Promise<void> {
+      void store.leave(ch, [id]);
+      store.nextOrJoin(elsewhere, undefined, request(joining));
+      await waitFor('the other batch in Redis', async () => (await other.info(elsewhere))?.subscribers === 1);
+    }
+
+    it('an answered long-poll stays counted a moment: coming back, it takes its own place and Redis hears nothing', async () => {
+      const { ch, elsewhere, one, unwatch } = await twoChannels();
       store.nextOrJoin(ch, one.message.id, request('l1'));
       await waitFor('counted in Redis', async () => (await other.info(ch))?.subscribers === 1);
-      await scriptsRun();
-      // Answered; in the same turn a subscriber joins another channel, whose batch goes within 5 ms.
-      void store.leave(ch, ['l1']);
-      store.nextOrJoin(elsewhere, undefined, request('e1'));
-      await waitFor('the other batch in Redis', async () => (await other.info(elsewhere))?.subscribers === 1);
+      // Answered; the other channel's batch goes within 5 ms, this one's not yet.
+      await leaveBesideAJoin(ch, 'l1', elsewhere, 'e1');
       assert.equal((await other.info(ch))?.subscribers, 1, 'the answered one is still counted');
       assert.equal((await store.info(ch))?.subscribers, 0, 'this process counts what waits now');
       // It comes back: in its own place.
       store.nextOrJoin(ch, one.message.id, request('l2'));
       assert.deepEqual(await members(ch), [`${store.processId}|l1`]);
       // Answered for good: counted out once the moment has passed.
-      const left = store.leave(ch, ['l2']);
-      await left;
+      await store.leave(ch, ['l2']);
       assert.equal((await other.info(ch))?.subscribers, 0, 'a leave resolves once Redis counted them out');
       await store.leave(elsewhere, ['e1']);
-      w.unwatch();
       unwatch();
     });
 
     it('on a channel with a subscriber limit, those who leave are counted out with the next batch', async () => {
-      const ch = channel();
-      const elsewhere = channel();
-      const { events, unwatch } = await watched(ch);
-      const w = await watched(elsewhere);
-      const one = await publish(store, ch, 'one');
-      await waitFor('the wake-up', () => events.length === 1);
+      const { ch, elsewhere, one, unwatch } = await twoChannels();
       assert.deepEqual((await store.nextOrJoin(ch, one.message.id, request('s1', { maxSubscribers: 2 }))).joined, { ok: true });
-      void store.leave(ch, ['s1']);
-      store.nextOrJoin(elsewhere, undefined, request('e2'));
-      await waitFor('the other batch in Redis', async () => (await other.info(elsewhere))?.subscribers === 1);
+      await leaveBesideAJoin(ch, 's1', elsewhere, 'e2');
       assert.equal((await other.info(ch))?.subscribers, 0, 'counted out in the same batch: the limit is decided in Redis');
       await store.leave(elsewhere, ['e2']);
-      w.unwatch();
       unwatch();
     });
 
