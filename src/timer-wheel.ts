@@ -3,7 +3,12 @@
  *
  * Deadlines are rounded up to `resolution` ms and kept in one bucket per slot, so adding or
  * cancelling one is O(1) and 10k parked subscribers cost one interval timer, not 10k. The interval
- * runs (unref'd) only while something is scheduled.
+ * runs (unref'd) while something is scheduled, and stops at the first tick that finds nothing: a
+ * wheel that empties and fills again many times a second (a channel's only subscriber coming and
+ * going) keeps one interval instead of creating and clearing one each time.
+ *
+ * Slots are counted from the wheel's creation, not from the epoch: they stay small integers, which
+ * V8 keeps unboxed (an epoch slot number at 1-second resolution is a heap-allocated double).
  */
 export interface WheelEntry {
   /** Slot the entry sits in; -1 when not scheduled. */
@@ -14,6 +19,8 @@ export class TimerWheel<T extends WheelEntry> {
   readonly #resolution: number;
   readonly #fire: (entry: T) => void;
   readonly #now: () => number;
+  /** Epoch ms of slot 0. */
+  readonly #origin: number;
   readonly #slots = new Map<number, Set<T>>();
   #size = 0;
   #lastSlot: number;
@@ -23,7 +30,8 @@ export class TimerWheel<T extends WheelEntry> {
     this.#resolution = resolution;
     this.#fire = fire;
     this.#now = now;
-    this.#lastSlot = Math.floor(now() / resolution);
+    this.#origin = now();
+    this.#lastSlot = 0;
   }
 
   get size(): number {
@@ -32,7 +40,7 @@ export class TimerWheel<T extends WheelEntry> {
 
   /** (Re)schedules `entry` to fire at `at` (epoch ms), never earlier. */
   schedule(entry: T, at: number): void {
-    const slot = Math.max(Math.ceil(at / this.#resolution), this.#lastSlot + 1);
+    const slot = Math.max(Math.ceil((at - this.#origin) / this.#resolution), this.#lastSlot + 1);
     if (entry.slot === slot) return;
     if (entry.slot >= 0) this.cancel(entry);
     let bucket = this.#slots.get(slot);
@@ -41,7 +49,7 @@ export class TimerWheel<T extends WheelEntry> {
     entry.slot = slot;
     this.#size++;
     if (!this.#interval) {
-      this.#lastSlot = Math.floor(this.#now() / this.#resolution);
+      this.#lastSlot = this.#slotNow();
       this.#interval = setInterval(() => this.tick(), this.#resolution);
       this.#interval.unref();
     }
@@ -55,12 +63,11 @@ export class TimerWheel<T extends WheelEntry> {
       if (bucket.size === 0) this.#slots.delete(entry.slot);
     }
     entry.slot = -1;
-    if (this.#size === 0) this.#stop();
   }
 
   /** Fires every entry whose slot has come. Called by the interval; public for tests with fake clocks. */
   tick(): void {
-    const current = Math.floor(this.#now() / this.#resolution);
+    const current = this.#slotNow();
     // Walk slot by slot unless the wheel is sparse compared with the gap (a stalled event loop).
     const gap = current - this.#lastSlot;
     const slots = gap <= this.#slots.size * 4 ? range(this.#lastSlot + 1, current) : [...this.#slots.keys()].filter((s) => s <= current).sort((a, b) => a - b);
@@ -89,6 +96,10 @@ export class TimerWheel<T extends WheelEntry> {
     this.#slots.clear();
     this.#size = 0;
     this.#stop();
+  }
+
+  #slotNow(): number {
+    return Math.floor((this.#now() - this.#origin) / this.#resolution);
   }
 
   #stop(): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { TimerWheel, type WheelEntry } from '../src/timer-wheel.js';
 
 interface Entry extends WheelEntry {
@@ -101,5 +101,41 @@ describe('TimerWheel (fake clock)', () => {
     clock.now = 20_000;
     w.tick();
     assert.deepEqual(fired, []);
+  });
+
+  it('keeps one interval while it empties and fills again, and stops it at the first tick that finds nothing', () => {
+    const started = mock.method(globalThis, 'setInterval');
+    const stopped = mock.method(globalThis, 'clearInterval');
+    try {
+      const { clock, fired, w } = wheel();
+      const a = entry('a');
+      // A channel's only subscriber arriving and leaving, over and over.
+      for (let i = 0; i < 100; i++) {
+        w.schedule(a, 10_500);
+        w.cancel(a);
+      }
+      assert.equal(started.mock.callCount(), 1, 'one interval for the whole churn');
+      assert.equal(stopped.mock.callCount(), 0);
+      clock.now = 10_100;
+      w.tick();
+      assert.equal(stopped.mock.callCount(), 1, 'stopped once nothing is scheduled');
+      w.schedule(a, 10_300);
+      assert.equal(started.mock.callCount(), 2, 'started again by the next entry');
+      clock.now = 10_300;
+      w.tick();
+      assert.deepEqual(fired, ['a']);
+      assert.equal(stopped.mock.callCount(), 2);
+    } finally {
+      started.mock.restore();
+      stopped.mock.restore();
+    }
+  });
+
+  it('counts slots from its creation, so that they stay small integers', () => {
+    const { w } = wheel(Date.UTC(2026, 11, 7));
+    const a = entry('a');
+    w.schedule(a, Date.UTC(2026, 11, 7) + 3_600_000);
+    assert.equal(a.slot, 36_000);
+    w.clear();
   });
 });
