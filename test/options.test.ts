@@ -81,6 +81,22 @@ describe('sizes and durations', () => {
     throwsTypeError(() => parseSize(-1, 'maxReservedMemory'), /"maxReservedMemory"/);
   });
 
+  it('refuses a size in a unit it does not know instead of reading the number in front of it', () => {
+    for (const typo of ['10MiB', '32 megabytes', '1 zb', '5 apples', 'mb', '']) {
+      throwsTypeError(() => parseSize(typo, 'maxMessageSize'), /"maxMessageSize" must be a size/);
+    }
+    throwsTypeError(() => createPushRelay().publisher({ maxMessageSize: '10MiB' }), /"maxMessageSize".*"10MiB"/);
+    assert.equal(parseSize(' 2 mb ', 'x'), 2 * 1024 * 1024);
+    assert.equal(parseSize('7 k', 'x'), 7 * 1024);
+    assert.equal(parseSize('100', 'x'), 100);
+    assert.equal(parseSize('10b', 'x'), 10);
+  });
+
+  it('says "a value" when called without an option name', () => {
+    throwsTypeError(() => parseDuration('5x'), /^push-relay: a value must be a duration/);
+    throwsTypeError(() => parseSize('5x'), /^push-relay: a value must be a size/);
+  });
+
   it('reads durations as milliseconds; 0 means never', () => {
     assert.equal(parseDuration('2h', 'x'), 2 * 3600 * 1000);
     assert.equal(parseDuration('30s', 'x'), 30_000);
