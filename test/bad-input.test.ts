@@ -177,6 +177,25 @@ describe('request bodies', () => {
     assert.equal(await relay.channelInfo('cut'), undefined);
   });
 
+  for (const serveWith of [serveExpress5, serveNodeHttp]) {
+    it(`a body longer than its Content-Length (${serveWith.name}): Node answers the extra bytes 400 and closes, and nothing is stored`, async () => {
+      const { relay, server } = await start({}, serveWith);
+      const socket = connect(server.port, '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+      const closed = new Promise((r) => socket.once('close', r));
+      // "ab" is the whole body; "cdef" is read as the next request on the connection, which is not one.
+      socket.write('POST /pub?id=longer HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nabcdef');
+      await within(closed, 5000, 'the connection closed');
+      assert.match(answer, /^HTTP\/1\.1 400 /);
+      assert.doesNotMatch(answer, /20[12] /, 'no acknowledgement');
+      // The client saw 400 and may well retry: the first attempt must not have been stored.
+      assert.equal((await request(server.url('/pub?id=after'), { method: 'POST', body: 'ok' })).status, 202);
+      assert.equal(await relay.channelInfo('longer'), undefined);
+    });
+  }
+
   for (const [name, parser, body, expected] of [
     ['express.raw()', express.raw({ type: '*/*' }), Buffer.from([0, 255, 1, 254]), Buffer.from([0, 255, 1, 254])],
     ['express.text()', express.text({ type: '*/*' }), 'plain words', Buffer.from('plain words')],

@@ -67,6 +67,13 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
 async function publish(relay: RelayContext, options: ResolvedPublisher, req: IncomingMessage, res: ServerResponse, channels: ResolvedChannel[]): Promise<void> {
   const headers = req.headers;
   const data = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
+  // The connection is gone already (the client left, or sent more bytes than its Content-Length and
+  // Node answered those 400 and closed it): no answer can reach the client, so nothing is published
+  // that a retry would publish twice.
+  if (connectionGone(req, res)) {
+    debug('POST %s: the connection closed before the message was stored; nothing published', req.url);
+    return;
+  }
   const http = options.messageHttp && isMessageHttp(headers['content-type']) ? parseHttpMessage(data) : undefined;
   const message: NewMessage = {
     data: http ? http.body : data,
@@ -97,6 +104,12 @@ async function publish(relay: RelayContext, options: ResolvedPublisher, req: Inc
   // 201 vs 202 needs only the count of waiting subscribers; fan-out happens after this answer.
   const info = channels.length === 1 ? results[0]!.info : channels.map((c, i) => ({ channel: c.id, info: results[i]!.info }));
   sendChannelInfo(req, res, delivered ? 201 : 202, info, !options.channelInfoOnPublish);
+}
+
+/** True when nothing written to `res` can reach the client any more. */
+function connectionGone(req: IncomingMessage, res: ServerResponse): boolean {
+  // HTTP/2 streams share their session's socket: only the response itself tells there.
+  return res.destroyed || (req.httpVersionMajor < 2 && req.socket?.destroyed === true);
 }
 
 /** One channel answers its info; several answer a list naming each that exists (404 if none does). */
