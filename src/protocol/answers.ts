@@ -95,7 +95,7 @@ export const tooManyChannelsInStore = (max: number, option: 'maxChannels' | 'max
   );
 
 export const subscriberLimit = (max: number): ProtocolError =>
-  protocolError(403, `push-relay: this channel already has ${max} waiting subscribers (maxChannelSubscribers)`, 'subscriber.limit');
+  protocolError(403, `push-relay: this channel already has ${max} waiting subscriber${max === 1 ? '' : 's'} (maxChannelSubscribers)`, 'subscriber.limit');
 
 export const subscriberConflict = (): ProtocolError =>
   protocolError(409, 'push-relay: another subscriber is already waiting on this channel (concurrency "first")', 'subscriber.conflict');
