@@ -117,6 +117,9 @@ export class Subscription implements AsyncIterable<Message> {
 
   constructor(url: string, options: SubscribeOptions = {}) {
     const base = (globalThis as { location?: { href: string } }).location?.href;
+    if (base === undefined && !URL.canParse(url)) {
+      throw new TypeError(`push-relay/client: "${url}" is not an absolute URL, and there is no page to resolve it against (outside a browser, pass one such as "http://localhost:8080${url.startsWith('/') ? url : '/'}")`);
+    }
     this.url = new URL(url, base).href;
     this.#options = options;
     this.#order = options.transports ?? ['websocket', 'eventsource', 'long-poll'];

@@ -331,4 +331,11 @@ describe('push-relay/client in Node', () => {
     await waitFor('3 messages', () => got.length === 3);
     assert.ok(errors.some((e) => e instanceof Error && e.message === 'listener bug'));
   });
+
+  it('a relative URL outside a browser: a TypeError that says to give an absolute one', () => {
+    assert.throws(() => subscribe('/sub?id=room-1'), {
+      name: 'TypeError',
+      message: 'push-relay/client: "/sub?id=room-1" is not an absolute URL, and there is no page to resolve it against (outside a browser, pass one such as "http://localhost:8080/sub?id=room-1")',
+    });
+  });
 });
