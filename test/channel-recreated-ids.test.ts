@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryStore } from '../src/index.js';
 import { DEFAULT_BUFFER_RULES } from '../src/protocol/buffer-rules.js';
+import { missedBefore } from '../src/protocol/cursor.js';
 
 const unstored = { ...DEFAULT_BUFFER_RULES, storeMessages: false, channelTimeout: 0 };
 const msg = (text: string) => ({ data: Buffer.from(text), contentType: undefined });
@@ -30,8 +31,24 @@ describe('MemoryStore: ids of a channel recreated in the same second', () => {
     assert.ok(await store.delete('/d'));
     const b = await store.publish('/d', msg('b'), DEFAULT_BUFFER_RULES);
     assert.ok(b.message.id.tag > a.message.id.tag);
-    assert.equal(b.message.previousId, undefined, 'no previous message in the new channel');
+    assert.deepEqual(b.message.previousId, a.message.id, 'the removed channel\'s last id comes before it');
     assert.equal(b.info.messages, 1);
+    await store.close();
+  });
+
+  it('a subscriber still behind the removed channel\'s last message gets the loss signal; one that had it does not', async () => {
+    let now = 1_795_000_000_100;
+    const store = new MemoryStore({ now: () => now });
+    // Messages that expire with nothing kept: the channel empties, is removed, and a publish recreates it.
+    const expiring = { ...DEFAULT_BUFFER_RULES, minMessages: 0, messageTimeout: 300, channelTimeout: 0 };
+    const m1 = await store.publish('/g', msg('m1'), expiring);
+    const m2 = await store.publish('/g', msg('m2'), expiring);
+    now += 400;
+    assert.equal((await store.next('/g', m1.message.id)).message, undefined, 'm2 expired, the channel with it');
+    const m3 = await store.publish('/g', msg('m3'), expiring);
+    assert.equal(m3.message.id.time, m1.message.id.time, 'recreated within the same second');
+    assert.ok(missedBefore(m1.message.id, m3.message), 'after m1, m2 was missed: the loss signal');
+    assert.ok(!missedBefore(m2.message.id, m3.message), 'after m2, nothing was missed');
     await store.close();
   });
 
@@ -80,7 +97,9 @@ describe('RedisStore: ids of a channel recreated in the same second', async () =
       const [t0, t1, t2] = ids.map((id) => id.tag) as [number, number, number];
       assert.ok(t0 >= 1, 'a first message takes its tag from the microsecond of its second');
       assert.deepEqual([t1, t2], [t0 + 1, t0 + 2], 'each recreated channel continues after the last id');
-      assert.equal(third.message.previousId, undefined, 'no previous message in the new channel');
+      assert.deepEqual(third.message.previousId, second.message.id, 'the removed channel\'s last id comes before it');
+      assert.ok(missedBefore(first.message.id, third.message), 'a subscriber that had only m1 missed m2: the loss signal');
+      assert.ok(!missedBefore(second.message.id, third.message));
     } finally {
       await store.close();
       await deleteKeys(prefix);

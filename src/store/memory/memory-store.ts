@@ -142,7 +142,9 @@ export class MemoryStore implements ChannelStore {
     const previous = channel.queue.at(-1)?.message.id;
     const second = Math.floor(now / 1000);
     const continuing = channel.lastMessageId ?? channel.idFloor;
-    const { id, previousId } = continuing ? { id: nextId(continuing, second, input.distinctSecond), previousId: channel.lastMessageId } : firstId(second, (now % 1000) * 1000);
+    // A channel recreated within its old self's last second continues after that one's last id, and
+    // names it as previous: a subscriber still behind it gets the loss signal.
+    const { id, previousId } = continuing ? { id: nextId(continuing, second, input.distinctSecond), previousId: continuing } : firstId(second, (now % 1000) * 1000);
     const seq = channel.published + 1;
     // Two literals rather than a spread: this runs on every publish.
     const message: StoredMessage = input.response
