@@ -338,8 +338,11 @@ if not existed then
 end
 local store, max, mto = ARGV[7], tonumber(ARGV[9]), tonumber(ARGV[10])
 local time, tag, previousId = sec, 0, ''
-if last then previousId = last else last = redis.call('GET', F) end
+-- A channel recreated within its old self's last second (F) continues after that one's last id, and
+-- names it as previous: a subscriber still behind it gets the loss signal.
+if not last then last = redis.call('GET', F) end
 if last then
+  previousId = last
   local lastTime, lastTag = parseId(last)
   -- Never back, even if Redis' clock goes back (failover to a host whose clock is behind).
   if lastTime >= sec then
