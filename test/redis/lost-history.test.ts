@@ -112,6 +112,28 @@ else
       }
     });
 
+    it('the set of waiting subscribers evicted while one waits: the next heartbeat counts it in again, and publishes answer 201 again', async () => {
+      const id = channel();
+      const raw = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
+      raw.on('error', () => {});
+      await raw.connect();
+      try {
+        assert.equal((await post(id, 'm1')).status, 202);
+        const first = await request(server.url(`/sub?id=${id}`));
+        const waiting = request(server.url(`/sub?id=${id}`), { headers: cursorOf(first) });
+        await waitFor('the subscriber counted', async () => (await relay.channelInfo(id))?.subscribers === 1);
+        // What an evicting maxmemory-policy does to a key nobody read for a while.
+        assert.equal(await raw.del(channelKeys('lost', `/${id}`).subscribers), 1);
+        assert.equal((await relay.channelInfo(id))?.subscribers, 0, 'Redis counts nobody now');
+        // heartbeatInterval is 200 ms here.
+        await waitFor('the subscriber counted in again', async () => (await relay.channelInfo(id))?.subscribers === 1, 3000);
+        assert.equal((await post(id, 'm2')).status, 201);
+        assert.equal((await within(waiting, 5000, 'the waiting subscriber')).text, 'm2');
+      } finally {
+        raw.destroy();
+      }
+    });
+
     it('a client that comes back with a cursor of the lost history gets the new history from its start, with the loss signal', async () => {
       const id = channel();
       await post(id, 'old 1');

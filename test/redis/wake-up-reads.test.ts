@@ -213,6 +213,28 @@ else
       unwatch();
     });
 
+    it('a long-poll that keeps coming back in its own place: its channel was requested just now, here at once, elsewhere from the next heartbeat', async () => {
+      const ch = channel();
+      const w = await watched(ch);
+      const one = await publish(store, ch, 'one');
+      await waitFor('the wake-up', () => w.events.length === 1);
+      let id = 0;
+      store.nextOrJoin(ch, one.message.id, request(`r${id}`));
+      await waitFor('counted in Redis', async () => (await other.info(ch))?.subscribers === 1);
+      // Answered and back every 100 ms for 2.5 s: each time in its own place, with no count to send.
+      for (const until = Date.now() + 2500; Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 100));
+        void store.leave(ch, [`r${id}`]);
+        store.nextOrJoin(ch, one.message.id, request(`r${++id}`));
+      }
+      assert.equal((await store.info(ch))!.requested, 0, 'this process answered the polls');
+      // heartbeatInterval is 200 ms here.
+      const info = await other.info(ch);
+      assert.ok(info!.requested <= 1, `requested ${info!.requested} s ago, as another process sees it`);
+      await store.leave(ch, [`r${id}`]);
+      w.unwatch();
+    });
+
     it('on a channel with a subscriber limit, those who leave are counted out with the next batch', async () => {
       const { ch, elsewhere, one, unwatch } = await twoChannels();
       assert.deepEqual((await store.nextOrJoin(ch, one.message.id, request('s1', { maxSubscribers: 2 }))).joined, { ok: true });

@@ -73,6 +73,10 @@ export class ChannelView {
   readonly added = new Set<string>();
   /** A subscriber asked since the last flush (the channel's last-requested time). */
   touched = false;
+  /** When a poll here was last answered or parked without a script (epoch ms; 0: never). */
+  requestedAt = 0;
+  /** The requestedAt the last heartbeat sent to Redis. */
+  requestedSent = 0;
   /** The batch on its way to Redis, if one is. */
   sending: Promise<unknown> | undefined;
   /** Settled by the next flush (what leave() answers). */

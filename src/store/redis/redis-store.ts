@@ -249,7 +249,12 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         const rules = ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: recovery?.channelTimeout ?? 0 });
         const floor = recovery?.floor ? toStreamId(recovery.floor) : '';
         const epoch = this.#liveEpoch(channel);
-        const [added, last] = list(await this.#run(channel, this.#scripts.refresh, [this.processId, String(this.#lease), mode, ...rules, floor, ...ids]));
+        // Polls this process answered without a script since the last heartbeat: how long ago the newest came.
+        const view = this.#views.get(channel);
+        const requestedAt = view?.requestedAt ?? 0;
+        const age = view && requestedAt > view.requestedSent ? String(Math.max(0, Date.now() - requestedAt)) : '';
+        const [added, last] = list(await this.#run(channel, this.#scripts.refresh, [this.processId, String(this.#lease), mode, ...rules, floor, age, ...ids]));
+        if (view && age !== '') view.requestedSent = Math.max(view.requestedSent, requestedAt);
         if (epoch >= 0) this.#verify(channel, epoch, fromStreamId(text(last)));
         return int(added);
       },
@@ -332,13 +337,29 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (!this.#closed && this.#subscriber.isReady && this.#views.get(channel)?.follows(message.seq)) {
       this.#subscriptions.hear(keys.events, { type: 'message', message, previous: fromStreamId(text(r[2])), kept: keptOf(rules) });
     }
-    return { message, info: { messages: int(r[3]), requested: int(r[4]), subscribers: int(r[5]), lastMessageId: id } };
+    return { message, info: { messages: int(r[3]), requested: this.#requested(channel, int(r[4])), subscribers: int(r[5]), lastMessageId: id } };
+  }
+
+  /**
+   * Seconds since a subscriber last asked for `channel`: Redis' figure, or this process's own when a
+   * poll it answered without a script is more recent (Redis hears of those with the next heartbeat).
+   */
+  #requested(channel: string, inRedis: number): number {
+    const at = this.#views.get(channel)?.requestedAt;
+    if (!at) return inRedis;
+    const here = Math.max(0, Math.floor((Date.now() - at) / 1000));
+    return inRedis < 0 ? here : Math.min(inRedis, here);
+  }
+
+  #infoOf(channel: string, r: Reply[], from: number): ChannelInfo {
+    const info = infoOf(r, from);
+    return { ...info, requested: this.#requested(channel, info.requested) };
   }
 
   async create(channel: string, rules: BufferRules): Promise<ChannelInfo> {
     const r = list(await this.#run(channel, this.#scripts.create, ruleArgs(rules)));
     if (text(r[0]) === 'toomany') this.#tooMany(channel);
-    return infoOf(r, 0);
+    return this.#infoOf(channel, r, 0);
   }
 
   async next(channel: string, after: MessageId | undefined): Promise<NextResult> {
@@ -374,7 +395,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
 
   async info(channel: string): Promise<ChannelInfo | undefined> {
     const r = list(await this.#run(channel, this.#scripts.info, []));
-    return int(r[0]) === 0 ? undefined : infoOf(r, 1);
+    return int(r[0]) === 0 ? undefined : this.#infoOf(channel, r, 1);
   }
 
   async delete(channel: string, notice?: string): Promise<ChannelInfo | undefined> {
@@ -408,11 +429,15 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       // What this process heard of the channel answers the poll, or tells it that nothing is newer.
       const found = view.after(after, Date.now());
       if (found) {
+        view.requestedAt = Date.now();
         this.#touch(view);
         return { message: found };
       }
       if (found === null) {
         this.#countIn(view, request);
+        // Taking the place of one just answered sends nothing to Redis: the channel's last-requested
+        // time goes with the next heartbeat (this process's own answers take it from here at once).
+        view.requestedAt = Date.now();
         return JOINED;
       }
     }

@@ -681,9 +681,10 @@ return left
 /**
  * The heartbeat of one process on one channel. ARGV: process, lease ms, mode ('0' heartbeat, '1'
  * recover, '2' recover and recreate if missing, '3' only move the last id up to the floor), rules
- * (store, min, max, messageTimeout, channelTimeout), floor id ('' = none), then the subscriber ids to
- * count in again: sent when a first call answered 1 (the lease had lapsed and its subscribers were
- * pruned, or Redis lost them) and after a reconnect. Recovering also recreates a channel Redis lost
+ * (store, min, max, messageTimeout, channelTimeout), floor id ('' = none), ms since the newest poll
+ * the process answered without a script ('' = none since the last heartbeat), then the subscriber
+ * ids to count in again: sent when a first call answered 1 (the lease had lapsed and its subscribers
+ * were pruned, Redis lost them, or the subscriber set is gone) and after a reconnect. Recovering also recreates a channel Redis lost
  * (as its joins did, when they could) and moves its last id up to `floor`, the newest id this process
  * has seen on it, so that ids never repeat after Redis restarts empty or fails over to a lagging
  * replica (a subscriber's cursor would skip a message with a reused id).
@@ -707,8 +708,18 @@ if ARGV[3] == '3' then
   return {0, redis.call('HGET', C, 'last') or ''}
 end
 local added = redis.call('HSET', L, ARGV[1], now + tonumber(ARGV[2]))
-if #ARGV > 9 then
-  for i = 10, #ARGV do redis.call('ZADD', S, 0, ARGV[1] .. '|' .. ARGV[i]) end
+-- How long ago the newest poll came that the process answered without a script: the last-requested time.
+if ARGV[10] ~= '' then
+  local at = now - tonumber(ARGV[10])
+  local req = meta('req')
+  if not req or req < at then redis.call('HSET', C, 'req', at) end
+end
+-- A heartbeat finding no subscriber set at all (evicted under an evicting maxmemory-policy, or
+-- deleted by hand) answers as for a lapsed lease: the process counts its subscribers in again.
+-- ZCARD rather than EXISTS: it also marks the set as used, for an LRU policy.
+if ARGV[3] == '0' and #ARGV == 10 and added == 0 and redis.call('ZCARD', S) == 0 then added = 1 end
+if #ARGV > 10 then
+  for i = 11, #ARGV do redis.call('ZADD', S, 0, ARGV[1] .. '|' .. ARGV[i]) end
   redis.call('HDEL', C, 'idle')
 end
 settle()
