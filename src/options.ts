@@ -282,6 +282,12 @@ export interface PushRelayOptions<Req extends IncomingMessage = IncomingMessage>
    */
   maxTotalBacklog?: Size | undefined;
   /**
+   * How much every publish body being received may hold together, across the relay; past it a
+   * publish answers 503 with `Retry-After` (a body's declared length counts from its first byte).
+   * Bounds what many slow publishers can make the process hold. @default '64mb'
+   */
+  maxTotalBodies?: Size | undefined;
+  /**
    * How long a long-poll client may take to come back with its next poll before it counts as gone
    * (one `unsubscribe` event). @default '5s'
    */
@@ -389,7 +395,7 @@ const SUBSCRIBER_KEYS = [
   'websocketPublishRate',
 ] as const;
 const STATISTICS_KEYS = ['splitChannelIds'] as const;
-const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels', 'maxTotalBacklog', 'presenceGrace', 'eventsChannel', 'allowConnectionsToEventsChannel'] as const;
+const RELAY_KEYS = ['store', 'maxReservedMemory', 'maxChannels', 'wildcardChannelPrefix', 'maxWildcardChannels', 'maxTotalBacklog', 'maxTotalBodies', 'presenceGrace', 'eventsChannel', 'allowConnectionsToEventsChannel'] as const;
 
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/\s,]+$/i;
 
@@ -473,6 +479,7 @@ const check: Record<string, (value: unknown, name: string) => void> = {
     if (typeof v !== 'string' || v === '') fail(name, "a separator such as '/'", v);
   },
   maxTotalBacklog: positiveSize,
+  maxTotalBodies: positiveSize,
   presenceKey: fn,
   presenceGrace: parseDuration,
   eventsChannel: (v, name) => {

@@ -159,6 +159,7 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
   const core = new RelayContext(
     store,
     parseSize(options.maxTotalBacklog ?? '64mb', 'maxTotalBacklog'),
+    parseSize(options.maxTotalBodies ?? '64mb', 'maxTotalBodies'),
     parseDuration(options.presenceGrace ?? '5s', 'presenceGrace'),
     eventsChannel && { key: eventsChannel.key, allowConnections: options.allowConnectionsToEventsChannel ?? false },
   );

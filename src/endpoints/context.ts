@@ -7,6 +7,7 @@ import type { ChannelStore } from '../store/channel-store.js';
 import { ParkedSubscribers } from '../subscriptions/parked-subscribers.js';
 import { PresenceRegistry, type SubscriberEvent } from '../subscriptions/presence.js';
 import { Backlog } from '../transports/backlog.js';
+import { BodyBudget } from '../http/request-body.js';
 import { RelayCounters } from '../statistics/metrics.js';
 
 const debug = log('events');
@@ -54,6 +55,8 @@ export class RelayContext {
   readonly parked: ParkedSubscribers;
   /** What the relay's streams leave unread, together. */
   readonly backlog: Backlog;
+  /** What the publish bodies being received hold, together. */
+  readonly bodies: BodyBudget;
   readonly presence: PresenceRegistry;
   readonly eventsChannel: EventsChannelSettings | undefined;
   /** What relay.metrics() reports of this relay's own work. */
@@ -61,12 +64,13 @@ export class RelayContext {
   readonly #listeners = new Map<RelayEventName, Set<(event: never) => void>>();
   closed = false;
 
-  constructor(store: ChannelStore, maxTotalBacklog: number, presenceGrace: number, eventsChannel?: EventsChannelSettings) {
+  constructor(store: ChannelStore, maxTotalBacklog: number, maxTotalBodies: number, presenceGrace: number, eventsChannel?: EventsChannelSettings) {
     this.counters = new RelayCounters();
     // Every store call of the relay's requests is timed for relay.metrics().
     this.store = this.counters.instrument(store);
     this.parked = new ParkedSubscribers(this.store);
     this.backlog = new Backlog(maxTotalBacklog);
+    this.bodies = new BodyBudget(maxTotalBodies);
     this.eventsChannel = eventsChannel;
     this.presence = new PresenceRegistry((type, event) => this.emit(type, event), presenceGrace, () => this.listens('subscribe') || this.listens('unsubscribe'));
   }

@@ -56,7 +56,7 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
       return answerInfo(req, res, channels, (key) => store.info(key));
     case 'DELETE': {
       // A body is the channel deleted message subscribers with templates get (push_stream's DELETE).
-      const body = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
+      const body = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout, relay.bodies);
       const notice = body.length > 0 ? body.toString('utf8') : undefined;
       return answerInfo(req, res, channels, (key) => store.delete(key, notice));
     }
@@ -66,7 +66,7 @@ async function servePublisher(relay: RelayContext, options: ResolvedPublisher, r
 /** POST: the message stored in every channel named, 201 when a waiting subscriber gets it, else 202. */
 async function publish(relay: RelayContext, options: ResolvedPublisher, req: IncomingMessage, res: ServerResponse, channels: ResolvedChannel[]): Promise<void> {
   const headers = req.headers;
-  const data = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout);
+  const data = await readMessageBody(req, options.maxMessageSize, options.bodyTimeout, relay.bodies);
   // The connection is gone already (the client left, or sent more bytes than its Content-Length and
   // Node answered those 400 and closed it): no answer can reach the client, so nothing is published
   // that a retry would publish twice.

@@ -5,28 +5,85 @@
  */
 import type { IncomingMessage } from 'node:http';
 import getRawBody from 'raw-body';
-import { bodyAlreadyParsed, bodyCutOff, bodyLengthMismatch, bodyTimedOut, bodyTooLarge } from '../protocol/answers.js';
+import { bodyAlreadyParsed, bodyCutOff, bodyLengthMismatch, bodyTimedOut, bodyTooLarge, tooManyBodies } from '../protocol/answers.js';
 
 type ParsedRequest = IncomingMessage & { body?: unknown; rawBody?: unknown; _body?: boolean };
 
 /**
+ * What every message body being received holds together, across the relay (maxTotalBodies): each
+ * body below maxMessageSize, many slow publishers could otherwise make the process hold any amount.
+ */
+export class BodyBudget {
+  #held = 0;
+
+  constructor(readonly limit: number) {}
+
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Takes `bytes` if they fit; false (taking nothing) if they do not. */
+  take(bytes: number): boolean {
+    if (this.#held + bytes > this.limit) return false;
+    this.#held += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.#held -= bytes;
+  }
+}
+
+/**
  * `timeout` (ms, 0 = none) bounds the whole read, so that a publisher that sends its body a byte at a
  * time (slowloris) holds the request for that long at most: it then gets 408 and the connection closes.
+ * `budget`: the body's bytes count against it while they are received (its declared length at once);
+ * past it the request answers 503 and the connection closes.
  */
-export async function readMessageBody(req: ParsedRequest, limit: number, timeout = 0): Promise<Buffer> {
+export async function readMessageBody(req: ParsedRequest, limit: number, timeout = 0, budget?: BodyBudget): Promise<Buffer> {
   const parsed = alreadyParsed(req);
   if (parsed) {
     if (parsed.length > limit) throw bodyTooLarge(limit);
     return parsed;
   }
-  const reading = getRawBody(req, { limit, length: req.headers['content-length'] });
+  const declared = req.headers['content-length'];
+  const length = declared === undefined ? undefined : Number(declared);
+  // A declared length is taken whole before reading (raw-body holds the body to it); 413 comes first.
+  let taken = 0;
+  if (budget && length !== undefined && Number.isSafeInteger(length) && length >= 0 && length <= limit) {
+    if (!budget.take(length)) throw tooManyBodies(budget.limit);
+    taken = length;
+  }
+  const reading = getRawBody(req, { limit, length: declared });
   let timer: NodeJS.Timeout | undefined;
+  let onData: ((chunk: Buffer) => void) | undefined;
   try {
-    if (timeout <= 0) return await reading;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(bodyTimedOut(timeout)), timeout);
-    });
-    return await Promise.race([reading, expired]);
+    const stops: Array<Promise<never>> = [];
+    if (timeout > 0) {
+      stops.push(
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(bodyTimedOut(timeout)), timeout);
+        }),
+      );
+    }
+    if (budget && length === undefined) {
+      // No declared length (chunked): taken as it comes.
+      stops.push(
+        new Promise<never>((_, reject) => {
+          onData = (chunk: Buffer) => {
+            if (budget.take(chunk.length)) {
+              taken += chunk.length;
+              return;
+            }
+            // Read no further: the answer closes the connection.
+            req.pause();
+            reject(tooManyBodies(budget.limit));
+          };
+          req.on('data', onData);
+        }),
+      );
+    }
+    return await (stops.length === 0 ? reading : Promise.race([reading, ...stops]));
   } catch (err) {
     // The read goes on failing when the connection closes; nothing waits for it any more.
     reading.catch(() => {});
@@ -37,6 +94,8 @@ export async function readMessageBody(req: ParsedRequest, limit: number, timeout
     throw err;
   } finally {
     clearTimeout(timer);
+    if (onData) req.off('data', onData);
+    budget?.give(taken);
   }
 }
 

@@ -109,6 +109,12 @@ export const bodyTooLarge = (limit: number): ProtocolError =>
     Connection: 'close',
   });
 
+export const tooManyBodies = (limit: number): ProtocolError =>
+  protocolError(503, `push-relay: the relay is receiving maxTotalBodies (${formatSize(limit)}) of message bodies already; retry shortly; nothing was stored`, 'bodies.full', {
+    ...RETRY,
+    Connection: 'close',
+  });
+
 export const bodyTimedOut = (timeout: number): ProtocolError =>
   protocolError(408, `push-relay: the message body did not arrive within bodyTimeout (${timeout} ms); nothing was stored`, 'request.timeout', {
     Connection: 'close',
