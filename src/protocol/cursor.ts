@@ -70,9 +70,15 @@ export function cursorHeaders(id: MessageId): { lastModified: string; etag: stri
 /**
  * The loss signal: true when the subscriber's cursor is older than the message sent right before
  * `message`, so it never got that one (expired, trimmed, or never stored). No cursor, no signal.
+ * The first message of a channel's history (`seq` 1) names as previous the instant before it, so
+ * that a cursor of a history the store lost gets the signal; a cursor at the epoch
+ * (`If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT`, `0:0`), which push-module clients send to
+ * mean "from the start", missed nothing before that first message.
  */
-export function missedBefore(cursor: MessageId | undefined, message: { previousId: MessageId | undefined }): boolean {
-  return cursor !== undefined && message.previousId !== undefined && compareIds(cursor, message.previousId) < 0;
+export function missedBefore(cursor: MessageId | undefined, message: { previousId: MessageId | undefined; seq?: number | undefined }): boolean {
+  if (cursor === undefined || message.previousId === undefined) return false;
+  if (cursor.time === 0 && message.seq === 1) return false;
+  return compareIds(cursor, message.previousId) < 0;
 }
 
 /** Query arguments read as the cursor when the request has no cursor headers (cursorArguments). */

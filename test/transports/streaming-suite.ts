@@ -659,6 +659,27 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
         await fineChunked.head();
         assert.equal(fineChunked.headers['x-push-relay-missed'], undefined);
       });
+
+      it('a cursor at the epoch ("from the start") on a channel that lost nothing: no signal; after a trim, the signal', async () => {
+        const f = await fixture(trimmed);
+        const id = f.id();
+        await f.post(id, 'first');
+        const epoch = { 'If-Modified-Since': new Date(0).toUTCString(), 'If-None-Match': '0' };
+        const poll = await f.get(id, epoch);
+        assert.equal(poll.text, 'first');
+        assert.equal(poll.headers['x-push-relay-missed'], undefined, 'long-poll: the channel\'s first message, nothing before it');
+        assert.equal((await f.get(id, { 'If-Modified-Since': new Date(0).toUTCString() })).headers['x-push-relay-missed'], undefined);
+        const es = f.sse(id, { 'Last-Event-ID': '0:0' });
+        const got = await es.until('the first event', () => (events(es).length >= 1 ? events(es) : undefined));
+        assert.deepEqual(got.map((e) => e.event), ['message'], 'EventSource: no push-relay-missed event');
+        es.close();
+        // An old cursor that is not the epoch may come from a history the store lost: that one is told.
+        const older = await f.get(id, { 'If-Modified-Since': new Date(Date.UTC(2015, 0, 1)).toUTCString(), 'If-None-Match': '0' });
+        assert.equal(older.headers['x-push-relay-missed'], '1');
+        // Trimmed messages are missed from the start too.
+        for (let i = 2; i <= 5; i++) await f.post(id, `m${i}`);
+        assert.equal((await f.get(id, epoch)).headers['x-push-relay-missed'], '1');
+      });
     });
 
     it('switching transport mid-stream: long-poll, then EventSource from the id it had, then multipart: no loss, no duplicate', async () => {
