@@ -113,7 +113,11 @@ export function cursorValues(headers: IncomingHttpHeaders, url: string | undefin
   const inm = headers['if-none-match'];
   if (ims !== undefined || inm !== undefined || (!args.time && !args.tag)) return { ims, inm };
   const time = argument(url, args.time);
-  return { ims: time, inm: time === undefined ? undefined : argument(url, args.tag) };
+  if (time === undefined) return { ims: undefined, inm: undefined };
+  // Beside a time, an empty tag is tag 0: pushstream.js sends `tag=` for it (0 is falsy in
+  // JavaScript; the Push Stream Module's own tags start at 1). A tag left out is none.
+  const tag = args.tag === undefined ? undefined : new URLSearchParams(url!.slice(url!.indexOf('?') + 1)).get(args.tag)?.trim();
+  return { ims: time, inm: tag === '' ? '0' : tag ?? undefined };
 }
 
 /**

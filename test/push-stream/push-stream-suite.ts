@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { XMLParser } from 'fast-xml-parser';
 import { parse as parseYaml } from 'yaml';
 import { channelsFromPath, createPushRelay, type ChannelStore, type PushRelay, type PushRelayOptions } from '../../src/index.js';
-import { request } from '../helpers/http-client.js';
+import { cursorOf, request } from '../helpers/http-client.js';
 import { listen, serveNodeHttp, type Routes, type TestServer } from '../helpers/servers.js';
 import { waitFor, within } from '../helpers/wait.js';
 import { parseSse, RawStream } from '../transports/stream-client.js';
@@ -277,6 +277,27 @@ export function pushStreamSuite(label: string, makeStore: StoreFactory): void {
         assert.equal((await request(server.url(`/sub?id=${ch}&time=&tag=&eventid=`))).text, 'a');
         // Headers win over arguments.
         assert.equal((await request(server.url(`/sub?id=${ch}&${q}`), { headers: { 'If-Modified-Since': 'Thu, 01 Jan 1970 00:00:00 GMT' } })).text, 'a');
+      });
+
+      it('cursorArguments: beside a time, an empty tag is tag 0 (pushstream.js sends tag= for it)', async () => {
+        const { server, publish } = await setup({ cursorArguments: { time: 'time', tag: 'tag', eventId: 'eventid' } });
+        const ch = id();
+        // Three messages in one second, the first of a new second at tag 0: a new second starts at the
+        // next one, so wait for it, publish one (tag 0 unless the channel is new) and two more.
+        await publish(ch, 'warm');
+        await new Promise((r) => setTimeout(r, 1005 - (Date.now() % 1000)));
+        await publish(ch, 'zero');
+        await publish(ch, 'one');
+        await publish(ch, 'two');
+        const warm = await request(server.url(`/sub?id=${ch}`));
+        const zero = await request(server.url(`/sub?id=${ch}`), { headers: cursorOf(warm) });
+        assert.equal(zero.text, 'zero');
+        assert.equal(zero.headers.etag, '0', 'the first message of a later second has tag 0');
+        const time = encodeURIComponent(String(zero.headers['last-modified']));
+        const one = await request(server.url(`/sub?id=${ch}`), { headers: cursorOf(zero) });
+        assert.equal(one.headers['last-modified'], zero.headers['last-modified'], 'published 5 ms into a second, within it');
+        assert.equal((await request(server.url(`/sub?id=${ch}&time=${time}&tag=`))).text, 'one', 'after (time, 0)');
+        assert.equal((await request(server.url(`/sub?id=${ch}&time=${time}&tag=1`))).text, 'two');
       });
 
       it('backtrack from channelsFromPath(): /ps/ch1.b2/ch2 starts ch1 from its 2 newest; an id with ".b" stays an id', async () => {
