@@ -282,9 +282,9 @@ export interface PushRelayOptions<Req extends IncomingMessage = IncomingMessage>
    */
   maxTotalBacklog?: Size | undefined;
   /**
-   * How much every publish body being received may hold together, across the relay; past it a
-   * publish answers 503 with `Retry-After` (a body's declared length counts from its first byte).
-   * Bounds what many slow publishers can make the process hold. @default '64mb'
+   * How much every publish body being received may hold together, across the relay (bytes count as
+   * they arrive); past it a publish answers 503 with `Retry-After`. Bounds what many slow publishers
+   * can make the process hold. No publisher's maxMessageSize may exceed it. @default '64mb'
    */
   maxTotalBodies?: Size | undefined;
   /**

@@ -157,33 +157,40 @@ describe('request bodies', () => {
     assert.equal(await relay.channelInfo('chunky'), undefined);
   });
 
-  it('maxTotalBodies: a publish whose declared body does not fit beside those being received answers 503, and the budget comes back', async () => {
-    const { relay, server } = await start({ maxTotalBodies: '10kb' });
-    // 8 KB declared, 1 KB sent, and the publisher goes quiet: its 8 KB are held.
+  it('maxTotalBodies: a publish whose bytes do not fit beside those being received answers 503, and the budget comes back', async () => {
+    const { relay, server } = await start({ maxTotalBodies: '10kb', maxMessageSize: '10kb' }, serveNodeHttp);
+    assert.throws(() => relay.publisher({ maxMessageSize: '11kb' }), /"maxMessageSize" \(11KB\) is larger than the relay's "maxTotalBodies" \(10KB\)/);
+    // 9 KB declared, 8 KB sent, and the publisher goes quiet: its 8 KB are held.
     const slow = connect(server.port, '127.0.0.1');
     await new Promise((r) => slow.once('connect', r));
-    slow.write(`POST /pub?id=slow HTTP/1.1\r\nHost: x\r\nContent-Length: ${8 * 1024}\r\n\r\n${'s'.repeat(1024)}`);
+    slow.write(`POST /pub?id=slow HTTP/1.1\r\nHost: x\r\nContent-Length: ${9 * 1024}\r\n\r\n${'s'.repeat(8 * 1024)}`);
+    // Headers alone hold nothing: announcing 9 KB more costs the relay nothing until the bytes come.
+    const announced = connect(server.port, '127.0.0.1');
+    await new Promise((r) => announced.once('connect', r));
+    announced.write(`POST /pub?id=announced HTTP/1.1\r\nHost: x\r\nContent-Length: ${9 * 1024}\r\n\r\n`);
+    let attempt = 0;
     let refused: Awaited<ReturnType<typeof rawExchange>> | undefined;
-    await waitFor('a second 8 KB publish refused', async () => {
-      refused = await rawExchange(server.port, `POST /pub?id=second HTTP/1.1\r\nHost: x\r\nContent-Length: ${8 * 1024}\r\n\r\n`, Buffer.alloc(8 * 1024, 'b'));
+    await waitFor('a 4 KB publish refused beside the 8 KB being received', async () => {
+      refused = await rawExchange(server.port, `POST /pub?id=second-${++attempt} HTTP/1.1\r\nHost: x\r\nContent-Length: ${4 * 1024}\r\n\r\n`, Buffer.alloc(4 * 1024, 'b'));
       refused.socket.destroy();
       return refused.status === 503;
     });
     assert.equal(refused!.headers['retry-after'], '1');
     assert.equal(refused!.headers.connection, 'close');
     assert.match(refused!.body.toString(), /maxTotalBodies \(10KB\)/);
-    assert.equal(await relay.channelInfo('second'), undefined, 'nothing stored');
+    assert.equal(await relay.channelInfo(`second-${attempt}`), undefined, 'nothing stored');
     // A small one still fits beside it.
     assert.equal((await request(server.url('/pub?id=small'), { method: 'POST', body: 'x'.repeat(1024) })).status, 202);
     // The slow one ends: its share comes back, and an 8 KB publish fits again.
-    slow.write('s'.repeat(7 * 1024));
+    slow.write('s'.repeat(1024));
     await waitFor('the slow publish stored', async () => (await relay.channelInfo('slow'))?.messages === 1);
     slow.destroy();
     assert.equal((await request(server.url('/pub?id=third'), { method: 'POST', body: 'y'.repeat(8 * 1024) })).status, 202);
+    announced.destroy();
   });
 
   it('maxTotalBodies: a chunked body counts as it arrives; one that leaves, cut off, gives its share back', async () => {
-    const { relay, server } = await start({ maxTotalBodies: '10kb' });
+    const { relay, server } = await start({ maxTotalBodies: '10kb', maxMessageSize: '10kb' });
     const chunk = (n: number, c: string) => `${n.toString(16)}\r\n${c.repeat(n)}\r\n`;
     const head = (id: string) => `POST /pub?id=${id} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`;
     const first = connect(server.port, '127.0.0.1');

@@ -19,11 +19,16 @@ import type { RelayContext } from './context.js';
 import { resolveChannels } from './resolve-channels.js';
 import { isPromiseLike } from '../maybe-async.js';
 import type { ResolvedChannel } from '../protocol/channel-id.js';
+import { formatSize } from '../protocol/units.js';
 
 const debug = log('publisher');
 const ALLOW = 'GET, POST, PUT, DELETE';
 
 export function publisherMiddleware(relay: RelayContext, options: ResolvedPublisher): Middleware {
+  // A body the budget of every body together could never hold would be refused for ever.
+  if (options.maxMessageSize > relay.bodies.limit) {
+    throw new TypeError(`push-relay: option "maxMessageSize" (${formatSize(options.maxMessageSize)}) is larger than the relay's "maxTotalBodies" (${formatSize(relay.bodies.limit)}); raise maxTotalBodies in createPushRelay()`);
+  }
   return function pushRelayPublisher(req, res, next) {
     const method = req.method;
     if (options.allowOrigin) {

@@ -37,8 +37,8 @@ export class BodyBudget {
 /**
  * `timeout` (ms, 0 = none) bounds the whole read, so that a publisher that sends its body a byte at a
  * time (slowloris) holds the request for that long at most: it then gets 408 and the connection closes.
- * `budget`: the body's bytes count against it while they are received (its declared length at once);
- * past it the request answers 503 and the connection closes.
+ * `budget`: the body's bytes count against it as they arrive (what is buffered, not what a header
+ * announces: headers alone cost nothing); past it the request answers 503 and the connection closes.
  */
 export async function readMessageBody(req: ParsedRequest, limit: number, timeout = 0, budget?: BodyBudget): Promise<Buffer> {
   const parsed = alreadyParsed(req);
@@ -46,17 +46,10 @@ export async function readMessageBody(req: ParsedRequest, limit: number, timeout
     if (parsed.length > limit) throw bodyTooLarge(limit);
     return parsed;
   }
-  const declared = req.headers['content-length'];
-  const length = declared === undefined ? undefined : Number(declared);
-  // A declared length is taken whole before reading (raw-body holds the body to it); 413 comes first.
-  let taken = 0;
-  if (budget && length !== undefined && Number.isSafeInteger(length) && length >= 0 && length <= limit) {
-    if (!budget.take(length)) throw tooManyBodies(budget.limit);
-    taken = length;
-  }
-  const reading = getRawBody(req, { limit, length: declared });
+  const reading = getRawBody(req, { limit, length: req.headers['content-length'] });
   let timer: NodeJS.Timeout | undefined;
   let onData: ((chunk: Buffer) => void) | undefined;
+  let taken = 0;
   try {
     const stops: Array<Promise<never>> = [];
     if (timeout > 0) {
@@ -66,8 +59,7 @@ export async function readMessageBody(req: ParsedRequest, limit: number, timeout
         }),
       );
     }
-    if (budget && length === undefined) {
-      // No declared length (chunked): taken as it comes.
+    if (budget) {
       stops.push(
         new Promise<never>((_, reject) => {
           onData = (chunk: Buffer) => {
