@@ -112,25 +112,32 @@ else
       }
     });
 
-    it('the set of waiting subscribers evicted while one waits: the next heartbeat counts it in again, and publishes answer 201 again', async () => {
+    it('the set of waiting subscribers evicted while two processes hold one each: the next heartbeats count both in again, and publishes answer 201 again', async () => {
       const id = channel();
       const raw = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
       raw.on('error', () => {});
       await raw.connect();
+      // A second process on the same Redis, its heartbeat out of step with the first one's.
+      const otherStore = new RedisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'lost', commandTimeout: 1000, heartbeatInterval: 170 });
+      const otherRelay = createPushRelay({ store: otherStore });
+      const otherServer = await serveNodeHttp({ '/sub': otherRelay.subscriber() });
       try {
         assert.equal((await post(id, 'm1')).status, 202);
         const first = await request(server.url(`/sub?id=${id}`));
-        const waiting = request(server.url(`/sub?id=${id}`), { headers: cursorOf(first) });
-        await waitFor('the subscriber counted', async () => (await relay.channelInfo(id))?.subscribers === 1);
+        const waiting = [request(server.url(`/sub?id=${id}`), { headers: cursorOf(first) }), request(otherServer.url(`/sub?id=${id}`), { headers: cursorOf(first) })];
+        await waitFor('both subscribers counted', async () => (await relay.channelInfo(id))?.subscribers === 2);
         // What an evicting maxmemory-policy does to a key nobody read for a while.
         assert.equal(await raw.del(channelKeys('lost', `/${id}`).subscribers), 1);
         assert.equal((await relay.channelInfo(id))?.subscribers, 0, 'Redis counts nobody now');
-        // heartbeatInterval is 200 ms here.
-        await waitFor('the subscriber counted in again', async () => (await relay.channelInfo(id))?.subscribers === 1, 3000);
+        // heartbeatInterval is 200 ms and 170 ms here: each process counts its own in again.
+        await waitFor('both counted in again', async () => (await relay.channelInfo(id))?.subscribers === 2, 3000);
         assert.equal((await post(id, 'm2')).status, 201);
-        assert.equal((await within(waiting, 5000, 'the waiting subscriber')).text, 'm2');
+        for (const res of await within(Promise.all(waiting), 5000, 'the waiting subscribers')) assert.equal(res.text, 'm2');
       } finally {
         raw.destroy();
+        await otherRelay.close();
+        await otherStore.close();
+        await otherServer.close();
       }
     });
 

@@ -714,10 +714,11 @@ if ARGV[10] ~= '' then
   local req = meta('req')
   if not req or req < at then redis.call('HSET', C, 'req', at) end
 end
--- A heartbeat finding no subscriber set at all (evicted under an evicting maxmemory-policy, or
--- deleted by hand) answers as for a lapsed lease: the process counts its subscribers in again.
--- ZCARD rather than EXISTS: it also marks the set as used, for an LRU policy.
-if ARGV[3] == '0' and #ARGV == 10 and added == 0 and redis.call('ZCARD', S) == 0 then added = 1 end
+-- A heartbeat finding none of this process's subscribers in the set (the set evicted under an
+-- evicting maxmemory-policy, or deleted by hand) answers as for a lapsed lease: the process counts
+-- its subscribers in again (a process holding none does nothing). A read of the set also marks it
+-- as used, for an LRU policy.
+if ARGV[3] == '0' and #ARGV == 10 and added == 0 and redis.call('ZLEXCOUNT', S, '[' .. ARGV[1] .. '|', '(' .. ARGV[1] .. '}') == 0 then added = 1 end
 if #ARGV > 10 then
   for i = 11, #ARGV do redis.call('ZADD', S, 0, ARGV[1] .. '|' .. ARGV[i]) end
   redis.call('HDEL', C, 'idle')
