@@ -40,6 +40,7 @@ export class TimerWheel<T extends WheelEntry> {
 
   /** (Re)schedules `entry` to fire at `at` (epoch ms), never earlier. */
   schedule(entry: T, at: number): void {
+    // lastSlot >= 0: a slot is at least 1 (-1 is "not scheduled").
     const slot = Math.max(Math.ceil((at - this.#origin) / this.#resolution), this.#lastSlot + 1);
     if (entry.slot === slot) return;
     if (entry.slot >= 0) this.cancel(entry);
@@ -98,8 +99,9 @@ export class TimerWheel<T extends WheelEntry> {
     this.#stop();
   }
 
+  /** The current slot; never below 0, also when the clock steps back past the wheel's creation. */
   #slotNow(): number {
-    return Math.floor((this.#now() - this.#origin) / this.#resolution);
+    return Math.max(0, Math.floor((this.#now() - this.#origin) / this.#resolution));
   }
 
   #stop(): void {

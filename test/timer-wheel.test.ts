@@ -131,6 +131,28 @@ describe('TimerWheel (fake clock)', () => {
     }
   });
 
+  it('a clock stepped back past its creation: entries still cancel, reschedule and fire once', () => {
+    const { clock, fired, w } = wheel(100_000);
+    const a = entry('a');
+    w.schedule(a, 100_200);
+    w.cancel(a);
+    clock.now = 100_100;
+    w.tick(); // nothing scheduled: the interval stops
+    clock.now = 40_000; // NTP steps the clock back a minute
+    const b = entry('b');
+    w.schedule(b, 70_000);
+    assert.ok(b.slot >= 1, `slot ${b.slot}`);
+    w.cancel(b);
+    assert.equal(w.size, 0, 'cancelled');
+    w.schedule(b, 70_000);
+    w.schedule(b, 70_500);
+    assert.equal(w.size, 1, 'in one bucket');
+    clock.now = 200_000;
+    w.tick();
+    assert.deepEqual(fired, ['b']);
+    w.clear();
+  });
+
   it('counts slots from its creation, so that they stay small integers', () => {
     const { w } = wheel(Date.UTC(2026, 11, 7));
     const a = entry('a');
