@@ -1040,6 +1040,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
         // Redis counts nobody on it any more, and this process's subscribers there are told so.
         view?.reset();
         if (view) {
+          view.requestedAt = view.requestedSent = 0;
           view.free.length = 0;
           view.added.clear();
           view.members.clear();
