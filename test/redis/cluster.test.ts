@@ -136,5 +136,64 @@ else {
       assert.throws(() => new RedisStore({ cluster: { rootNodes: [] } }), /at least one root node/);
       assert.throws(() => new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, url: 'redis://127.0.0.1:1' }), /"url" and "cluster" exclude each other/);
     });
+
+    // Last: it moves slots between the masters.
+    for (const client of ['node-redis', 'ioredis'] as const)
+    it(`a slot migrated under a watched channel (${client}): the heartbeat finds its wake-ups gone and subscribes again, on the new master`, { timeout: 120_000 }, async () => {
+      const prefix = testPrefix(`moved-${client}`);
+      const make = () =>
+        new RedisStore({
+          ...(client === 'ioredis' ? { client: new IORedisCluster(cluster.rootNodes.map((n) => n.url), { lazyConnect: true }) } : { cluster: { rootNodes: cluster.rootNodes } }),
+          prefix,
+          heartbeatInterval: '200ms',
+        });
+      const store = make();
+      const publisher = make();
+      await Promise.all([store.ready(), publisher.ready()]);
+      try {
+        await cluster.settled(30000);
+        type Slots = Array<[number, number, [string, number, string]]>;
+        const ranges = JSON.parse(await cluster.cli(['--json', 'CLUSTER', 'SLOTS'])) as Slots;
+        // reshard moves the first slots of the source: a channel in the first 50 of a master's.
+        const [first, , [, fromPort, fromId]] = ranges.reduce((a, b) => (a[0] < b[0] ? a : b));
+        const toId = ranges.find(([, , [, port]]) => port !== fromPort)![2][2];
+        let channel = '';
+        for (let i = 0; !channel; i++) {
+          const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/moved-${i}}`]));
+          if (slot >= first && slot < first + 50) channel = `/moved-${i}`;
+        }
+        const wakeUps: string[] = [];
+        const unwatch = await store.watch(channel, (_name, event) => wakeUps.push(event.type));
+        const rules = { storeMessages: true, minMessages: 0, maxMessages: 10, messageTimeout: 0, channelTimeout: 0 };
+        const heard = () => wakeUps.filter((t) => t === 'message').length;
+        const published = await publisher.publish(channel, { data: Buffer.from('before'), contentType: undefined }, rules);
+        await waitFor('the wake-up before the migration', () => heard() === 1);
+        // A subscriber parked here, as a relay's long-poll: the heartbeat renews its channel.
+        await store.next(channel, undefined);
+        await store.nextOrJoin(channel, published.message.id, { subscriberId: 'parked', concurrency: 'broadcast', maxSubscribers: 0, create: true, channelTimeout: 0 });
+        await cluster.cli(['--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', fromId, '--cluster-to', toId, '--cluster-slots', '50', '--cluster-yes'], 60000);
+        const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{${channel}}`]));
+        const master = await cluster.masterOf(slot);
+        assert.notEqual(master.port, fromPort, "the channel's slot moved");
+        // Publish until a wake-up comes again: the first ones after the move are found by the heartbeat.
+        await waitFor(
+          'wake-ups heard again after the migration',
+          async () => {
+            const before = heard();
+            await publisher.publish(channel, { data: Buffer.from('after'), contentType: undefined }, rules);
+            await new Promise((r) => setTimeout(r, 300));
+            return heard() > before;
+          },
+          20000,
+        );
+        const name = `${prefix}:{${channel}}:events`;
+        const shardChannels = (await cluster.cli(['-p', String(master.port), 'PUBSUB', 'SHARDCHANNELS'])).split('\n');
+        assert.ok(shardChannels.includes(name), `subscribed on the new master :${master.port}`);
+        await store.leave(channel, ['parked']);
+        unwatch();
+      } finally {
+        await Promise.all([store.close(), publisher.close()]);
+      }
+    });
   });
 }

@@ -1076,15 +1076,21 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     const view = this.#views.get(channel);
     if (!view?.known || !last || view.epoch !== epoch || view.heard(last)) return;
     setTimeout(() => {
-      if (this.#views.get(channel) === view && view.epoch === epoch && !view.heard(last)) this.#missed(view);
+      if (this.#views.get(channel) === view && view.epoch === epoch && !view.heard(last)) this.#missed(view, true);
     }, 1000).unref();
   }
 
-  /** The view missed wake-ups: it knows nothing any more, and the channel's parked subscribers read again. */
-  #missed(view: ChannelView): void {
+  /**
+   * The view missed wake-ups: it knows nothing any more, and the channel's parked subscribers read
+   * again. `silent`: none came at all for a second (the heartbeat found the message), so the
+   * subscription itself may be gone (a cluster slot migrated): it is made again.
+   */
+  #missed(view: ChannelView, silent = false): void {
     debug('wake-ups of %s were missed: its subscribers read from their cursors again', view.channel);
     view.reset();
-    this.#subscriptions.resync(this.#keys(view.channel).events);
+    const events = this.#keys(view.channel).events;
+    if (silent) this.#subscriptions.resubscribe(events);
+    else this.#subscriptions.resync(events);
   }
 
   /**

@@ -76,6 +76,29 @@ export class ChannelSubscriptions {
     if (subscription) this.#emit(subscription, { type: 'resync' });
   }
 
+  /**
+   * Subscribes to the channel again, then its watchers re-read. For wake-ups that stopped coming
+   * while the subscription still looks alive here: a Redis Cluster slot migration drops a sharded
+   * subscription, and node-redis 5 neither moves it nor says so.
+   */
+  resubscribe(name: string): void {
+    const subscription = this.#subscriptions.get(name);
+    if (!subscription || !this.#client.isReady) return;
+    debug('subscribing to %s again', name);
+    const again = async () => {
+      await this.#client.unsubscribe(name, this.#onWakeUp, true).catch((err: unknown) => debug('unsubscribe %s failed: %s', name, err));
+      if (this.#subscriptions.get(name) !== subscription) return;
+      await this.#subscribe(name);
+      // Dropped meanwhile: release what was just taken.
+      if (this.#subscriptions.get(name) !== subscription) {
+        if (!this.#subscriptions.has(name)) this.#unsubscribe(name);
+        return;
+      }
+      this.#emit(subscription, { type: 'resync' });
+    };
+    again().catch((err: unknown) => debug('subscribing to %s again failed: %s', name, err));
+  }
+
   /** Tells every watcher to re-read from its cursors (Redis came back). */
   resyncAll(): void {
     for (const [name, subscription] of this.#subscriptions) {
