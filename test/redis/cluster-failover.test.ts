@@ -9,7 +9,7 @@ import { RedisStore } from '../../src/redis.js';
 import { waitFor, within } from '../helpers/wait.js';
 import { startApp, type AppProcess } from './app-processes.js';
 import { delivered, parkedThroughFailover, traffic } from './failover-traffic.js';
-import { clusterSkipReason, startCluster, type TestCluster } from './redis-cluster.js';
+import { channelToMigrate, clusterSkipReason, startCluster, type TestCluster } from './redis-cluster.js';
 import { kill } from './redis-server.js';
 import { testPrefix } from './redis-env.js';
 
@@ -71,21 +71,11 @@ else
     }
 
     it('a slot migrated to another master under traffic (redis-cli --cluster reshard): nothing is lost', async () => {
-      await cluster.settled(30000);
-      type Slots = Array<[number, number, [string, number, string]]>;
-      const ranges = JSON.parse(await cluster.cli(['--json', 'CLUSTER', 'SLOTS'])) as Slots;
-      // reshard moves the first slots of the source: a channel in the first 100 of a master's.
-      const [first, , [, fromPort, fromId]] = ranges.reduce((a, b) => (a[0] < b[0] ? a : b));
-      const toId = ranges.find(([, , [, port]]) => port !== fromPort)![2][2];
-      let channel = '';
-      for (let i = 0; !channel; i++) {
-        const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/resharded-${i}}`]));
-        if (slot >= first && slot < first + 100) channel = `resharded-${i}`;
-      }
+      const { channel, fromPort, reshard } = await channelToMigrate(cluster, 'resharded', 100);
       const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/${channel}}`]));
       const run = traffic(apps, channel, 60, 20);
       await waitFor('20 messages acknowledged', () => run.acknowledged.length >= 20, 20000);
-      await cluster.cli(['--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', fromId, '--cluster-to', toId, '--cluster-slots', '100', '--cluster-yes'], 60000);
+      await reshard();
       assert.notEqual((await cluster.masterOf(slot)).port, fromPort, "the channel's slot moved");
       await within(run.published, 40000, 'the publisher, through the migration');
       await delivered(run, 'after the migration');

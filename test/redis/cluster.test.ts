@@ -15,7 +15,7 @@ import { serveNodeHttp } from '../helpers/servers.js';
 import { waitFor, within } from '../helpers/wait.js';
 import { protocolSuite } from '../protocol-suite.js';
 import { multiProcessSuite } from './multi-process-suite.js';
-import { clusterSkipReason, startCluster, type TestCluster } from './redis-cluster.js';
+import { channelToMigrate, clusterSkipReason, startCluster, type TestCluster } from './redis-cluster.js';
 import { testPrefix } from './redis-env.js';
 
 const skip = clusterSkipReason('the Redis Cluster tests');
@@ -151,17 +151,8 @@ else {
       const publisher = make();
       await Promise.all([store.ready(), publisher.ready()]);
       try {
-        await cluster.settled(30000);
-        type Slots = Array<[number, number, [string, number, string]]>;
-        const ranges = JSON.parse(await cluster.cli(['--json', 'CLUSTER', 'SLOTS'])) as Slots;
-        // reshard moves the first slots of the source: a channel in the first 50 of a master's.
-        const [first, , [, fromPort, fromId]] = ranges.reduce((a, b) => (a[0] < b[0] ? a : b));
-        const toId = ranges.find(([, , [, port]]) => port !== fromPort)![2][2];
-        let channel = '';
-        for (let i = 0; !channel; i++) {
-          const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/moved-${i}}`]));
-          if (slot >= first && slot < first + 50) channel = `/moved-${i}`;
-        }
+        const migrating = await channelToMigrate(cluster, 'moved', 50);
+        const channel = `/${migrating.channel}`;
         const wakeUps: string[] = [];
         const unwatch = await store.watch(channel, (_name, event) => wakeUps.push(event.type));
         const rules = { storeMessages: true, minMessages: 0, maxMessages: 10, messageTimeout: 0, channelTimeout: 0 };
@@ -171,10 +162,10 @@ else {
         // A subscriber parked here, as a relay's long-poll: the heartbeat renews its channel.
         await store.next(channel, undefined);
         await store.nextOrJoin(channel, published.message.id, { subscriberId: 'parked', concurrency: 'broadcast', maxSubscribers: 0, create: true, channelTimeout: 0 });
-        await cluster.cli(['--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', fromId, '--cluster-to', toId, '--cluster-slots', '50', '--cluster-yes'], 60000);
+        await migrating.reshard();
         const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{${channel}}`]));
         const master = await cluster.masterOf(slot);
-        assert.notEqual(master.port, fromPort, "the channel's slot moved");
+        assert.notEqual(master.port, migrating.fromPort, "the channel's slot moved");
         // Publish until a wake-up comes again: the first ones after the move are found by the heartbeat.
         await waitFor(
           'wake-ups heard again after the migration',

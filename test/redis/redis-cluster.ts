@@ -146,3 +146,23 @@ function run(command: string, args: string[], timeout: number): Promise<string> 
     });
   });
 }
+
+/**
+ * A channel named `<name>-<n>` in the first `slots` slots of the master holding the lowest slots,
+ * and `reshard()`, which moves those slots to another master (`redis-cli --cluster reshard` moves
+ * the first slots of its source). `channel` is the id; its store key is `/<id>`.
+ */
+export async function channelToMigrate(cluster: TestCluster, name: string, slots: number): Promise<{ channel: string; fromPort: number; reshard: () => Promise<string> }> {
+  await cluster.settled(30000);
+  type Slots = Array<[number, number, [string, number, string]]>;
+  const ranges = JSON.parse(await cluster.cli(['--json', 'CLUSTER', 'SLOTS'])) as Slots;
+  const [first, , [, fromPort, fromId]] = ranges.reduce((a, b) => (a[0] < b[0] ? a : b));
+  const toId = ranges.find(([, , [, port]]) => port !== fromPort)![2][2];
+  let channel = '';
+  for (let i = 0; !channel; i++) {
+    const slot = Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/${name}-${i}}`]));
+    if (slot >= first && slot < first + slots) channel = `${name}-${i}`;
+  }
+  const reshard = () => cluster.cli(['--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', fromId, '--cluster-to', toId, '--cluster-slots', String(slots), '--cluster-yes'], 60000);
+  return { channel, fromPort, reshard };
+}
