@@ -235,6 +235,22 @@ else
       w.unwatch();
     });
 
+    it('subscribers leaving do not make the channel look requested just now', async () => {
+      const ch = channel();
+      const w = await watched(ch);
+      const one = await publish(store, ch, 'one');
+      await waitFor('the wake-up', () => w.events.length === 1);
+      store.nextOrJoin(ch, one.message.id, request('s1'));
+      await waitFor('counted in Redis', async () => (await other.info(ch))?.subscribers === 1);
+      await new Promise((r) => setTimeout(r, 2100));
+      // Gone (a stream closing, a long-poll answered and not back): counted out with the next batch.
+      await store.leave(ch, ['s1']);
+      assert.equal((await other.info(ch))?.subscribers, 0);
+      const requested = (await other.info(ch))!.requested;
+      assert.ok(requested >= 2, `requested ${requested} s ago: the leave is not a request`);
+      w.unwatch();
+    });
+
     it('on a channel with a subscriber limit, those who leave are counted out with the next batch', async () => {
       const { ch, elsewhere, one, unwatch } = await twoChannels();
       assert.deepEqual((await store.nextOrJoin(ch, one.message.id, request('s1', { maxSubscribers: 2 }))).joined, { ok: true });

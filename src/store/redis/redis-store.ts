@@ -1183,10 +1183,11 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     }
     const out = view.free.splice(0);
     const into = [...view.added];
+    const touched = view.touched;
     view.added.clear();
     view.touched = false;
     this.#touched.delete(view);
-    const sent = this.#run(channel, this.#scripts.count, [this.processId, String(this.#lease), String(out.length), ...out, ...into]);
+    const sent = this.#run(channel, this.#scripts.count, [this.processId, String(this.#lease), `${out.length}${touched ? 't' : ''}`, ...out, ...into]);
     const waiting = view.flushed;
     view.flushed = undefined;
     view.sending = sent;

@@ -636,13 +636,16 @@ return {last, messages, results}
 /**
  * Waiting subscribers of one process counted out and in together (RedisStore counts a watched
  * channel's subscribers in batches, see channel-view.ts). ARGV: process, lease ms, how many are
- * counted out, those subscriber ids, then the ids counted in. Nobody is counted in on a channel that
- * no longer exists (it was deleted meanwhile: those subscribers are told so). Also the channel's
- * last-requested time. Returns 1, or 0 when the channel does not exist.
+ * counted out (with a 't' after it when a subscriber asked meanwhile), those subscriber ids, then the
+ * ids counted in. Nobody is counted in on a channel that no longer exists (it was deleted meanwhile:
+ * those subscribers are told so). Also the channel's last-requested time, unless only subscribers
+ * leaving are sent. Returns 1, or 0 when the channel does not exist.
  */
 const COUNT = `
 if redis.call('EXISTS', C) == 0 then return 0 end
-local out = tonumber(ARGV[3])
+-- '<n>' subscribers counted out, '<n>t' when a subscriber also asked (the last-requested time).
+local touched = string.sub(ARGV[3], -1) == 't'
+local out = tonumber((string.gsub(ARGV[3], 't$', '')))
 local left = 0
 for i = 4, 3 + out, 256 do
   local members = {}
@@ -656,7 +659,8 @@ if #ARGV > 3 + out then
 elseif left > 0 and redis.call('ZLEXCOUNT', S, '[' .. ARGV[1] .. '|', '(' .. ARGV[1] .. '}') == 0 then
   redis.call('HDEL', L, ARGV[1])
 end
-redis.pcall('HSET', C, 'req', now)
+-- Subscribers counting in, or one that asked, set the last-requested time; those leaving do not.
+if touched or #ARGV > 3 + out then redis.pcall('HSET', C, 'req', now) end
 markIfIdle()
 settle()
 return 1
