@@ -9,7 +9,7 @@ import { answerError, type Middleware } from '../http/respond.js';
 import { log } from '../log.js';
 import { queryArgument, type ResolvedPublisher, type ResolvedSubscriber } from '../options.js';
 import { badJsonpCallback, methodNotAllowed, originNotAllowed, retryableEnding, tooManyWildcardChannelsInRequest } from '../protocol/answers.js';
-import { positionText, publisherEventId, readPosition, withoutFutureCursors, type Cursors } from '../protocol/position.js';
+import { positionText, publisherEventId, readPosition, type Cursors } from '../protocol/position.js';
 import { Templates, validCallback } from '../protocol/templates.js';
 import type { ChannelStore } from '../store/channel-store.js';
 import { chooseTransport, type StreamTransport, type SubscriberMode } from '../protocol/transport-choice.js';
@@ -152,8 +152,7 @@ class SubscriberRequest {
     context.checkEventsChannel(channels, 'subscriber', req.method);
     if (options.wildcardChannelMaxQtd !== undefined) checkWildcards(channels, settings.join.wildcardPrefix, options.wildcardChannelMaxQtd);
     const args = options.cursorArguments;
-    const read = readPosition(headers, req.url, !this.polls, channels.length, args);
-    const resumeFrom = read && withoutFutureCursors(read, Date.now() / 1000);
+    const resumeFrom = readPosition(headers, req.url, !this.polls, channels.length, args);
     if (resumeFrom) return this.#subscribe(channels, resumeFrom, true, upgrade, jsonp);
     const eventId = context.store.findEventId ? publisherEventId(headers, req.url, args) : undefined;
     if (eventId === undefined && options.subscriberFirstMessage === 'oldest' && !channels.some((c) => c.backtrack !== undefined)) {

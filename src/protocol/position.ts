@@ -100,18 +100,3 @@ export function positionHeaders(cursors: Cursors): { lastModified?: string; etag
   for (const c of cursors) if (c && c.time > latest) latest = c.time;
   return latest >= 0 ? { lastModified: httpDate(latest), etag: formatComposite(cursors) } : { etag: formatComposite(cursors) };
 }
-
-/** How far ahead of the server's clock a cursor may be (clocks of different hosts differ a little). */
-export const FUTURE_SLACK_SECONDS = 60;
-
-/**
- * `cursors` without those more than a minute ahead of `nowSeconds`: such a cursor names no message
- * the channel gave (a client's bad clock, an id of another system); kept, it would make every
- * message published for that long look already received. undefined when none is left.
- */
-export function withoutFutureCursors(cursors: Cursors, nowSeconds: number): Cursors | undefined {
-  const limit = nowSeconds + FUTURE_SLACK_SECONDS;
-  if (!cursors.some((c) => c !== undefined && c.time > limit)) return cursors;
-  const kept = cursors.map((c) => (c !== undefined && c.time > limit ? undefined : c));
-  return kept.some((c) => c !== undefined) ? kept : undefined;
-}
