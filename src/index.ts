@@ -43,7 +43,7 @@ export type { SubscriberEvent } from './subscriptions/presence.js';
 export { DEFAULT_BUFFER_RULES, expiryOf, isExpired, overflow, receivedEnough } from './protocol/buffer-rules.js';
 export { formatChannelInfo, type ChannelInfo, type ChannelInfoType } from './protocol/channel-info.js';
 export { compareIds, firstId, formatId, nextId, parseId, type Cursor, type MessageId } from './protocol/message-id.js';
-export { readCursor, httpDate } from './protocol/cursor.js';
+export { cursorAhead, readCursor, httpDate } from './protocol/cursor.js';
 export type { HttpResponseHead } from './protocol/message-http.js';
 export { protocolError, isProtocolError, type ProtocolError } from './protocol/protocol-error.js';
 export { formatSize, parseDuration, parseSize, type Duration, type Size } from './protocol/units.js';

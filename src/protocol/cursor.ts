@@ -81,6 +81,24 @@ export function missedBefore(cursor: MessageId | undefined, message: { previousI
   return compareIds(cursor, message.previousId) < 0;
 }
 
+/**
+ * A cursor ahead of every id a channel has given: not a position in its history (a fabricated one,
+ * an id from a clock that ran ahead, a client's own clock). Read as it is, its subscriber would skip
+ * every message published until the channel's ids pass it, while publishers get 201. Nchan answers
+ * such a subscriber with the next message published; so does the relay, by moving the cursor back:
+ * - to `newest`, the channel's newest id, when the cursor is after it;
+ * - when the channel has given no id (missing, never published, its history lost) and the cursor's
+ *   second is after the store's current second `nowSecond`, to the start of the second before: the
+ *   first message published then carries the loss signal, as for any cursor from a history the
+ *   store lost (a first message's previous id is in its own second, see firstId()).
+ * Returns undefined when the cursor is not ahead (the common case) or there is none.
+ */
+export function cursorAhead(cursor: MessageId | undefined, newest: MessageId | undefined, nowSecond: number): MessageId | undefined {
+  if (cursor === undefined) return undefined;
+  if (newest !== undefined) return compareIds(cursor, newest) > 0 ? newest : undefined;
+  return cursor.time > nowSecond ? { time: nowSecond - 1, tag: 0 } : undefined;
+}
+
 /** Query arguments read as the cursor when the request has no cursor headers (cursorArguments). */
 export interface CursorArgumentNames {
   time?: string | undefined;

@@ -71,6 +71,12 @@ export interface NextResult {
   exists: boolean;
   /** The first stored message after the cursor (the oldest when the cursor is undefined). */
   message: StoredMessage | undefined;
+  /**
+   * Set when the cursor was ahead of every id the channel has given (see cursorAhead() of
+   * protocol/cursor.ts): the position the read was made from instead, which the subscriber's cursor
+   * becomes. A store that leaves it out keeps such subscribers waiting until its ids pass the cursor.
+   */
+  ahead?: MessageId | undefined;
 }
 
 /** What a waiting subscriber asks of the channel before it parks. */
@@ -86,8 +92,11 @@ export interface JoinRequest {
   channelTimeout: number;
 }
 
-/** What nextOrJoin() did: answered the stored message after the cursor, or (none there) joined. */
-export type NextOrJoinResult = { message: StoredMessage; joined?: undefined } | { message?: undefined; joined: JoinResult };
+/**
+ * What nextOrJoin() did: answered the stored message after the cursor, or (none there) joined;
+ * `ahead` as in NextResult.
+ */
+export type NextOrJoinResult = { message: StoredMessage; joined?: undefined } | { message?: undefined; joined: JoinResult; ahead?: MessageId | undefined };
 
 export type JoinResult =
   | { ok: true }

@@ -31,6 +31,8 @@ export interface ParkedSubscriber extends WheelEntry {
   gone: boolean;
   /** Writes `message`; true when that answered the request (long-poll), false to keep waiting (streams). */
   deliver(message: StoredMessage): boolean;
+  /** The store read its cursor as `cursor`: it was ahead of every id the channel has given (NextResult.ahead). */
+  reposition(cursor: MessageId): void;
   /** Answers without a message. */
   /** `notice`: with `deleted`, the DELETE's own text, if it gave one. */
   end(reason: EndReason, notice?: string): void;
@@ -149,6 +151,7 @@ export class ParkedSubscribers {
       this.#lingerIfUnused(entry);
       return r.message;
     }
+    if (r.ahead) subscriber.reposition(r.ahead);
     let parked: void | Promise<void>;
     try {
       parked = this.#parked(subscriber, join, r.joined, timeout, mark);
@@ -383,6 +386,7 @@ export class ParkedSubscribers {
         reading.again = false;
         const r = await this.store.next(s.channel, s.cursor);
         if (!s.parked) return;
+        if (r.ahead) s.reposition(r.ahead);
         if (!r.exists) {
           this.#finish(s, 'deleted');
           return;

@@ -60,6 +60,11 @@ class Leg implements ParkedSubscriber {
     return this.subscription.offer(this.index, message);
   }
 
+  reposition(cursor: MessageId): void {
+    this.cursor = cursor;
+    this.subscription.reposition(this.index, cursor);
+  }
+
   end(reason: EndReason, notice?: string): void {
     this.subscription.legEnded(this.index, reason, notice);
   }
@@ -122,7 +127,8 @@ export class Subscription {
       // One channel: no list of reads to build and wait for.
       const leg = legs[0]!;
       leg.mark = registry.mark(leg.channel);
-      const { exists, message } = await registry.store.next(leg.channel, leg.cursor);
+      const { exists, message, ahead } = await registry.store.next(leg.channel, leg.cursor);
+      if (ahead) leg.reposition(ahead);
       if (!exists && authorizedChannelsOnly && !isWildcardKey(leg.channel, this.#settings.join.wildcardPrefix)) throw channelMissing();
       if (message) first = { channel: 0, message };
     } else {
@@ -178,6 +184,7 @@ export class Subscription {
     const registry = this.#registry;
     for (const leg of this.#legs) leg.mark = registry.mark(leg.channel);
     const reads = await Promise.all(this.#legs.map((leg) => registry.store.next(leg.channel, leg.cursor)));
+    reads.forEach((r, i) => r.ahead && this.#legs[i]!.reposition(r.ahead));
     const wildcards = this.#settings.join.wildcardPrefix;
     const missing = authorizedChannelsOnly ? reads.findIndex((r, i) => !r.exists && !isWildcardKey(this.#legs[i]!.channel, wildcards)) : -1;
     if (missing >= 0) throw channelMissing(this.channels[missing]!.id);
@@ -237,6 +244,15 @@ export class Subscription {
     this.#legs[channel]!.parked = false;
     this.#leaveAll();
     return true;
+  }
+
+  /**
+   * The store read channel `channel` from `cursor`, behind the cursor the client sent (which was
+   * ahead of every id the channel has given): the next message published there is the client's next.
+   */
+  reposition(channel: number, cursor: MessageId): void {
+    const sent = this.cursors[channel];
+    if (!sent || compareIds(sent, cursor) > 0) this.cursors[channel] = cursor;
   }
 
   /** The registry ended one leg (deleted, conflict, timeout, closing, unavailable): end them all. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cursorHeaders, httpDate, readCursor, readTag } from '../../src/protocol/cursor.js';
+import { cursorAhead, cursorHeaders, httpDate, readCursor, readTag } from '../../src/protocol/cursor.js';
 import { WHOLE_SECOND } from '../../src/protocol/message-id.js';
 
 const T = 1795340901;
@@ -65,5 +65,16 @@ describe('cursor codec', () => {
 
   it('drops sub-second precision of odd dates to the whole second', () => {
     assert.deepEqual(readCursor('2026-11-22T09:48:21.900Z', '1'), { time: T, tag: 1 });
+  });
+
+  it('cursorAhead: a cursor after the newest id reads as it; with no id given, one from a later second reads as the second before the clock', () => {
+    const newest = { time: T, tag: 4 };
+    assert.equal(cursorAhead(undefined, newest, T), undefined);
+    assert.equal(cursorAhead({ time: T, tag: 4 }, newest, T), undefined, 'the newest itself is no cursor from the future');
+    assert.equal(cursorAhead({ time: T - 5, tag: 9 }, newest, T), undefined);
+    assert.deepEqual(cursorAhead({ time: T, tag: 5 }, newest, T), newest);
+    assert.deepEqual(cursorAhead({ time: T + 3600, tag: 0 }, newest, T - 3600), newest, 'the channel\'s ids, not the clock, decide while it has some');
+    assert.equal(cursorAhead({ time: T, tag: 999 }, undefined, T), undefined, 'this second: maybe a history the store lost (the loss signal)');
+    assert.deepEqual(cursorAhead({ time: T + 1, tag: 0 }, undefined, T), { time: T - 1, tag: 0 });
   });
 });

@@ -20,6 +20,9 @@ export class FakeSubscriber implements ParkedSubscriber {
     this.got.push(message.data.toString());
     return !this.streams;
   }
+  reposition(cursor: MessageId): void {
+    this.cursor = cursor;
+  }
   /** Set to make deliver() throw, as a transport with a broken socket or header would. */
   failWith: Error | undefined;
   end(reason: EndReason): void {

@@ -682,6 +682,53 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
       });
     });
 
+    describe('a cursor ahead of every id the channel gave (a fabricated one, a clock that ran ahead)', () => {
+      const future = { 'If-Modified-Since': 'Fri, 01 Jan 2100 00:00:00 GMT', 'If-None-Match': '0' };
+
+      it('long-poll and EventSource get the next message published, as Nchan answers them; interval-poll echoes the newest id', async () => {
+        const f = await fixture();
+        const id = f.id();
+        const newest = await f.post(id, 'stored');
+        const poll = f.get(id, future);
+        const es = f.sse(id, { 'Last-Event-ID': '4102444800:7' });
+        await f.waiting(id, 2);
+        const next = await f.post(id, 'next');
+        const answer = await within(poll, WAIT, 'the long-poll with a future cursor');
+        assert.equal(answer.status, 200);
+        assert.equal(answer.text, 'next');
+        assert.equal(answer.headers['x-push-relay-missed'], undefined, 'it is at the head of the channel: nothing missed');
+        const got = await es.until('an event', () => (events(es).length >= 1 ? events(es) : undefined));
+        assert.deepEqual(got, [{ id: next, event: 'message', data: 'next' }]);
+        const g = await fixture({ subscriber: { mode: 'interval-poll' } });
+        const none = await g.get(id, future);
+        assert.equal(none.status, 304);
+        const [time, tag] = next.split(':');
+        assert.deepEqual([none.headers['last-modified'], none.headers.etag], [new Date(Number(time) * 1000).toUTCString(), tag]);
+        assert.notEqual(newest, next);
+      });
+
+      it('on a channel that has no messages yet: the first one published, with the loss signal (a history the store does not have)', async () => {
+        const f = await fixture();
+        const id = f.id();
+        const poll = f.get(id, future);
+        const es = f.sse(id, { 'Last-Event-ID': '4102444800:0' });
+        await f.waiting(id, 2);
+        const first = await f.post(id, 'first');
+        const answer = await within(poll, WAIT, 'the long-poll with a future cursor');
+        assert.equal(answer.text, 'first');
+        assert.equal(answer.headers['x-push-relay-missed'], '1');
+        const got = await es.until('2 events', () => (events(es).length >= 2 ? events(es) : undefined));
+        assert.deepEqual(
+          got.map((e) => e.event),
+          ['push-relay-missed', 'message'],
+        );
+        const missed = JSON.parse(got[0]!.data) as { after: string; next: string };
+        assert.equal(missed.next, first);
+        assert.match(missed.after, /^\d+:0$/, 'read as a second before the store\'s clock');
+        assert.equal(got[1]!.data, 'first');
+      });
+    });
+
     it('switching transport mid-stream: long-poll, then EventSource from the id it had, then multipart: no loss, no duplicate', async () => {
       const f = await fixture();
       const id = f.id();

@@ -271,6 +271,18 @@ export function websocketSuite(storeName: string, makeStore: StoreFactory): void
         await again.close();
       });
 
+      test('a last_event_id ahead of every id the channel gave: the next message published comes, with no loss signal', async () => {
+        await app.relay.publish('future', 'stored');
+        const c = new Client(app.ws(sub(kind, 'future', `last_event_id=${encodeURIComponent('4102444800:3')}`)), [WEBSOCKET_META_PROTOCOL]);
+        await within(c.opened, WAIT, 'open');
+        await waitFor('subscribed', async () => (await subscribers(app, 'future')) === 1);
+        await app.relay.publish('future', 'next');
+        const got = parseMeta(await c.frame(0));
+        assert.equal(got.body.toString(), 'next');
+        assert.equal(got.fields.missed, undefined);
+        await c.close();
+      });
+
       test('application/octet-stream and non-UTF-8 bodies go in binary frames, byte for byte', async () => {
         const c = new Client(app.ws(sub(kind, 'bin')));
         await within(c.opened, WAIT, 'open');

@@ -7,6 +7,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { storeClosed, storeFull, tooManyChannelsInStore } from '../../protocol/answers.js';
 import { log } from '../../log.js';
+import { cursorAhead } from '../../protocol/cursor.js';
 import { compareIds, firstId, nextId, type MessageId } from '../../protocol/message-id.js';
 import { TimerWheel } from '../../timer-wheel.js';
 import { formatSize, parseSize, type Size } from '../../protocol/units.js';
@@ -194,9 +195,11 @@ export class MemoryStore implements ChannelStore {
 
   async next(name: string, after: MessageId | undefined): Promise<NextResult> {
     const channel = this.#live(name);
-    if (!channel) return { exists: false, message: undefined };
     const now = this.#now();
+    const ahead = cursorAhead(after, channel?.lastMessageId, Math.floor(now / 1000));
+    if (!channel) return ahead ? { exists: false, message: undefined, ahead } : { exists: false, message: undefined };
     channel.lastRequested = now;
+    if (ahead) return { exists: true, message: undefined, ahead };
     return { exists: true, message: channel.next(after, now) };
   }
 
@@ -261,13 +264,15 @@ export class MemoryStore implements ChannelStore {
    */
   nextOrJoin(name: string, after: MessageId | undefined, request: JoinRequest): NextOrJoinResult {
     const channel = this.#live(name);
+    const now = this.#now();
+    const ahead = cursorAhead(after, channel?.lastMessageId, Math.floor(now / 1000));
     if (channel) {
-      const now = this.#now();
       channel.lastRequested = now;
-      const message = channel.next(after, now);
+      const message = ahead ? undefined : channel.next(after, now);
       if (message) return { message };
     }
     const joined = this.#join(name, channel, request);
+    if (ahead) return { joined, ahead };
     return joined.ok ? JOINED : { joined };
   }
 

@@ -11,6 +11,7 @@ import type { RedisClusterOptions, RedisSentinelOptions } from 'redis';
 import type { ChannelInfo } from '../../protocol/channel-info.js';
 import { storeClosed, tooManyChannelsInStore } from '../../protocol/answers.js';
 import { log } from '../../log.js';
+import { cursorAhead } from '../../protocol/cursor.js';
 import type { HttpResponseHead } from '../../protocol/message-http.js';
 import type { MessageId } from '../../protocol/message-id.js';
 import { parseDuration, type Duration } from '../../protocol/units.js';
@@ -365,16 +366,20 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   async next(channel: string, after: MessageId | undefined): Promise<NextResult> {
     const epoch = this.#liveEpoch(channel);
     const r = list(await this.#run(channel, this.#scripts.next, [after ? toStreamId(after) : '']));
+    const second = int(r[1]);
     if (int(r[0]) === 0) {
       // No channel, no message: every one published from now on will be heard.
       if (epoch >= 0) this.#views.get(channel)?.learned(epoch, undefined);
-      return { exists: false, message: undefined };
+      const ahead = cursorAhead(after, undefined, second);
+      return ahead ? { exists: false, message: undefined, ahead } : { exists: false, message: undefined };
     }
-    const last = fromStreamId(text(r[1]));
+    const last = fromStreamId(text(r[2]));
     // Cursors of this channel's subscribers are at most its last id: never to be given again (presence.ts).
     this.#presence.saw(channel, last);
     if (epoch >= 0) this.#views.get(channel)?.learned(epoch, last);
-    return { exists: true, message: r.length < 4 ? undefined : messageOf(text(r[2]), list(r[3])) };
+    const ahead = cursorAhead(after, last, second);
+    if (ahead) return { exists: true, message: undefined, ahead };
+    return { exists: true, message: r.length < 5 ? undefined : messageOf(text(r[3]), list(r[4])) };
   }
 
   async startCursor(channel: string, newest: number): Promise<MessageId | undefined> {
@@ -484,10 +489,17 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
       return this.#shared(channel, messageOf(text(id), list(fields)));
     });
     const results = list(r[2]);
+    const second = int(r[3]);
     waiting.forEach((w, i) => {
       const result = results[i];
       try {
-        w.resolve(typeof result === 'number' ? { message: messages[result - 1]! } : { joined: this.#joined(channel, w.request, text(result)) });
+        if (typeof result === 'number') {
+          w.resolve({ message: messages[result - 1]! });
+          return;
+        }
+        const joined = this.#joined(channel, w.request, text(result));
+        const ahead = cursorAhead(fromStreamId(cursors[2 * i]!), last, second);
+        w.resolve(ahead ? { joined, ahead } : { joined });
       } catch (err) {
         w.reject(err);
       }

@@ -471,11 +471,11 @@ return info()
 `;
 
 /**
- * ARGV: cursor ('' = from the oldest). Returns {0} if missing, else {1, last id, [id, fields]}
- * (the message only if there is one).
+ * ARGV: cursor ('' = from the oldest). Returns {0, unix second} if missing, else {1, unix second,
+ * last id, [id, fields]} (the message only if there is one).
  */
 const NEXT = `
-if not settle() then return {0} end
+if not settle() then return {0, sec} end
 -- pcall: reads still work when Redis is out of memory (HSET is refused then, expiry changes are not).
 redis.pcall('HSET', C, 'req', now)
 local last = redis.call('HGET', C, 'last') or ''
@@ -488,10 +488,10 @@ while true do
     if not expired(entry, kept) then
       -- push_min_message_recipients counts this answer (pcall: out of memory, reads still work).
       if meta('mr') then redis.pcall('HINCRBY', C, 'r:' .. entry[1], 1) end
-      return {1, last, entry[1], entry[2]}
+      return {1, sec, last, entry[1], entry[2]}
     end
   end
-  if #batch < 16 then return {1, last} end
+  if #batch < 16 then return {1, sec, last} end
   start = '(' .. batch[#batch][1]
 end
 `;
@@ -578,7 +578,7 @@ return join(0)
  * creates (store, min, max, messageTimeout, channelTimeout), then per long-poll its cursor ('' = from
  * the oldest) and subscriber id. Returns {last id ('' = none), the messages answered (each once:
  * {id, fields}...), then per long-poll the number of its message in that list (nothing joined), or
- * JOIN's answer}.
+ * JOIN's answer, the unix second}.
  */
 const POLL = `
 local last = ''
@@ -630,7 +630,7 @@ for i = 12, #ARGV, 2 do
   end
 end
 if joined then expireAfterJoin() end
-return {last, messages, results}
+return {last, messages, results, sec}
 `;
 
 /**
