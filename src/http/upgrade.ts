@@ -44,7 +44,15 @@ export interface PendingUpgrade {
   readonly wss: WebSocketServer;
   /** The response written to the socket if nobody claims the upgrade. */
   readonly res: ServerResponse;
+  /** Stops reading the socket before the handshake; returns what the client sent meanwhile. */
+  readonly stopReading: () => Buffer[];
 }
+
+/**
+ * What a client may send before the handshake is answered and still be served: it should send
+ * nothing (RFC 6455 §4.1), but what it sends is kept for `ws` rather than lost.
+ */
+const MAX_EARLY_BYTES = 64 * 1024;
 
 // Symbol.for: the ESM and CJS builds of this package, both loaded in one app, must agree on it.
 const PENDING = Symbol.for('push-relay.upgrade');
@@ -149,7 +157,7 @@ function serveThroughApp(app: UpgradeApp, wss: WebSocketServer, req: IncomingMes
     if (!socket.destroyed) socket.end(() => socket.destroy());
   });
   if (String(req.headers.upgrade).toLowerCase() === 'websocket') {
-    (req as Marked)[PENDING] = { socket, head, wss, res };
+    (req as Marked)[PENDING] = { socket, head, wss, res, stopReading: readUntilHandshake(socket) };
   }
   // Any other protocol (h2c, ...): the app answers it as a plain request (RFC 9110 §7.8 lets a server ignore Upgrade).
   try {
@@ -163,16 +171,46 @@ function serveThroughApp(app: UpgradeApp, wss: WebSocketServer, req: IncomingMes
   }
 }
 
+/**
+ * Reads an upgrade socket until its handshake. Node stops reading it when it emits `upgrade`, so a
+ * client that leaves while the app decides (an authorize hook, a store read) would go unnoticed, and
+ * be counted in as a subscriber (under concurrency `last`, evicting the one there). Its end closes
+ * the socket now; bytes it sends meanwhile are kept (up to MAX_EARLY_BYTES) and handed to `ws`.
+ */
+function readUntilHandshake(socket: Duplex): () => Buffer[] {
+  const early: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_EARLY_BYTES) socket.destroy();
+    else early.push(chunk);
+  };
+  const onEnd = () => socket.destroy();
+  socket.on('data', onData);
+  socket.on('end', onEnd);
+  return () => {
+    socket.pause();
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    return early;
+  };
+}
+
 /** Hands the socket from the HTTP response over to `ws`; calls `onOpen` with the socket, or nothing if the handshake failed. */
 export function completeUpgrade(req: IncomingMessage, pending: PendingUpgrade, onOpen: (ws: WebSocket) => void): boolean {
   const { socket, head, wss, res } = pending;
   res.detachSocket(socket as Socket);
   socket.off('error', destroySocket);
+  const early = pending.stopReading();
+  // ws puts `head` back in front of these.
+  if (early.length > 0) socket.unshift(Buffer.concat(early));
   let opened = false;
   // Synchronous when no verifyClient is set (ws 8); an invalid handshake is answered 400 by ws itself.
   wss.handleUpgrade(req, socket, head, (ws) => {
     opened = true;
     onOpen(ws);
   });
+  // Paused by stopReading(): ws reads from here on.
+  socket.resume();
   return opened;
 }

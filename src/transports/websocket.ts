@@ -121,9 +121,10 @@ export class WebSocketTransport implements SubscriberTransport {
     return this.#gone || (this.#pending?.socket.destroyed ?? false);
   }
 
-  /** `listener`: the client left, before or after the handshake. */
+  /** `listener`: the client left, before or after the handshake (at once if it already has). */
   onClose(listener: () => void): void {
-    this.#onClose.push(listener);
+    if (this.closed) listener();
+    else this.#onClose.push(listener);
   }
 
   /** Completes the handshake once. */

@@ -365,6 +365,77 @@ export function websocketSuite(storeName: string, makeStore: StoreFactory): void
       }
     });
 
+    test('an upgrade whose client leaves while the authorize hook decides is never counted: it cannot evict under "last"', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let asked!: () => void;
+      const hookCalled = new Promise<void>((resolve) => (asked = resolve));
+      const authorize = (req: IncomingMessage) => {
+        if (!(req.url ?? '').includes('slow')) return true;
+        asked();
+        return gate.then(() => true);
+      };
+      const app = await start('express5', {}, { concurrency: 'last', authorize });
+      const serverSide = new Map<number, net.Socket>();
+      app.server.on('connection', (s: net.Socket) => serverSide.set(s.remotePort!, s));
+      try {
+        const legit = new Client(app.ws('/rooms/hook/events'));
+        await within(legit.opened, WAIT, 'open');
+        await waitFor('subscribed', async () => (await subscribers(app, 'hook')) === 1);
+        const raw = net.connect(Number(new URL(app.http('/')).port), '127.0.0.1');
+        await new Promise<void>((resolve) => raw.once('connect', resolve));
+        raw.on('error', () => {});
+        raw.write('GET /rooms/hook/events?slow=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+        await within(hookCalled, WAIT, 'the authorize hook asked');
+        raw.end();
+        await waitFor('the server side of the connection', async () => serverSide.has(raw.localPort!));
+        const server = serverSide.get(raw.localPort!)!;
+        if (!server.destroyed) await within(new Promise((resolve) => server.once('close', resolve)), WAIT, 'the server seeing the client leave while the hook decides');
+        release();
+        await gate;
+        await new Promise((resolve) => setImmediate(resolve));
+        await app.relay.publish('hook', 'still the subscriber');
+        assert.equal((await legit.frame(0)).data.toString(), 'still the subscriber');
+        assert.equal(await subscribers(app, 'hook'), 1);
+        await legit.close();
+      } finally {
+        release();
+        await app.close();
+      }
+    });
+
+    test('a frame the client sends before the handshake is answered reaches the socket once it opens', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let asked!: () => void;
+      const hookCalled = new Promise<void>((resolve) => (asked = resolve));
+      const authorize = () => {
+        asked();
+        return gate.then(() => true);
+      };
+      const app = await start('node:http', {}, { websocketPublish: true, authorize });
+      try {
+        const raw = net.connect(Number(new URL(app.http('/')).port), '127.0.0.1');
+        raw.on('error', () => {});
+        let answer = '';
+        raw.setEncoding('latin1');
+        raw.on('data', (chunk: string) => (answer += chunk));
+        await new Promise<void>((resolve) => raw.once('connect', resolve));
+        raw.write('GET /sub?id=early HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+        await within(hookCalled, WAIT, 'the authorize hook asked');
+        // A masked text frame "hi", sent while the app decides: a client should wait for the 101, but
+        // one that does not loses nothing.
+        raw.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, 'h'.charCodeAt(0) ^ 1, 'i'.charCodeAt(0) ^ 2]));
+        release();
+        await waitFor('the 101', async () => answer.startsWith('HTTP/1.1 101'));
+        await waitFor('the early frame published', async () => (await app.relay.channelInfo('early'))?.messages === 1);
+        raw.destroy();
+      } finally {
+        release();
+        await app.close();
+      }
+    });
+
     test('a malformed handshake is refused with 400 before it is counted: it cannot evict under "last"', async () => {
       const app = await start('express5', {}, { concurrency: 'last' });
       try {
