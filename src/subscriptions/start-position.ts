@@ -8,10 +8,17 @@ import type { MessageId } from '../protocol/message-id.js';
 import type { Cursors } from '../protocol/position.js';
 import type { ChannelStore } from '../store/channel-store.js';
 
+/**
+ * The epoch, "from the start": what `'newest'` starts from on a channel that has given no id yet. Read
+ * as from the oldest stored, as no cursor is, but a poll that times out echoes it (`304`), so that
+ * its next request does not start from the newest again and skip what came in between.
+ */
+const FROM_THE_START: MessageId = Object.freeze({ time: 0, tag: 0 });
+
 /** The cursor a first request starts from under `policy`; undefined = from the oldest stored. */
 export async function firstCursor(store: ChannelStore, channel: string, policy: FirstMessagePolicy): Promise<MessageId | undefined> {
   if (policy === 'oldest') return undefined;
-  if (policy === 'newest') return store.startCursor(channel, 0);
+  if (policy === 'newest') return (await store.startCursor(channel, 0)) ?? FROM_THE_START;
   if (policy < 0) return store.startCursor(channel, -policy);
   // The N-th oldest: step over the N-1 oldest; with fewer stored, wait for the ones still to come.
   let cursor: MessageId | undefined;

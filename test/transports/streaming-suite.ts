@@ -541,6 +541,27 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
         for (const t of ['m1', 'm2', 'm3', 'm4']) await f.post(id, t);
       }
 
+      it("'newest': a poll that times out names the position it started from, so what comes before the next poll is not skipped", async () => {
+        const f = await fixture({ subscriber: { subscriberFirstMessage: 'newest', subscriberTimeout: '1s' } });
+        for (const stored of [false, true]) {
+          const id = f.id();
+          if (stored) await f.post(id, 'old');
+          const timedOut = await f.get(id);
+          assert.equal(timedOut.status, 304);
+          assert.ok(timedOut.headers['last-modified'] && timedOut.headers.etag, `a position (${stored ? 'the newest id' : 'no message yet: from the start'})`);
+          await f.post(id, 'between polls');
+          const next = await f.get(id, cursorOf(timedOut));
+          assert.equal(next.text, 'between polls');
+          assert.equal(next.headers['x-push-relay-missed'], undefined);
+        }
+        const g = await fixture({ subscriber: { subscriberFirstMessage: 'newest', mode: 'interval-poll' } });
+        const id = g.id();
+        const nothing = await g.get(id);
+        assert.equal(nothing.status, 304);
+        await g.post(id, 'between polls');
+        assert.equal((await g.get(id, cursorOf(nothing))).text, 'between polls');
+      });
+
       it("long-poll: 'newest' waits for the next message; -2 starts at the second newest; 2 at the second oldest", async () => {
         const newest = await fixture({ subscriber: { subscriberFirstMessage: 'newest' } });
         const id = newest.id();
