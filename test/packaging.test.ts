@@ -64,7 +64,7 @@ function distIsCurrent(): boolean {
 let scratch: string;
 /** node_modules/push-relay is the installed tarball; only typescript and @types/node beside it. */
 let clean: string;
-/** Also express, @types/express and redis. */
+/** Also express, @types/express, redis, ws and @types/ws. */
 let withExpress: string;
 
 async function project(name: string, dependencies: Record<string, string>): Promise<string> {
@@ -84,7 +84,14 @@ before(async () => {
   const base = { 'push-relay': `file:${tarball}`, typescript: installed('typescript'), '@types/node': installed('@types/node') };
   [clean, withExpress] = await Promise.all([
     project('clean', base),
-    project('express', { ...base, express: installed('express'), '@types/express': installed('@types/express'), redis: installed('redis') }),
+    project('express', {
+      ...base,
+      express: installed('express'),
+      '@types/express': installed('@types/express'),
+      redis: installed('redis'),
+      ws: installed('ws'),
+      '@types/ws': installed('@types/ws'),
+    }),
   ]);
 });
 
@@ -141,7 +148,7 @@ test('a strict TypeScript consumer with only @types/node type-checks against the
   assert.ok(!existsSync(join(clean, 'node_modules/@types/http-errors')), 'the clean project must not have @types/http-errors');
 });
 
-test('a typed Express consumer: hooks see its own request type, options take undefined under exactOptionalPropertyTypes', async () => {
+test('a typed Express consumer: hooks see its own request type, options take undefined under exactOptionalPropertyTypes, the client takes ws\'s WebSocket', async () => {
   const declarations = await typeCheck(withExpress, 'express-ts');
   assert.ok(declarations.includes('dist/index.d.ts'), declarations.join(', '));
 });

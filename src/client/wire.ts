@@ -50,14 +50,20 @@ export interface Connect {
   WebSocket: WebSocketClass | undefined;
 }
 
+/**
+ * An event handler property. Checked bivariantly (a method's type), so that the browser's handlers
+ * and `ws`'s, each typed with its own event classes, fit.
+ */
+type Handler<E> = { handle(event: E): void }['handle'];
+
 /** The part of the WHATWG WebSocket the client uses (the browser's own, or the `ws` package's in Node). */
 export interface WebSocketLike {
   binaryType: string;
   readonly protocol: string;
-  onopen: ((e: unknown) => void) | null;
-  onmessage: ((e: { data: unknown }) => void) | null;
-  onclose: ((e: { code: number; reason: string }) => void) | null;
-  onerror: ((e: unknown) => void) | null;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  onerror: Handler<unknown> | null;
   close(code?: number): void;
 }
 export type WebSocketClass = new (url: string, protocols?: string[]) => WebSocketLike;

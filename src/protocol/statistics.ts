@@ -209,9 +209,18 @@ export function listingTail(tail: ListingTail, type: StatisticsType): string {
 // ---------------------------------------------------------------------------------------------
 // The summary
 
+/** JSON with a space after each `:` and `,`, as the module writes it (and the other answers here are). */
+function spacedJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(spacedJson).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${spacedJson(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 export function formatSummary(s: StatisticsSummary, type: StatisticsType): string {
   const format = formatOf(type);
-  if (format === 'json') return `${JSON.stringify(s)}\r\n`;
+  if (format === 'json') return `${spacedJson(s)}\r\n`;
   const quote = format === 'yaml' ? yaml : format === 'xml' ? xml : plain;
   const time = format === 'yaml' ? `"${s.time}"` : s.time;
   const pairs: Array<[string, string | number]> = [

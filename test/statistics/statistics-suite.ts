@@ -105,6 +105,8 @@ export function statisticsSuite(label: string, makePair: PairFactory): void {
       // relay.stats() is the same object (clock fields aside: a second may pass between the two).
       const steady = ({ time: _t, uptime: _u, by_worker, ...rest }: Record<string, unknown>) => ({ ...rest, by_worker: (by_worker as Array<{ pid: number; subscribers: number }>).map((w) => `${w.pid}:${w.subscribers}`).sort() });
       assert.deepEqual(steady({ ...(await a.relay.stats()) }), steady(summary));
+      // Written as the module writes it, and as the listing is: a space after each ':' and ','.
+      assert.match((await request(a.url('/stats'))).text, /^\{"hostname": "[^"]*", "time": "[^"]+", "channels": 3, .*"by_worker": \[\{"pid": \d+, "hostname": /);
       assert.equal((await publish(a, 'three')).status, 201);
       assert.equal((await waiting).status, 200);
       await waitFor('the subscriber counted out', async () => {
