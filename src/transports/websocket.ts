@@ -90,9 +90,13 @@ export class WebSocketTransport implements SubscriberTransport {
   readonly #onClose: Array<() => void> = [];
   /** With websocketPublish: what publishes the client's messages. */
   readonly #publishing: WebSocketPublishing | undefined;
-  /** The client's messages in the current second, for the rate limit. */
-  #published = 0;
-  #second = 0;
+  /**
+   * When the client's last websocketPublishRate messages came, epoch ms (a ring, grown as they come):
+   * a message is refused when the one that many messages before it is less than a second old, so
+   * that no second, wherever it starts, holds more than the rate.
+   */
+  readonly #sentAt: number[] = [];
+  #oldestSent = 0;
   /** Publishes in the order the client sent them. */
   #publishQueue: Promise<void> = Promise.resolve();
 
@@ -229,12 +233,7 @@ export class WebSocketTransport implements SubscriberTransport {
       ws.close(1003, 'binary messages are not published; send text');
       return;
     }
-    const second = Math.floor(Date.now() / 1000);
-    if (second !== this.#second) {
-      this.#second = second;
-      this.#published = 0;
-    }
-    if (++this.#published > publishing.rate) {
+    if (!this.#withinRate(publishing.rate, Date.now())) {
       ws.close(1008, `more than ${publishing.rate} messages a second (websocketPublishRate)`);
       return;
     }
@@ -247,6 +246,19 @@ export class WebSocketTransport implements SubscriberTransport {
       if (err instanceof PublishRefused) ws.close(err.code, truncateUtf8(err.message, 123));
       else ws.close(1011, 'publishing failed; try again');
     });
+  }
+
+  /** Counts a message received at `now` against the rate; false when it is one too many. */
+  #withinRate(rate: number, now: number): boolean {
+    const sentAt = this.#sentAt;
+    if (sentAt.length < rate) {
+      sentAt.push(now);
+      return true;
+    }
+    if (now - sentAt[this.#oldestSent]! < 1000) return false;
+    sentAt[this.#oldestSent] = now;
+    this.#oldestSent = (this.#oldestSent + 1) % rate;
+    return true;
   }
 
   #left(): void {

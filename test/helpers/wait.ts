@@ -2,7 +2,8 @@
 
 /** Polls `check` until it returns a value other than undefined/false; fails after `timeout` ms. */
 export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeout = 5000): Promise<T> {
-  const deadline = Date.now() + timeout;
+  // performance.now(): a test that mocks Date still gets its deadline.
+  const deadline = performance.now() + timeout;
   let last: unknown;
   for (;;) {
     try {
@@ -11,7 +12,7 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it, mock } from 'node:test';
 import WebSocket from 'ws';
 import { XMLParser } from 'fast-xml-parser';
 import { parse as parseYaml } from 'yaml';
@@ -631,6 +631,44 @@ export function pushStreamSuite(label: string, makeStore: StoreFactory): void {
         });
         assert.equal((await store.info(`/${ch}`))?.messages ?? 0, 0);
         assert.equal(ws.texts.length, 0);
+      });
+
+      it('websocketPublishRate holds over any second, not per calendar second', async () => {
+        const { socket } = await setup({ websocketPublish: true, websocketPublishRate: 3 });
+        const ch = id();
+        const ws = socket(`/sub?id=${ch}`);
+        await ws.opened;
+        const published = (n: number) => waitFor(`${n} published`, async () => ((await store.info(`/${ch}`))?.messages ?? 0) === n);
+        // The clock the rate is counted on, 100 ms before a second ends.
+        mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_900 });
+        try {
+          for (const text of ['a', 'b', 'c']) ws.ws.send(text);
+          await published(3);
+          // 200 ms later, in the next calendar second: a fourth within one second of the first three.
+          mock.timers.tick(200);
+          ws.ws.send('d');
+          const closed = await within(ws.closed, 3000, 'close');
+          assert.equal(closed.code, 1008);
+          assert.equal((await store.info(`/${ch}`))?.messages, 3);
+
+          // A second after the first of them, the next one is within the rate again.
+          const again = socket(`/sub?id=${ch}`);
+          await again.opened;
+          for (const text of ['e', 'f', 'g']) again.ws.send(text);
+          await published(6);
+          mock.timers.tick(999);
+          again.ws.send('h');
+          assert.equal((await within(again.closed, 3000, 'close')).code, 1008);
+          const third = socket(`/sub?id=${ch}`);
+          await third.opened;
+          for (const text of ['i', 'j', 'k']) third.ws.send(text);
+          await published(9);
+          mock.timers.tick(1000);
+          third.ws.send('l');
+          await published(10);
+        } finally {
+          mock.timers.reset();
+        }
       });
 
       it('binary frames close 1003, invalid UTF-8 1007, past the rate 1008, a refusing authorize 4403', async () => {
