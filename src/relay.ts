@@ -301,7 +301,8 @@ function publishEventsInto(core: RelayContext, store: ChannelStore, id: string, 
   const rules = { storeMessages: true, minMessages: 0, maxMessages: 100, messageTimeout: 60_000, channelTimeout: 0 };
   const post = (type: string, channel: string) => {
     if (channel === id) return;
-    const data = Buffer.from(JSON.stringify({ type, channel }), 'utf8');
+    // Spaced as the module writes it (`{"type": "...", "channel": "..."}`), for clients that compare text.
+    const data = Buffer.from(`{"type": "${type}", "channel": ${JSON.stringify(channel)}}`, 'utf8');
     core.store.publish(key, { data, contentType: 'application/json', eventType: type, uncounted: true }, rules).catch((err: unknown) => debug('events channel: publishing %s failed: %s', type, err));
   };
   core.on('subscribe', (e: SubscriberEvent) => post('client_subscribed', e.channel));

@@ -287,6 +287,8 @@ export function eventsSuite(label: string, makePair: PairFactory): void {
         `client_unsubscribed:client_unsubscribed:${id}`,
         `client_unsubscribed:client_unsubscribed:${id}`,
       ]);
+      // The body as the module writes it, byte for byte.
+      assert.equal(watch.events.find((e) => e.event === 'client_subscribed')!.data, `{"type": "client_subscribed", "channel": "${id}"}`);
       watch.stop();
       // Publishers may read the events channel's info, not write it.
       assert.equal((await request(a.url('/pub?id=events'), { method: 'POST', body: 'x' })).status, 403);
