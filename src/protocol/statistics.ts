@@ -213,7 +213,9 @@ export function listingTail(tail: ListingTail, type: StatisticsType): string {
 function spacedJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(spacedJson).join(', ')}]`;
   if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${spacedJson(v)}`).join(', ')}}`;
+    // Left out, as JSON.stringify leaves them out (a store's summary may lack an optional field).
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}: ${spacedJson(v)}`).join(', ')}}`;
   }
   return JSON.stringify(value);
 }

@@ -384,9 +384,10 @@ export class ParkedSubscribers {
     try {
       for (;;) {
         reading.again = false;
+        // `ahead` is not followed here: the subscriber is counted in already, and the store's newest
+        // id may be a message published since, which it must get (Subscription moves cursors first).
         const r = await this.store.next(s.channel, s.cursor);
         if (!s.parked) return;
-        if (r.ahead) s.reposition(r.ahead);
         if (!r.exists) {
           this.#finish(s, 'deleted');
           return;

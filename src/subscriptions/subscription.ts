@@ -10,7 +10,7 @@
 import { isWildcardKey } from '../protocol/channel-id.js';
 import { channelMissing, type EndReason } from '../protocol/answers.js';
 import type { ResolvedChannel } from '../protocol/channel-id.js';
-import { missedBefore } from '../protocol/cursor.js';
+import { cursorAhead, missedBefore } from '../protocol/cursor.js';
 import { compareIds, type MessageId } from '../protocol/message-id.js';
 import { formatComposite, type Cursors } from '../protocol/position.js';
 import type { StoredMessage } from '../store/channel-store.js';
@@ -89,6 +89,8 @@ export class Subscription {
   #held: Held[] | undefined;
   /** False until it has a real position: a first request without a cursor cannot have missed anything. */
   #signalsLoss: boolean;
+  /** The client named its position (a cursor, an id): it may be ahead of what a channel has given. */
+  readonly #resumed: boolean;
 
   constructor(registry: ParkedSubscribers, channels: readonly ResolvedChannel[], cursors: Cursors, resumed: boolean, settings: SubscriptionSettings) {
     this.#registry = registry;
@@ -96,6 +98,7 @@ export class Subscription {
     this.channels = channels;
     this.cursors = cursors;
     this.#signalsLoss = resumed;
+    this.#resumed = resumed;
     // A leg only receives once it is counted in on its channel; with one channel that is all it waits for.
     this.#live = channels.length === 1;
     this.#legs = [];
@@ -174,9 +177,27 @@ export class Subscription {
   /** Streams and WebSockets: joins every channel, then opens; every stored message after the position comes first. */
   async stream(transport: SubscriberTransport): Promise<void> {
     this.#transport = transport;
+    if (this.#resumed) await this.#placeAhead();
     await this.#wait(transport);
     // Counted in on every channel (or already answered): open the stream if nothing did yet.
     if (!this.#done) transport.open();
+  }
+
+  /**
+   * A stream resuming from a position: a cursor ahead of every id its channel has given moves back
+   * to the newest before it joins (see cursorAhead()). After the join would be too late: a message
+   * published in between is already the channel's newest, and moving to it would skip it. Asks the
+   * store for the newest id only (startCursor), so that no message is counted as received twice.
+   */
+  async #placeAhead(): Promise<void> {
+    const store = this.#registry.store;
+    await Promise.all(
+      this.#legs.map(async (leg) => {
+        if (!leg.cursor) return;
+        const ahead = cursorAhead(leg.cursor, await store.startCursor(leg.channel, 0), Math.floor(Date.now() / 1000));
+        if (ahead) leg.reposition(ahead);
+      }),
+    );
   }
 
   /** The first stored message after the position across several channels, in delivery order. */

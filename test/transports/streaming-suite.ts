@@ -728,6 +728,62 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
         assert.notEqual(newest, next);
       });
 
+      it('a stream resuming ahead gets a message published between its join and its first read', async () => {
+        let gate: Promise<void> | undefined;
+        let release!: () => void;
+        let reading!: () => void;
+        const readStarted = new Promise<void>((resolve) => (reading = resolve));
+        // Holds the store reads back while `gate` is set: the stream is counted in, and has not read yet.
+        const gated = new Proxy(store, {
+          get(target, key) {
+            const value = Reflect.get(target, key, target) as unknown;
+            if (typeof value !== 'function') return value;
+            if (key !== 'next') return (value as (...args: unknown[]) => unknown).bind(target);
+            return async (...args: unknown[]) => {
+              if (gate) {
+                reading();
+                await gate;
+              }
+              return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            };
+          },
+        });
+        const relay = createPushRelay({ store: gated });
+        const server = await serveNodeHttp({ '/sub': relay.subscriber() });
+        open.push({ relay, server });
+        const id = `${label}-${prefix}-${++counter}`;
+        await relay.publish(id, 'stored');
+        gate = new Promise((resolve) => (release = resolve));
+        const es = new RawStream(server.port, `/sub?id=${encodeURIComponent(id)}`, { ...SSE, 'Last-Event-ID': '4102444800:0' });
+        streams.push(es);
+        await within(readStarted, WAIT, 'the first read after the join');
+        assert.equal((await relay.channelInfo(id))?.subscribers, 1);
+        await relay.publish(id, 'between');
+        release();
+        const got = await es.until('the message', () => (events(es).length >= 1 ? events(es) : undefined));
+        assert.deepEqual(got.map((e) => e.data), ['between']);
+      });
+
+      it('a cursor at the last id of a channel removed while its ids ran ahead of the clock (distinctSeconds) is no cursor from the future', async () => {
+        const f = await fixture({ publisher: { distinctSeconds: true } });
+        const id = f.id();
+        let last = '';
+        for (let i = 0; i < 4; i++) last = await f.post(id, `m${i}`);
+        assert.ok(Number(last.split(':')[0]) > Date.now() / 1000 + 1, `ids ahead of the clock: ${last}`);
+        const [time, tag] = last.split(':');
+        const cursor = { 'If-Modified-Since': new Date(Number(time) * 1000).toUTCString(), 'If-None-Match': tag! };
+        assert.equal((await request(f.server.url(`/pub?id=${encodeURIComponent(id)}`), { method: 'DELETE' })).status, 200);
+        const poll = f.get(id, cursor);
+        const es = f.sse(id, { 'Last-Event-ID': last });
+        await f.waiting(id, 2);
+        await f.post(id, 'after the delete');
+        const answer = await within(poll, WAIT, 'the long-poll');
+        assert.equal(answer.text, 'after the delete');
+        assert.equal(answer.headers['x-push-relay-missed'], undefined, 'it had every message of the removed channel');
+        const got = await es.until('an event', () => (events(es).length >= 1 ? events(es) : undefined));
+        assert.deepEqual(got.map((e) => e.event), ['message']);
+      });
+
       it('on a channel that has no messages yet: the first one published, with the loss signal (a history the store does not have)', async () => {
         const f = await fixture();
         const id = f.id();

@@ -196,7 +196,7 @@ export class MemoryStore implements ChannelStore {
   async next(name: string, after: MessageId | undefined): Promise<NextResult> {
     const channel = this.#live(name);
     const now = this.#now();
-    const ahead = cursorAhead(after, channel?.lastMessageId, Math.floor(now / 1000));
+    const ahead = cursorAhead(after, this.#newestId(name, channel), Math.floor(now / 1000));
     if (!channel) return ahead ? { exists: false, message: undefined, ahead } : { exists: false, message: undefined };
     channel.lastRequested = now;
     if (ahead) return { exists: true, message: undefined, ahead };
@@ -205,8 +205,8 @@ export class MemoryStore implements ChannelStore {
 
   async startCursor(name: string, newest: number): Promise<MessageId | undefined> {
     const channel = this.#live(name);
+    if (newest <= 0) return this.#newestId(name, channel);
     if (!channel) return undefined;
-    if (newest <= 0) return channel.lastMessageId;
     const now = this.#now();
     // The n-th newest served message is answered first: start right before it.
     let seen = 0;
@@ -265,7 +265,7 @@ export class MemoryStore implements ChannelStore {
   nextOrJoin(name: string, after: MessageId | undefined, request: JoinRequest): NextOrJoinResult {
     const channel = this.#live(name);
     const now = this.#now();
-    const ahead = cursorAhead(after, channel?.lastMessageId, Math.floor(now / 1000));
+    const ahead = cursorAhead(after, this.#newestId(name, channel), Math.floor(now / 1000));
     if (channel) {
       channel.lastRequested = now;
       const message = ahead ? undefined : channel.next(after, now);
@@ -274,6 +274,15 @@ export class MemoryStore implements ChannelStore {
     const joined = this.#join(name, channel, request);
     if (ahead) return { joined, ahead };
     return joined.ok ? JOINED : { joined };
+  }
+
+  /**
+   * The newest id the channel named `name` has given: its last message's, else that of a channel of
+   * this name removed while its ids ran ahead of the clock (`distinctSecond`), which new ids follow.
+   */
+  #newestId(name: string, channel: MemoryChannel | undefined): MessageId | undefined {
+    if (channel) return channel.lastMessageId ?? channel.idFloor;
+    return this.#removedIds.size > 0 ? this.#removedIds.get(name) : undefined;
   }
 
   /** Counts a subscriber in on `channel` (the live channel named `name`, if it exists). */

@@ -370,7 +370,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (int(r[0]) === 0) {
       // No channel, no message: every one published from now on will be heard.
       if (epoch >= 0) this.#views.get(channel)?.learned(epoch, undefined);
-      const ahead = cursorAhead(after, undefined, second);
+      const ahead = cursorAhead(after, fromStreamId(text(r[2])), second);
       return ahead ? { exists: false, message: undefined, ahead } : { exists: false, message: undefined };
     }
     const last = fromStreamId(text(r[2]));
@@ -490,6 +490,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     });
     const results = list(r[2]);
     const second = int(r[3]);
+    const newest = last ?? fromStreamId(text(r[4]));
     waiting.forEach((w, i) => {
       const result = results[i];
       try {
@@ -498,7 +499,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
           return;
         }
         const joined = this.#joined(channel, w.request, text(result));
-        const ahead = cursorAhead(fromStreamId(cursors[2 * i]!), last, second);
+        const ahead = cursorAhead(fromStreamId(cursors[2 * i]!), newest, second);
         w.resolve(ahead ? { joined, ahead } : { joined });
       } catch (err) {
         w.reject(err);

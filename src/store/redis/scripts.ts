@@ -471,14 +471,15 @@ return info()
 `;
 
 /**
- * ARGV: cursor ('' = from the oldest). Returns {0, unix second} if missing, else {1, unix second,
- * last id, [id, fields]} (the message only if there is one).
+ * ARGV: cursor ('' = from the oldest). Returns {0, unix second, floor} if missing, else {1, unix
+ * second, last id or floor, [id, fields]} (the message only if there is one). The floor: the last id
+ * of a channel of this name removed while its ids ran ahead of the clock ('' if none).
  */
 const NEXT = `
-if not settle() then return {0, sec} end
+if not settle() then return {0, sec, redis.call('GET', F) or ''} end
 -- pcall: reads still work when Redis is out of memory (HSET is refused then, expiry changes are not).
 redis.pcall('HSET', C, 'req', now)
-local last = redis.call('HGET', C, 'last') or ''
+local last = redis.call('HGET', C, 'last') or redis.call('GET', F) or ''
 local kept = keptFrom(meta('min') or 0)
 local start = '-'
 if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
@@ -498,9 +499,13 @@ end
 
 /** ARGV: newest. Returns {0} if missing, else {1, cursor} ('' = from the oldest). */
 const START_CURSOR = `
-if not settle() then return {0} end
 local newest = tonumber(ARGV[1])
-if newest <= 0 then return {1, redis.call('HGET', C, 'last') or ''} end
+-- The next message of a channel removed while its ids ran ahead of the clock follows its last id (F).
+if not settle() then
+  if newest <= 0 then return {1, redis.call('GET', F) or ''} end
+  return {0}
+end
+if newest <= 0 then return {1, redis.call('HGET', C, 'last') or redis.call('GET', F) or ''} end
 local kept = keptFrom(meta('min') or 0)
 local entries = redis.call('XREVRANGE', M, '+', '-', 'COUNT', newest + 1)
 local seen = 0
@@ -578,7 +583,7 @@ return join(0)
  * creates (store, min, max, messageTimeout, channelTimeout), then per long-poll its cursor ('' = from
  * the oldest) and subscriber id. Returns {last id ('' = none), the messages answered (each once:
  * {id, fields}...), then per long-poll the number of its message in that list (nothing joined), or
- * JOIN's answer, the unix second}.
+ * JOIN's answer, the unix second, the floor (as NEXT's)}.
  */
 const POLL = `
 local last = ''
@@ -630,7 +635,7 @@ for i = 12, #ARGV, 2 do
   end
 end
 if joined then expireAfterJoin() end
-return {last, messages, results, sec}
+return {last, messages, results, sec, last ~= '' and '' or (redis.call('GET', F) or '')}
 `;
 
 /**
