@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it, test } from 'node:test';
 import { createClient } from 'redis';
-import { DEFAULT_BUFFER_RULES, type BufferRules } from '../../src/index.js';
+import { DEFAULT_BUFFER_RULES, type BufferRules, type MessageId } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
 import type { ChannelEvent, JoinRequest, NextOrJoinResult } from '../../src/store/channel-store.js';
 import { channelKeys, keyList } from '../../src/store/redis/keys.js';
@@ -178,20 +178,26 @@ else
     });
 
     /** Two watched channels, the first with one message heard. */
+    /** Two watched channels with a message each, whose newest ids this process heard. */
     async function twoChannels() {
       const ch = channel();
       const elsewhere = channel();
       const first = await watched(ch);
       const second = await watched(elsewhere);
       const one = await publish(store, ch, 'one');
-      await waitFor('the wake-up', () => first.events.length === 1);
+      newestElsewhere.set(elsewhere, (await publish(store, elsewhere, 'elsewhere')).message.id);
+      await waitFor('the wake-ups', () => first.events.length === 1 && second.events.length === 1);
       return { ch, elsewhere, one, unwatch: () => (second.unwatch(), first.unwatch()) };
     }
+    const newestElsewhere = new Map<string, MessageId>();
 
-    /** Counts `id` out of `ch` and, in the same turn, `joining` in on `elsewhere`; resolves once that batch is in Redis. */
+    /**
+     * Counts `id` out of `ch` and, in the same turn, `joining` in on `elsewhere` (at its newest id:
+     * counted in with a batch, not by a script); resolves once that batch is in Redis.
+     */
     async function leaveBesideAJoin(ch: string, id: string, elsewhere: string, joining: string): Promise<void> {
       void store.leave(ch, [id]);
-      store.nextOrJoin(elsewhere, undefined, request(joining));
+      assert.deepEqual(store.nextOrJoin(elsewhere, newestElsewhere.get(elsewhere), request(joining)), { joined: { ok: true } }, 'joined at once, with a batch');
       await waitFor('the other batch in Redis', async () => (await other.info(elsewhere))?.subscribers === 1);
     }
 
