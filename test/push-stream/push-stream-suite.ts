@@ -651,20 +651,20 @@ export function pushStreamSuite(label: string, makeStore: StoreFactory): void {
           assert.equal(closed.code, 1008);
           assert.equal((await store.info(`/${ch}`))?.messages, 3);
 
+          // One more after `later` ms, on a new socket that sent three at once.
+          const oneMoreAfter = async (later: number, texts: string[], total: number) => {
+            const next = socket(`/sub?id=${ch}`);
+            await next.opened;
+            for (const text of texts) next.ws.send(text);
+            await published(total);
+            mock.timers.tick(later);
+            next.ws.send('one more');
+            return next;
+          };
+          const early = await oneMoreAfter(999, ['e', 'f', 'g'], 6);
+          assert.equal((await within(early.closed, 3000, 'close')).code, 1008);
           // A second after the first of them, the next one is within the rate again.
-          const again = socket(`/sub?id=${ch}`);
-          await again.opened;
-          for (const text of ['e', 'f', 'g']) again.ws.send(text);
-          await published(6);
-          mock.timers.tick(999);
-          again.ws.send('h');
-          assert.equal((await within(again.closed, 3000, 'close')).code, 1008);
-          const third = socket(`/sub?id=${ch}`);
-          await third.opened;
-          for (const text of ['i', 'j', 'k']) third.ws.send(text);
-          await published(9);
-          mock.timers.tick(1000);
-          third.ws.send('l');
+          await oneMoreAfter(1000, ['i', 'j', 'k'], 9);
           await published(10);
         } finally {
           mock.timers.reset();

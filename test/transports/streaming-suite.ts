@@ -729,18 +729,19 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
       });
 
       it('a stream resuming ahead gets a message published between its join and its first read', async () => {
-        let gate: Promise<void> | undefined;
         let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        let holding = false;
         let reading!: () => void;
         const readStarted = new Promise<void>((resolve) => (reading = resolve));
-        // Holds the store reads back while `gate` is set: the stream is counted in, and has not read yet.
+        // Holds the store reads back once `holding`, until release(): the stream is counted in, and has not read yet.
         const gated = new Proxy(store, {
           get(target, key) {
             const value = Reflect.get(target, key, target) as unknown;
             if (typeof value !== 'function') return value;
             if (key !== 'next') return (value as (...args: unknown[]) => unknown).bind(target);
             return async (...args: unknown[]) => {
-              if (gate) {
+              if (holding) {
                 reading();
                 await gate;
               }
@@ -753,7 +754,7 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
         open.push({ relay, server });
         const id = `${label}-${prefix}-${++counter}`;
         await relay.publish(id, 'stored');
-        gate = new Promise((resolve) => (release = resolve));
+        holding = true;
         const es = new RawStream(server.port, `/sub?id=${encodeURIComponent(id)}`, { ...SSE, 'Last-Event-ID': '4102444800:0' });
         streams.push(es);
         await within(readStarted, WAIT, 'the first read after the join');

@@ -171,6 +171,27 @@ async function subscribers(app: App, id: string): Promise<number> {
   return (await app.relay.channelInfo(id))?.subscribers ?? 0;
 }
 
+/**
+ * An authorize hook that holds the requests whose URL contains `slow` (all of them when `slow` is '')
+ * until release(); hookCalled resolves when it first holds one.
+ */
+function heldHook(slow: string): { authorize: (req: IncomingMessage) => boolean | Promise<boolean>; hookCalled: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let asked!: () => void;
+  const hookCalled = new Promise<void>((resolve) => (asked = resolve));
+  const authorize = (req: IncomingMessage) => {
+    if (!(req.url ?? '').includes(slow)) return true;
+    asked();
+    return gate.then(() => true);
+  };
+  return { authorize, hookCalled, release };
+}
+
+/** A raw client's upgrade request for `path`, with a valid key. */
+const upgradeRequest = (path: string) =>
+  `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+
 export function websocketSuite(storeName: string, makeStore: StoreFactory): void {
   const start = (kind: Kind, relayOptions?: PushRelayOptions, subscriberOptions?: SubscriberOptions) =>
     startWith(makeStore, kind, relayOptions, subscriberOptions);
@@ -366,15 +387,7 @@ export function websocketSuite(storeName: string, makeStore: StoreFactory): void
     });
 
     test('an upgrade whose client leaves while the authorize hook decides is never counted: it cannot evict under "last"', async () => {
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      let asked!: () => void;
-      const hookCalled = new Promise<void>((resolve) => (asked = resolve));
-      const authorize = (req: IncomingMessage) => {
-        if (!(req.url ?? '').includes('slow')) return true;
-        asked();
-        return gate.then(() => true);
-      };
+      const { authorize, hookCalled, release } = heldHook('slow');
       const app = await start('express5', {}, { concurrency: 'last', authorize });
       const serverSide = new Map<number, net.Socket>();
       app.server.on('connection', (s: net.Socket) => serverSide.set(s.remotePort!, s));
@@ -385,14 +398,13 @@ export function websocketSuite(storeName: string, makeStore: StoreFactory): void
         const raw = net.connect(Number(new URL(app.http('/')).port), '127.0.0.1');
         await new Promise<void>((resolve) => raw.once('connect', resolve));
         raw.on('error', () => {});
-        raw.write('GET /rooms/hook/events?slow=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+        raw.write(upgradeRequest('/rooms/hook/events?slow=1'));
         await within(hookCalled, WAIT, 'the authorize hook asked');
         raw.end();
         await waitFor('the server side of the connection', async () => serverSide.has(raw.localPort!));
         const server = serverSide.get(raw.localPort!)!;
         if (!server.destroyed) await within(new Promise((resolve) => server.once('close', resolve)), WAIT, 'the server seeing the client leave while the hook decides');
         release();
-        await gate;
         await new Promise((resolve) => setImmediate(resolve));
         await app.relay.publish('hook', 'still the subscriber');
         assert.equal((await legit.frame(0)).data.toString(), 'still the subscriber');
@@ -405,14 +417,7 @@ export function websocketSuite(storeName: string, makeStore: StoreFactory): void
     });
 
     test('a frame the client sends before the handshake is answered reaches the socket once it opens', async () => {
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      let asked!: () => void;
-      const hookCalled = new Promise<void>((resolve) => (asked = resolve));
-      const authorize = () => {
-        asked();
-        return gate.then(() => true);
-      };
+      const { authorize, hookCalled, release } = heldHook('');
       const app = await start('node:http', {}, { websocketPublish: true, authorize });
       try {
         const raw = net.connect(Number(new URL(app.http('/')).port), '127.0.0.1');
@@ -421,7 +426,7 @@ export function websocketSuite(storeName: string, makeStore: StoreFactory): void
         raw.setEncoding('latin1');
         raw.on('data', (chunk: string) => (answer += chunk));
         await new Promise<void>((resolve) => raw.once('connect', resolve));
-        raw.write('GET /sub?id=early HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+        raw.write(upgradeRequest('/sub?id=early'));
         await within(hookCalled, WAIT, 'the authorize hook asked');
         // A masked text frame "hi", sent while the app decides: a client should wait for the 101, but
         // one that does not loses nothing.
