@@ -500,19 +500,19 @@ const SECONDS_IN_NGINX: Record<string, string> = {
   pingInterval: 'nchan_ping_interval',
 };
 
-/** `subscriberTimeout: 30` is 30 ms here, where nginx's directive means 30 s: say so (debug: push-relay:relay). */
+const warnedSeconds = new Set<string>();
+
+/**
+ * `subscriberTimeout: 30` is 30 ms here, where nginx's directive means 30 s: a process warning says
+ * so, once per option and value. A string (`'30ms'`) says what was meant, and is not warned about.
+ */
 function warnIfSeconds(key: string, value: unknown, where: string): void {
   const directive = SECONDS_IN_NGINX[key];
-  if (directive && typeof value === 'number' && value > 0 && value < 1000) {
-    debug(
-      'warning: option "%s" of %s is %d ms: a number is milliseconds (nginx\'s %s counts seconds); write \'%ds\' if you meant seconds',
-      key,
-      where,
-      value,
-      directive,
-      value,
-    );
-  }
+  if (!directive || typeof value !== 'number' || value <= 0 || value >= 1000 || warnedSeconds.has(`${key}=${value}`)) return;
+  warnedSeconds.add(`${key}=${value}`);
+  const text = `push-relay: option "${key}" of ${where} is ${value} ms: a number is milliseconds (nginx's ${directive} counts seconds); write '${value}s' if you meant seconds, or '${value}ms' to keep it`;
+  debug('warning: %s', text);
+  process.emitWarning(text, { code: 'PUSH_RELAY_MILLISECONDS' });
 }
 
 /** Validates `options` given to `where`, allowing `keys`; unknown keys are typos and throw. */

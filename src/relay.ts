@@ -213,6 +213,9 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
     },
     async publish(channelId, data, publishOptions = {}) {
       core.assertOpen();
+      if (typeof channelId !== 'string') {
+        throw new TypeError(`push-relay: publish(channelId, data, options) takes the channel id first, a string (got ${channelId === null ? 'null' : typeof channelId})`);
+      }
       if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
         throw new TypeError('push-relay: publish() data must be a string, Buffer or Uint8Array');
       }

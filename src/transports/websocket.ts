@@ -50,11 +50,26 @@ export function acceptUpgrade(req: IncomingMessage): PendingUpgrade {
     // A plain GET on a WebSocket-only endpoint (RFC 9110 §15.5.22: 426 names the protocol to use).
     if (String(req.headers.upgrade).toLowerCase() !== 'websocket') throw webSocketRequired();
     // Node hands upgrades to the request handler only when the server has no 'upgrade' listener.
+    warnNotEnabled();
     throw webSocketNotEnabled();
   }
   const problem = handshakeProblem(req);
   if (problem) throw badHandshake(problem);
   return pending;
+}
+
+let warnedNotEnabled = false;
+
+/**
+ * The 501 a WebSocket client gets without relay.handleUpgrade(server) never reaches a page (browsers
+ * show only "Unexpected response code: 501"): the app's own output says it, once per process.
+ */
+function warnNotEnabled(): void {
+  if (warnedNotEnabled) return;
+  warnedNotEnabled = true;
+  process.emitWarning('push-relay: a WebSocket client was answered 501: call `await relay.handleUpgrade(server)` with the server the app listens on (docs/transports.md)', {
+    code: 'PUSH_RELAY_NO_UPGRADE',
+  });
 }
 
 /** Why a client's message was not published: the close code and reason the transport closes with. */

@@ -88,4 +88,14 @@ describe('relay.publish() refuses what cannot be written', () => {
       }
     });
   }
+
+  it('publish() called with an object instead of (channelId, data): a TypeError that shows the call', async () => {
+    const relay = createPushRelay();
+    try {
+      const wrong = relay.publish as unknown as (options: object) => Promise<unknown>;
+      await assert.rejects(wrong({ id: 'a', data: 'x' }), (err: unknown) => err instanceof TypeError && err.message === 'push-relay: publish(channelId, data, options) takes the channel id first, a string (got object)');
+    } finally {
+      await relay.close();
+    }
+  });
 });

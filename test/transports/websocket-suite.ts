@@ -652,7 +652,10 @@ export function upgradeSuite(makeStore: StoreFactory): void {
       }
     });
 
-    test('without handleUpgrade, an upgrade reaching the subscriber is answered 501 naming the fix', async () => {
+    test('without handleUpgrade, an upgrade reaching the subscriber is answered 501 naming the fix, and the app is warned once', async () => {
+      const warnings: string[] = [];
+      const onWarning = (w: Error & { code?: string }) => w.code === 'PUSH_RELAY_NO_UPGRADE' && warnings.push(w.message);
+      process.on('warning', onWarning);
       const relay = createPushRelay();
       const server = http.createServer(relay.handler({ '/sub': relay.subscriber() }));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -661,7 +664,12 @@ export function upgradeSuite(makeStore: StoreFactory): void {
         const refused = await within(c.refused, WAIT, 'refusal');
         assert.equal(refused.status, 501);
         assert.match(refused.body, /handleUpgrade/);
+        const again = new Client(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/sub?id=x`);
+        await within(again.refused, WAIT, 'refusal');
+        await waitFor('the warning', () => warnings.length > 0);
+        assert.deepEqual(warnings, ['push-relay: a WebSocket client was answered 501: call `await relay.handleUpgrade(server)` with the server the app listens on (docs/transports.md)']);
       } finally {
+        process.off('warning', onWarning);
         await relay.close();
         server.closeAllConnections();
         server.close();
