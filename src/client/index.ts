@@ -291,7 +291,6 @@ export class Subscription implements AsyncIterable<Message> {
     if (this.#done) return;
     const transport = this.#order[this.#current]!;
     let open = false;
-    let first = true;
     const live = () => this.#connection === connection && !this.#done;
     const sink: Sink = {
       opened: () => {
@@ -307,8 +306,7 @@ export class Subscription implements AsyncIterable<Message> {
       message: (data, meta, missed) => {
         if (!live()) return;
         this.#attempt = 0;
-        this.#deliver(data, meta, missed, transport, first);
-        first = false;
+        this.#deliver(data, meta, missed, transport);
       },
       ended: (end) => {
         if (live()) this.#end(end);
@@ -351,16 +349,10 @@ export class Subscription implements AsyncIterable<Message> {
     Object.assign(connection, made);
   }
 
-  /**
-   * `first`: the first message of a connection, which the server chose after the id the client sent.
-   * Not after that id, it means the server moved the position back: the client's id was ahead of
-   * every id its channel has given (the server's clock was set back, or its store lost messages the
-   * client had got). It is taken, and the position with it. Any other message not after the last id
-   * is a repeat, and is not delivered twice.
-   */
-  #deliver(data: string | Uint8Array, wire: WireMeta, missed: Missed | undefined, transport: TransportName, first: boolean): void {
+  #deliver(data: string | Uint8Array, wire: WireMeta, missed: Missed | undefined, transport: TransportName): void {
     const previous = this.#lastId;
-    if (wire.id !== undefined && !isAfter(wire.id, previous) && !(first && previous !== undefined)) return;
+    // A repeat (a server without resume, a replay after a reconnect) is not delivered twice.
+    if (wire.id !== undefined && !isAfter(wire.id, previous)) return;
     const meta: MessageMeta = { ...wire, channel: this.#channelOf(wire.id, previous), transport };
     const signal = missed ? { after: missed.after ?? previous, next: missed.next ?? wire.id, channel: meta.channel, transport } : undefined;
     this.#remember(wire.id);
