@@ -61,6 +61,16 @@ const HANDLED = Symbol.for('push-relay.upgrade-listener');
 type Marked = IncomingMessage & { [PENDING]?: PendingUpgrade };
 type MarkedServer = (Server | HttpsServer) & { [HANDLED]?: Promise<void> };
 
+/**
+ * Whether the server `req` came in on serves upgrades through handleUpgrade(): a WebSocket request
+ * that reaches a route unclaimed there had its `Connection: Upgrade` dropped on the way (Node gives
+ * such a request to the request handler, not to the `upgrade` event).
+ */
+export function upgradesHandled(req: IncomingMessage): boolean {
+  const server = (req.socket as Socket & { server?: MarkedServer } | undefined)?.server;
+  return server?.[HANDLED] !== undefined;
+}
+
 /** The WebSocket upgrade `req` carries, if any; at most one caller gets it (the first subscriber on the route). */
 export function claimUpgrade(req: IncomingMessage): PendingUpgrade | undefined {
   const marked = req as Marked;

@@ -187,14 +187,16 @@ export class Subscription {
    * A stream resuming from a position: a cursor ahead of every id its channel has given moves back
    * to the newest before it joins (see cursorAhead()). After the join would be too late: a message
    * published in between is already the channel's newest, and moving to it would skip it. Asks the
-   * store for the newest id only (startCursor), so that no message is counted as received twice.
+   * store for the newest id (startCursor), so that no message is counted as received twice; a
+   * channel that has given none is read (nothing to count), for the store's own clock.
    */
   async #placeAhead(): Promise<void> {
     const store = this.#registry.store;
     await Promise.all(
       this.#legs.map(async (leg) => {
         if (!leg.cursor) return;
-        const ahead = cursorAhead(leg.cursor, await store.startCursor(leg.channel, 0), Math.floor(Date.now() / 1000));
+        const newest = await store.startCursor(leg.channel, 0);
+        const ahead = newest ? cursorAhead(leg.cursor, newest, 0) : (await store.next(leg.channel, leg.cursor)).ahead;
         if (ahead) leg.reposition(ahead);
       }),
     );

@@ -14,7 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
-import { claimUpgrade, completeUpgrade, handshakeProblem, NCHAN_META_PROTOCOL, WEBSOCKET_META_PROTOCOL, type PendingUpgrade } from '../http/upgrade.js';
+import { claimUpgrade, completeUpgrade, handshakeProblem, NCHAN_META_PROTOCOL, upgradesHandled, WEBSOCKET_META_PROTOCOL, type PendingUpgrade } from '../http/upgrade.js';
 import { log } from '../log.js';
 import { badHandshake, endSentence, webSocketNotEnabled, webSocketRequired, type EndReason } from '../protocol/answers.js';
 import { formatId, type MessageId } from '../protocol/message-id.js';
@@ -49,7 +49,9 @@ export function acceptUpgrade(req: IncomingMessage): PendingUpgrade {
   if (!pending) {
     // A plain GET on a WebSocket-only endpoint (RFC 9110 §15.5.22: 426 names the protocol to use).
     if (String(req.headers.upgrade).toLowerCase() !== 'websocket') throw webSocketRequired();
-    // Node hands upgrades to the request handler only when the server has no 'upgrade' listener.
+    // Node hands a request to the request handler when the server has no 'upgrade' listener, or when
+    // its Connection header does not name "upgrade" (a proxy that drops it).
+    if (upgradesHandled(req)) throw badHandshake('the Connection header does not name "upgrade": a proxy on the way may drop it (nginx: proxy_set_header Connection "upgrade", docs/deploy.md)');
     warnNotEnabled();
     throw webSocketNotEnabled();
   }

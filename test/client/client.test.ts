@@ -177,6 +177,27 @@ describe('push-relay/client in Node', () => {
     }
   });
 
+  it('a server that does not resume from the client\'s id (it reads another argument) replays its buffer: nothing is delivered twice', async () => {
+    // cursorArguments renames the id argument (pushstream.js's setup): the client's last_event_id is not read.
+    const replaying = await relayApp({ subscriber: { cursorArguments: { eventId: 'eventid' }, subscriberTimeout: '300ms' } });
+    try {
+      for (const transport of ['websocket', 'eventsource'] as const) {
+        const id = `replay-${transport}`;
+        for (const m of range(0, 3)) await replaying.publish(id, m);
+        const r = track(record(replaying.url(`/sub?id=${id}`), { transports: [transport] }));
+        await r.until(3);
+        // Each time-out ends the stream; each reconnection replays m0..m2, which the client drops.
+        await waitFor('two reconnections', () => r.states.filter((st) => st.startsWith('open:')).length >= 3, 5000);
+        await replaying.publish(id, 'live');
+        await r.until(4);
+        assert.deepEqual(r.got, [...range(0, 3), 'live'], transport);
+        r.sub.close();
+      }
+    } finally {
+      await replaying.close();
+    }
+  });
+
   it('403 ends the subscription without retrying', async () => {
     const closed = await relayApp({ subscriber: { authorize: () => false } });
     try {

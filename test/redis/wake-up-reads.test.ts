@@ -177,7 +177,6 @@ else
       unwatch();
     });
 
-    /** Two watched channels, the first with one message heard. */
     /** Two watched channels with a message each, whose newest ids this process heard. */
     async function twoChannels() {
       const ch = channel();

@@ -676,6 +676,22 @@ export function upgradeSuite(makeStore: StoreFactory): void {
       }
     });
 
+    test('with handleUpgrade, a WebSocket request whose Connection header lost "upgrade" (a proxy) gets 400 naming the header, not the 501', async () => {
+      const warnings: string[] = [];
+      const onWarning = (w: Error & { code?: string }) => w.code === 'PUSH_RELAY_NO_UPGRADE' && warnings.push(w.message);
+      process.on('warning', onWarning);
+      const app = await start('node:http');
+      try {
+        const answer = await rawUpgrade(app, '/sub?id=proxied', { Connection: 'close', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' });
+        assert.match(answer, /^HTTP\/1\.1 400 /);
+        assert.match(answer, /Connection header does not name "upgrade".*proxy_set_header Connection "upgrade"/);
+        assert.deepEqual(warnings, []);
+      } finally {
+        process.off('warning', onWarning);
+        await app.close();
+      }
+    });
+
     test('a non-WebSocket upgrade is answered by the app as a plain request, then the socket closes', async () => {
       const app = await start('node:http');
       try {
