@@ -280,7 +280,7 @@ export class Subscription implements AsyncIterable<Message> {
   }
 
   #follow(m: Message, missed: MissedInfo | undefined): void {
-    if (this.#done || (m.id !== undefined && !isAfter(m.id, this.#lastId))) return;
+    if (this.#done || (m.id !== undefined && !isAfter(m.id, this.#lastId) && !missed)) return;
     this.#remember(m.id);
     if (missed) this.#emit('missed', missed);
     const { data, ...meta } = m;
@@ -351,8 +351,10 @@ export class Subscription implements AsyncIterable<Message> {
 
   #deliver(data: string | Uint8Array, wire: WireMeta, missed: Missed | undefined, transport: TransportName): void {
     const previous = this.#lastId;
-    // A repeat (a server without resume, a replay after a reconnect) is not delivered twice.
-    if (wire.id !== undefined && !isAfter(wire.id, previous)) return;
+    // A repeat (a server without resume, a replay after a reconnect) is not delivered twice. One that
+    // carries the loss signal is no repeat: push-relay moved a position ahead of every id of the
+    // channel back (a server whose clock was set back, an id from another server), and says so.
+    if (wire.id !== undefined && !isAfter(wire.id, previous) && !missed) return;
     const meta: MessageMeta = { ...wire, channel: this.#channelOf(wire.id, previous), transport };
     const signal = missed ? { after: missed.after ?? previous, next: missed.next ?? wire.id, channel: meta.channel, transport } : undefined;
     this.#remember(wire.id);

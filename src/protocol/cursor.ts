@@ -84,13 +84,13 @@ export function missedBefore(cursor: MessageId | undefined, message: { previousI
 /**
  * A cursor ahead of every id a channel has given: not a position in its history (a fabricated one,
  * an id from a clock that ran ahead, a client's own clock). Read as it is, its subscriber would skip
- * every message published until the channel's ids pass it, while publishers get 201. Nchan answers
- * such a subscriber with the next message published; so does the relay, by moving the cursor back:
+ * every message published until the channel's ids pass it, while publishers get 201 (Nchan does).
+ * The relay answers it with the next message published, with the loss signal (the subscription
+ * adds it), by moving the cursor back:
  * - to `newest`, the channel's newest id, when the cursor is after it;
  * - when the channel has given no id (missing, never published, its history lost) and the cursor's
- *   second is after the store's current second `nowSecond`, to the start of the second before: the
- *   first message published then carries the loss signal, as for any cursor from a history the
- *   store lost (a first message's previous id is in its own second, see firstId()).
+ *   second is after the store's current second `nowSecond`, to the start of the second before
+ *   (a first message's previous id is in its own second, see firstId()).
  * Returns undefined when the cursor is not ahead (the common case) or there is none.
  */
 export function cursorAhead(cursor: MessageId | undefined, newest: MessageId | undefined, nowSecond: number): MessageId | undefined {

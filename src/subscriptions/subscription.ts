@@ -91,6 +91,8 @@ export class Subscription {
   #signalsLoss: boolean;
   /** The client named its position (a cursor, an id): it may be ahead of what a channel has given. */
   readonly #resumed: boolean;
+  /** Channels whose cursor was moved back (reposition): their next message carries the loss signal. */
+  #movedBack: Set<number> | undefined;
 
   constructor(registry: ParkedSubscribers, channels: readonly ResolvedChannel[], cursors: Cursors, resumed: boolean, settings: SubscriptionSettings) {
     this.#registry = registry;
@@ -275,7 +277,11 @@ export class Subscription {
    */
   reposition(channel: number, cursor: MessageId): void {
     const sent = this.cursors[channel];
-    if (!sent || compareIds(sent, cursor) > 0) this.cursors[channel] = cursor;
+    if (sent && compareIds(sent, cursor) <= 0) return;
+    this.cursors[channel] = cursor;
+    // The client's position was not one of this channel's: what it has, or missed, the relay cannot
+    // tell. Its next message says so (and lets a client whose id is ahead take it, see the client).
+    (this.#movedBack ??= new Set()).add(channel);
   }
 
   /** The registry ended one leg (deleted, conflict, timeout, closing, unavailable): end them all. */
@@ -309,7 +315,8 @@ export class Subscription {
     const before = this.cursors[channel];
     if (before && compareIds(before, message.id) >= 0) return false;
     this.cursors[channel] = message.id;
-    const gapAfter = this.#signalsLoss && missedBefore(before, message) ? before : undefined;
+    const movedBack = this.#movedBack?.delete(channel) === true;
+    const gapAfter = this.#signalsLoss && (movedBack || missedBefore(before, message)) ? before : undefined;
     this.#signalsLoss = true;
     this.#settings.counters.delivered++;
     const answered = this.#transport!.send(message, gapAfter, this.#legs.length > 1 ? formatComposite(this.cursors) : undefined, this.channels[channel]!.id);

@@ -132,6 +132,20 @@ describe('push-relay/client in Node', () => {
         assert.equal(behind.missed.length, 1, 'one loss signal');
       });
 
+      it('a lastId ahead of every id the channel has given: the server moves it back and says so; the next messages come', async () => {
+        const id = channel();
+        await app.publish(id, 'stored');
+        const r = track(record(app.url(`/sub?id=${id}`), { transports: [transport], lastId: '4102444800:7' }));
+        await waitFor('the subscriber waiting', async () => ((await app.relay.channelInfo(id))?.subscribers ?? 0) > 0);
+        await app.publish(id, 'next');
+        await r.until(1);
+        await app.publish(id, 'and the one after');
+        await r.until(2);
+        assert.deepEqual(r.got, ['next', 'and the one after']);
+        assert.equal(r.missed.length, 1, 'the loss signal came with the first');
+        assert.equal(r.sub.lastId, r.metas[1]!.id, 'the position follows what came');
+      });
+
       it('a deleted channel ends the subscription: end event, no reconnect', async () => {
         const id = channel();
         await app.publish(id, 'm0');
