@@ -280,7 +280,9 @@ export class Subscription implements AsyncIterable<Message> {
   }
 
   #follow(m: Message, missed: MissedInfo | undefined): void {
-    if (this.#done || (m.id !== undefined && !isAfter(m.id, this.#lastId) && !missed)) return;
+    // A signalled message not after this tab's id: the leader took it the same way (see #deliver); the
+    // same message twice (its catch-up and its broadcast crossing) is still one.
+    if (this.#done || (m.id !== undefined && !isAfter(m.id, this.#lastId) && (!missed || m.id === this.#lastId))) return;
     this.#remember(m.id);
     if (missed) this.#emit('missed', missed);
     const { data, ...meta } = m;
@@ -354,7 +356,7 @@ export class Subscription implements AsyncIterable<Message> {
     // A repeat (a server without resume, a replay after a reconnect) is not delivered twice. One that
     // carries the loss signal is no repeat: push-relay moved a position ahead of every id of the
     // channel back (a server whose clock was set back, an id from another server), and says so.
-    if (wire.id !== undefined && !isAfter(wire.id, previous) && !missed) return;
+    if (wire.id !== undefined && !isAfter(wire.id, previous) && (!missed || wire.id === previous)) return;
     const meta: MessageMeta = { ...wire, channel: this.#channelOf(wire.id, previous), transport };
     const signal = missed ? { after: missed.after ?? previous, next: missed.next ?? wire.id, channel: meta.channel, transport } : undefined;
     this.#remember(wire.id);
