@@ -99,13 +99,15 @@ else
             const s = side.store;
             switch (op) {
               case 'publish': {
+                const existed = (await s.info(channel)) !== undefined;
                 const { message, info } = await s.publish(channel, { data: Buffer.from(`m${published}`), contentType: undefined }, rules);
                 side.ids.push(message.id);
                 side.channels.push(channel);
-                // A history's first message names the instant before it (not a published id): read as 'none' too, since
-                // whether a channel removed at a second's end starts a new history depends on each store's clock.
+                // A history's first message names the instant before it (not a published id): read as 'none'. So does the
+                // first message of a channel created by this publish: whether it follows the ids of a channel of that name
+                // removed at a second's end depends on each store's clock (the two stores run the step a moment apart).
                 const previous = indexOf(side, channel, message.previousId);
-                answers.push({ previous: previous === -1 ? 'none' : previous, info: infoOf(side, channel, info) });
+                answers.push({ previous: previous === -1 || !existed ? 'none' : previous, info: infoOf(side, channel, info) });
                 break;
               }
               case 'next': {
