@@ -628,6 +628,29 @@ export function protocolSuite(label: string, makeStore: StoreFactory): void {
         assert.equal(info?.messages ?? 0, 0);
       });
 
+      it('storeMessages false: every publish answered 201 reaches a subscriber, even one arriving as it was published', async () => {
+        const f = await fixture({ publisher: { storeMessages: false }, subscriber: { mode: 'long-poll' } });
+        // Each channel: a long-poll on its way in, publishes racing it until one answers 201 (or it
+        // took one answered 202, published as it was counted in).
+        const race = async () => {
+          const id = f.id();
+          let answered = false;
+          const held = f.sub(id).finally(() => (answered = true));
+          for (let k = 0; k < 40 && !answered; k++) {
+            const res = await f.post(id, `m${k}`);
+            if (res.status === 201) return { expected: `m${k}`, got: (await within(held, 5000, 'the subscriber counted by that 201')).text };
+            assert.equal(res.status, 202);
+            await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+          const got = (await within(held, 5000, 'the subscriber')).text;
+          return { expected: got, got };
+        };
+        for (let round = 0; round < 4; round++) {
+          const results = await Promise.all(Array.from({ length: 15 }, race));
+          assert.deepEqual(results.map((r) => r.got), results.map((r) => r.expected));
+        }
+      });
+
       it('maxMessageBufferLength drops the oldest beyond it', async () => {
         const f = await fixture({ publisher: { maxMessageBufferLength: 3 } });
         const id = f.id();

@@ -99,7 +99,13 @@ export interface JoinRequest {
 export type NextOrJoinResult = { message: StoredMessage; joined?: undefined } | { message?: undefined; joined: JoinResult; ahead?: MessageId | undefined };
 
 export type JoinResult =
-  | { ok: true }
+  /**
+   * `newest`, optional: the channel's newest id when the subscriber was counted in. A store whose
+   * join takes a round trip sets it, so that of the messages whose wake-ups came meanwhile, only
+   * those published after the subscriber was counted (told to their publishers) are due to it
+   * when the store did not keep them.
+   */
+  | { ok: true; newest?: MessageId | undefined }
   /** `full`: maxSubscribers reached (403); `conflict`: concurrency `first` and one is waiting (409);
    *  `missing`: the channel does not exist and `create` was false (403). */
   | { ok: false; reason: 'full' | 'conflict' | 'missing' };

@@ -55,6 +55,13 @@ interface ChannelWaiters extends WheelEntry {
   /** True once `ready` has resolved. */
   live: boolean;
   unwatch: (() => void) | undefined;
+  /** Subscribers of this process on their way in: between their store join and their parking. */
+  joining: number;
+  /**
+   * The messages heard while `joining` > 0. A store that did not keep one (storeMessages: false, or
+   * expired at once) cannot give it back to a subscriber it counted in before its wake-up came.
+   */
+  heard: StoredMessage[];
   /** Serial (see ParkedSubscribers.#serial) of its last event, or of its creation. */
   lastEvent: number;
 }
@@ -71,8 +78,8 @@ export class ParkedSubscribers {
   readonly #lingering: TimerWheel<ChannelWaiters>;
   readonly #lingerMs: number;
   readonly #idPrefix = randomBytes(6).toString('base64url');
-  /** Subscribers reading from the store; `again`: a message came meanwhile, read once more at the end. */
-  readonly #catchingUp = new Map<ParkedSubscriber, { again: boolean }>();
+  /** Subscribers reading from the store (see Reading). */
+  readonly #catchingUp = new Map<ParkedSubscriber, Reading>();
   /** Messages already reported as received (push_delete_oldest_received_message), once per message. */
   readonly #acknowledged = new WeakSet<StoredMessage>();
   #idCounter = 0;
@@ -117,8 +124,15 @@ export class ParkedSubscribers {
         if (!(await this.#live(entry, subscriber))) return;
         mark = -1;
       }
-      const joined = await this.store.join(subscriber.channel, joinRequest(subscriber, join));
-      await this.#parked(subscriber, join, joined, timeout, mark);
+      const since = this.#joinStarts(entry);
+      let joined: JoinResult;
+      try {
+        joined = await this.store.join(subscriber.channel, joinRequest(subscriber, join));
+      } catch (err) {
+        this.#joinEnds(entry, since);
+        throw err;
+      }
+      await this.#parked(subscriber, join, joined, timeout, mark, this.#joinEnds(entry, since));
     } finally {
       this.#lingerIfUnused(entry);
     }
@@ -141,20 +155,36 @@ export class ParkedSubscribers {
         return this.readOrPark(subscriber, join, timeout, this.mark(subscriber.channel));
       });
     }
-    const r = this.store.nextOrJoin!(subscriber.channel, subscriber.cursor, joinRequest(subscriber, join));
-    if (isPromiseLike(r)) return Promise.resolve(r).then((read) => this.#readOrParked(subscriber, join, timeout, mark, read, entry), (err: unknown) => this.#refused(entry, err));
-    return this.#readOrParked(subscriber, join, timeout, mark, r, entry);
+    const since = this.#joinStarts(entry);
+    let r: NextOrJoinResult | Promise<NextOrJoinResult>;
+    try {
+      r = this.store.nextOrJoin!(subscriber.channel, subscriber.cursor, joinRequest(subscriber, join));
+    } catch (err) {
+      this.#joinEnds(entry, since);
+      throw err;
+    }
+    if (isPromiseLike(r)) {
+      return Promise.resolve(r).then(
+        (read) => this.#readOrParked(subscriber, join, timeout, mark, read, entry, this.#joinEnds(entry, since)),
+        (err: unknown) => {
+          this.#joinEnds(entry, since);
+          return this.#refused(entry, err);
+        },
+      );
+    }
+    return this.#readOrParked(subscriber, join, timeout, mark, r, entry, this.#joinEnds(entry, since));
   }
 
-  #readOrParked(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number, r: NextOrJoinResult, entry: ChannelWaiters): StoredMessage | undefined | Promise<undefined> {
+  #readOrParked(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number, r: NextOrJoinResult, entry: ChannelWaiters, heard: StoredMessage[]): StoredMessage | undefined | Promise<undefined> {
     if (r.message) {
+      // Not counted in: it takes the stored message, and its next request goes on from there.
       this.#lingerIfUnused(entry);
       return r.message;
     }
     if (r.ahead) subscriber.reposition(r.ahead);
     let parked: void | Promise<void>;
     try {
-      parked = this.#parked(subscriber, join, r.joined, timeout, mark);
+      parked = this.#parked(subscriber, join, r.joined, timeout, mark, heard);
     } catch (err) {
       this.#refused(entry, err);
     }
@@ -189,7 +219,21 @@ export class ParkedSubscribers {
     throw err;
   }
 
-  #parked(subscriber: ParkedSubscriber, join: JoinOptions, joined: JoinResult, timeout: number, mark: number): void | Promise<void> {
+  /** A subscriber's store join starts: what the channel's wake-ups bring from now on is kept for it. */
+  #joinStarts(entry: ChannelWaiters): number {
+    entry.joining++;
+    return entry.heard.length;
+  }
+
+  /** Its join has answered: the messages heard since it started (see ChannelWaiters.heard). */
+  #joinEnds(entry: ChannelWaiters, since: number): StoredMessage[] {
+    const heard = since < entry.heard.length ? entry.heard.slice(since) : NONE;
+    if (--entry.joining === 0) entry.heard = NONE;
+    return heard;
+  }
+
+  /** `heard`: messages whose wake-ups came while it joined, for the catch-up read (see #catchUp). */
+  #parked(subscriber: ParkedSubscriber, join: JoinOptions, joined: JoinResult, timeout: number, mark: number, heard: StoredMessage[]): void | Promise<void> {
     if (!joined.ok) {
       if (joined.reason === 'conflict') throw subscriberConflict();
       if (joined.reason === 'full') throw subscriberLimit(join.maxSubscribers);
@@ -201,22 +245,25 @@ export class ParkedSubscribers {
       if (unused) this.#lingerIfUnused(unused);
       return;
     }
+    // Messages published before it was counted in went to others (their publishers were told so).
+    const counted = joined.newest;
+    if (counted && heard.length > 0) heard = heard.filter((m) => compareIds(m.id, counted) > 0);
     const entry = this.#watch(subscriber.channel);
     entry.subscribers.add(subscriber);
     subscriber.parked = true;
     if (timeout > 0) this.#timeouts.schedule(subscriber, Date.now() + timeout);
-    if (!entry.live) return entry.ready.then(() => this.#closeGap(subscriber, entry, mark));
-    return this.#closeGap(subscriber, entry, mark);
+    if (!entry.live) return entry.ready.then(() => this.#closeGap(subscriber, entry, mark, heard));
+    return this.#closeGap(subscriber, entry, mark, heard);
   }
 
   /**
    * Closes the gap between a subscriber's first read and its watch: reads again now that wake-ups
    * are live, unless they already were before that read and nothing has come since (the common case).
    */
-  #closeGap(subscriber: ParkedSubscriber, entry: ChannelWaiters, mark: number): void | Promise<void> {
+  #closeGap(subscriber: ParkedSubscriber, entry: ChannelWaiters, mark: number, heard: StoredMessage[]): void | Promise<void> {
     if (!subscriber.parked) return;
     if (mark >= 0 && entry.lastEvent <= mark) return;
-    return this.#catchUp(subscriber);
+    return this.#catchUp(subscriber, heard);
   }
 
   /** The client went away: forget it at once. */
@@ -273,6 +320,8 @@ export class ParkedSubscribers {
       ready: Promise.resolve(),
       live: false,
       unwatch: undefined,
+      joining: 0,
+      heard: NONE,
       lastEvent: ++this.#serial,
       slot: -1,
     };
@@ -307,6 +356,7 @@ export class ParkedSubscribers {
     entry.lastEvent = ++this.#serial;
     switch (event.type) {
       case 'message':
+        if (entry.joining > 0) (entry.heard === NONE ? (entry.heard = []) : entry.heard).push(event.message);
         this.#fanOut(channel, entry, event.message, event.previous);
         break;
       case 'deleted':
@@ -348,11 +398,12 @@ export class ParkedSubscribers {
       if (reading) {
         // Its store read may or may not include this message: let the read loop take it, in order.
         reading.again = true;
+        reading.heard.push(message);
         continue;
       }
       if (previous && (!cursor || compareIds(cursor, previous) < 0)) {
         // It has not seen the message before this one: its next message comes from the store.
-        void this.#catchUp(s);
+        void this.#catchUp(s, [message]);
         continue;
       }
       let done: boolean;
@@ -376,10 +427,18 @@ export class ParkedSubscribers {
   /**
    * Reads every stored message after `s`'s cursor, in order, until the store has nothing newer (a
    * long-poll stops at the first, which answers it). Fan-out leaves `s` to this loop meanwhile.
+   * `heard`: messages whose wake-ups came for `s` already; once the store has nothing after the
+   * cursor, those it did not keep are delivered as fan-out would have: the subscriber was counted
+   * in when they were published (a 201), and the store cannot give them back.
    */
-  async #catchUp(s: ParkedSubscriber): Promise<void> {
-    if (this.#catchingUp.has(s)) return;
-    const reading = { again: false };
+  async #catchUp(s: ParkedSubscriber, heard: StoredMessage[] = NONE): Promise<void> {
+    const already = this.#catchingUp.get(s);
+    if (already) {
+      if (heard.length > 0) already.heard.push(...heard);
+      already.again = true;
+      return;
+    }
+    const reading: Reading = { again: false, heard: heard === NONE ? [] : [...heard] };
     this.#catchingUp.set(s, reading);
     try {
       for (;;) {
@@ -393,7 +452,14 @@ export class ParkedSubscribers {
           return;
         }
         if (r.message) this.#deliverTo(s, r.message);
-        else if (!reading.again) return;
+        else {
+          for (const message of reading.heard.splice(0)) {
+            if (s.cursor && compareIds(s.cursor, message.id) >= 0) continue;
+            this.#deliverTo(s, message);
+            if (!s.parked) return;
+          }
+          if (!reading.again) return;
+        }
         if (!s.parked) return;
       }
     } catch (err) {
@@ -466,6 +532,18 @@ export class ParkedSubscribers {
     this.store.leave(channel, ids).catch((err: unknown) => debug('leave %s failed: %s', channel, err));
   }
 }
+
+/**
+ * A subscriber's catch-up read: `again` when a message came meanwhile (read once more at the end),
+ * `heard` the messages whose wake-ups came for it (see #catchUp).
+ */
+interface Reading {
+  again: boolean;
+  heard: StoredMessage[];
+}
+
+/** An empty list shared by every channel that has heard nothing (never written to). */
+const NONE: StoredMessage[] = [];
 
 function nothing(): undefined {
   return undefined;

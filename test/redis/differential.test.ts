@@ -135,7 +135,8 @@ else
                 const r = await s.join(channel, join);
                 // As the relay does on the conflict event: the older subscribers get 409 and leave.
                 if (r.ok && join.concurrency === 'last') await s.leave(channel, [...waiting]);
-                answers.push({ join: r, info: infoOf(side, channel, await s.info(channel)) });
+                // `newest` is a hint that only a store whose join takes a round trip gives (JoinResult).
+                answers.push({ join: r.ok ? { ok: true } : r, info: infoOf(side, channel, await s.info(channel)) });
                 break;
               }
               case 'leave':

@@ -79,7 +79,7 @@ else
       assert.equal(await scriptsRun(), 1);
       assert.equal(fromOldest!.message?.data.toString(), 'one');
       assert.equal(afterFirst!.message?.data.toString(), 'two');
-      assert.deepEqual(afterSecond!.joined, { ok: true });
+      assert.deepEqual(afterSecond!.joined, { ok: true, newest: second.message.id }, 'joined, naming the newest id it was counted in after');
       assert.equal((await store.info(ch))?.subscribers, 1, 'only the one with nothing to read joined');
     });
 

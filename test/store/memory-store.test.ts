@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { compareIds, DEFAULT_BUFFER_RULES, MemoryStore, type BufferRules, type ChannelEvent, type JoinRequest } from '../../src/index.js';
+import { compareIds, DEFAULT_BUFFER_RULES, MemoryStore, type BufferRules, type ChannelEvent, type JoinRequest, type MessageId } from '../../src/index.js';
 import { CHANNEL_OVERHEAD, MESSAGE_OVERHEAD, SUBSCRIBER_OVERHEAD } from '../../src/store/memory/memory-store.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -151,6 +151,65 @@ describe('MemoryStore (fake clock)', () => {
     assert.equal((await store.next('/c', undefined)).message, undefined);
     assert.equal((await store.next('/a', undefined)).message!.data.toString(), 'a'.repeat(size));
     assert.equal(store.reservedBytes, 3 * (size + MESSAGE_OVERHEAD) + store.channelCount * channel);
+  });
+
+  it('a channel emptied to make room (its expired message kept only by minMessages) is removed like any idle channel', async () => {
+    const size = 100;
+    const channel = CHANNEL_OVERHEAD + 8;
+    // Room for 10 channels (names of 4 characters) with one message each, and no more.
+    const { clock, store } = fakeStore(10 * (size + MESSAGE_OVERHEAD + channel));
+    const body = () => ({ data: Buffer.alloc(size, 'x'), contentType: undefined });
+    const wave = async (prefix: string) => {
+      let stored = 0;
+      // The store's expiry timer (a real interval over the fake clock) notices the expired messages first.
+      if (store.channelCount > 0) {
+        await waitFor('room made by expired messages', () => store.publish(`/${prefix}0`, body(), rules({ messageTimeout: 1000 })).then(() => true, () => false));
+        stored++;
+      }
+      for (let i = stored; i < 10; i++) {
+        try {
+          await store.publish(`/${prefix}${i}`, body(), rules({ messageTimeout: 1000 }));
+          stored++;
+        } catch (err) {
+          assert.equal((err as { status?: number }).status, 507);
+        }
+      }
+      return stored;
+    };
+    assert.equal(await wave('a0'), 10);
+    for (const prefix of ['b0', 'c0', 'd0']) {
+      clock.now += 1000;
+      // Every channel of the wave before holds only an expired message: each makes room, and goes.
+      assert.equal(await wave(prefix), 10, `wave ${prefix}`);
+      assert.equal(store.channelCount, 10, 'the emptied channels were removed');
+    }
+    assert.equal(await store.info('/a00'), undefined);
+    assert.equal(store.reservedBytes, 10 * (size + MESSAGE_OVERHEAD + channel));
+  });
+
+  it('channels removed in a flood within one second: their last ids are kept without walking them at each removal', async () => {
+    const { store } = fakeStore();
+    const unstored = rules({ storeMessages: false });
+    // Counts walks over any Map while the channels go (each removal walked every remembered id).
+    const iterate = Map.prototype[Symbol.iterator];
+    let walks = 0;
+    Map.prototype[Symbol.iterator] = function (this: Map<unknown, unknown>) {
+      walks++;
+      return iterate.call(this);
+    };
+    const ids: MessageId[] = [];
+    try {
+      for (let i = 0; i < 3000; i++) ids.push((await store.publish(`/c${i}`, msg('x'), unstored)).message.id);
+    } finally {
+      Map.prototype[Symbol.iterator] = iterate;
+    }
+    assert.equal(store.channelCount, 0);
+    assert.ok(walks < 10, `${walks} walks over a Map for 3,000 removals`);
+    // Still remembered: a channel recreated within the second continues after its removed id.
+    for (const i of [0, 1500, 2999]) {
+      const recreated = await store.publish(`/c${i}`, msg('y'), unstored);
+      assert.ok(compareIds(recreated.message.id, ids[i]!) > 0, `/c${i} continues after its removed id`);
+    }
   });
 
   it('counts channels and waiting subscribers too: 507 for one more channel, or one more subscriber', async () => {

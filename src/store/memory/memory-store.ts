@@ -87,6 +87,8 @@ export class MemoryStore implements ChannelStore {
   readonly #holdingExpired = new Set<MemoryChannel>();
   /** Last ids of channels removed during the current second (see #remove). */
   readonly #removedIds = new Map<string, MessageId>();
+  /** The second #removedIds was last pruned in. */
+  #removedPrunedSecond = 0;
   #bytes = 0;
   /** Waiting subscribers on every channel (for the statistics summary, without walking the channels). */
   #subscribers = 0;
@@ -503,7 +505,10 @@ export class MemoryStore implements ChannelStore {
     const pushedOut = channel && channel.queue.length + 1 > channel.rules.maxMessages ? (channel.queue[0]?.size ?? 0) : 0;
     if (this.#bytes + size - pushedOut <= this.maxReservedMemory) return;
     for (const holder of this.#holdingExpired) {
-      this.#release(holder, holder.expireRetained(now));
+      const dropped = holder.expireRetained(now);
+      this.#release(holder, dropped);
+      // Emptied: its idle clock runs from when its newest message expired, as expire() would set it.
+      if (holder.isIdle && dropped.length > 0) holder.idleSince ??= Math.min(now, dropped.at(-1)!.expiresAt);
       this.#holdingExpired.delete(holder);
       if (holder !== channel) this.#settle(holder, now);
       if (this.#bytes + size - pushedOut <= this.maxReservedMemory) return;
@@ -538,7 +543,11 @@ export class MemoryStore implements ChannelStore {
     const last = channel.lastMessageId ?? channel.idFloor;
     const second = Math.floor(this.#now() / 1000);
     if (last && last.time >= second) {
-      if (this.#removedIds.size >= 1024) for (const [k, id] of this.#removedIds) if (id.time < second) this.#removedIds.delete(k);
+      // Pruned once per second, not per removal: a flood of removals within one second stays linear.
+      if (second > this.#removedPrunedSecond) {
+        this.#removedPrunedSecond = second;
+        for (const [k, id] of this.#removedIds) if (id.time < second) this.#removedIds.delete(k);
+      }
       this.#removedIds.set(channel.name, last);
     }
   }

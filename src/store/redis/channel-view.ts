@@ -88,6 +88,11 @@ export class ChannelView {
    * decided on the count in Redis, so subscribers leaving are counted out at once, not left to linger.
    */
   strict = false;
+  /**
+   * The last message heard was not stored (storeMessages: false): a long-poll answered here cannot
+   * find the next one in Redis, so it is counted out with the next batch, not left to linger.
+   */
+  unstored = false;
 
   constructor(readonly channel: string) {}
 
@@ -124,6 +129,7 @@ export class ChannelView {
    * a publish this process heard at once), which nobody needs to hear twice.
    */
   published(message: StoredMessage, previous: MessageId | undefined, kept: Kept | undefined, now: number): 'heard' | 'again' | 'missed' {
+    if (kept) this.unstored = kept.max === 0;
     const seq = message.seq;
     if (seq !== undefined && this.#seq !== undefined && seq <= this.#seq && this.heard(message.id)) return 'again';
     const missed = seq !== undefined && this.#seq !== undefined && seq !== this.#seq + 1;

@@ -299,8 +299,12 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     // After a failover, the channels' last ids go up to what this process saw before a publish takes
     // one (see Presence): otherwise a message the new master lost could be skipped without a signal.
     if (this.#recovering) await settledWithin([this.#recovering], this.#timeout);
+    // A message Redis will not keep must not be counted for subscribers answered here already: their
+    // batch goes first (on the same connection, it reaches Redis before the publish).
+    const view = this.#views.get(channel);
+    if (view?.dirty && (view.strict || !rules.storeMessages)) this.#flush(channel);
     // On its own connection (option replicas), the publish could overtake a batch of counts on its way.
-    const batch = this.#publisher && this.#views.get(channel)?.sending;
+    const batch = this.#publisher && view?.sending;
     if (batch) await settledWithin([batch], this.#timeout);
     const keys = this.#keys(channel);
     const { contentType, eventType, eventId } = input;
@@ -416,7 +420,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   async join(channel: string, request: JoinRequest): Promise<JoinResult> {
     // Concurrency and limits are decided on the count in Redis: this process's batch goes first.
     this.#flush(channel);
-    return this.#joined(channel, request, text(await this.#run(channel, this.#scripts.join, this.#joinArgs(channel, request))));
+    const r = list(await this.#run(channel, this.#scripts.join, this.#joinArgs(channel, request)));
+    return this.#joined(channel, request, text(r[0]), fromStreamId(text(r[1])));
   }
 
   /**
@@ -498,7 +503,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
           w.resolve({ message: messages[result - 1]! });
           return;
         }
-        const joined = this.#joined(channel, w.request, text(result));
+        const joined = this.#joined(channel, w.request, text(result), newest);
         const ahead = cursorAhead(fromStreamId(cursors[2 * i]!), newest, second);
         w.resolve(ahead ? { joined, ahead } : { joined });
       } catch (err) {
@@ -521,12 +526,12 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
   }
 
   /** The join script's answer: counted in (presence, the workers' count), or why not. */
-  #joined(channel: string, request: JoinRequest, result: string): JoinResult {
+  #joined(channel: string, request: JoinRequest, result: string, newest: MessageId | undefined): JoinResult {
     if (result === 'toomany') this.#tooMany(channel);
     if (result !== 'ok') return { ok: false, reason: result as 'full' | 'conflict' | 'missing' };
     this.#presence.joined(channel, request.subscriberId, request.create, request.channelTimeout);
     this.#announceSoon();
-    return { ok: true };
+    return newest ? { ok: true, newest } : { ok: true };
   }
 
   async leave(channel: string, subscriberIds: readonly string[]): Promise<void> {
@@ -1143,7 +1148,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     }
     this.#announceSoon();
     if (!view.dirty) return Promise.resolve();
-    if (view.strict || view.added.size > 0) {
+    if (view.strict || view.unstored || view.added.size > 0) {
       this.#dirty.add(view);
       this.#flushSoon();
     } else {

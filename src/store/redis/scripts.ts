@@ -569,11 +569,12 @@ return {1, i[1], i[2], i[3], i[4]}
 /**
  * ARGV: events channel, process, subscriber id, concurrency, max subscribers, create ('1'/'0'),
  * lease ms, rules for a channel this join creates (store, min, max, messageTimeout, channelTimeout).
- * Returns 'ok', 'missing', 'conflict' or 'full'.
+ * Returns {'ok', 'missing', 'conflict' or 'full', the channel's newest id when it joined ('' = none)}.
  */
 const JOIN = `
 settle()
-return join(0)
+local result = join(0)
+return {result, redis.call('HGET', C, 'last') or redis.call('GET', F) or ''}
 `;
 
 /**

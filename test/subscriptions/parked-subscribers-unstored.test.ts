@@ -1,0 +1,147 @@
+/**
+ * A message the store does not keep (storeMessages: false) reaches every subscriber it was counted
+ * for (its publisher was answered 201), even one whose wake-up came while the subscriber was still
+ * on its way in (a store whose join takes a round trip, as RedisStore's does) or while it read from
+ * the store: a read cannot give back what was never stored.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemoryStore, type ChannelListener, type JoinRequest, type JoinResult, type MessageId, type NextResult } from '../../src/index.js';
+import { ParkedSubscribers } from '../../src/subscriptions/parked-subscribers.js';
+import { DEFAULT_BUFFER_RULES } from '../../src/protocol/buffer-rules.js';
+import { FakeSubscriber } from './fake-subscriber.js';
+import { waitFor } from '../helpers/wait.js';
+
+const join = { concurrency: 'broadcast', maxSubscribers: 0, create: true, channelTimeout: 60_000 } as const;
+const unstored = { ...DEFAULT_BUFFER_RULES, storeMessages: false, channelTimeout: 60_000 };
+const body = (text: string) => ({ data: Buffer.from(text), contentType: undefined });
+
+/**
+ * A MemoryStore whose join and reads answer only once released, as a store over the network does:
+ * the subscriber is counted in at once, and the channel's wake-ups come while the answer is on its
+ * way. `newest`: the join also names the channel's newest id (as RedisStore does).
+ */
+class HeldStore extends MemoryStore {
+  #joins: Array<() => void> = [];
+  #reads: Array<() => void> = [];
+  holdReads = false;
+  constructor(readonly newest = false) {
+    super();
+  }
+  /** Holds the join before the subscriber is counted in too. */
+  holdBeforeCount = false;
+  override async join(channel: string, request: JoinRequest): Promise<JoinResult> {
+    if (this.holdBeforeCount) await new Promise<void>((resolve) => this.#joins.push(resolve));
+    const newest = (await this.info(channel))?.lastMessageId;
+    const joined = await super.join(channel, request);
+    await new Promise<void>((resolve) => this.#joins.push(resolve));
+    return joined.ok && this.newest && newest ? { ...joined, newest } : joined;
+  }
+  override async next(channel: string, after: MessageId | undefined): Promise<NextResult> {
+    const read = await super.next(channel, after);
+    if (this.holdReads) await new Promise<void>((resolve) => this.#reads.push(resolve));
+    return read;
+  }
+  get held(): number {
+    return this.#joins.length + this.#reads.length;
+  }
+  release(): void {
+    for (const resolve of this.#joins.splice(0)) resolve();
+    for (const resolve of this.#reads.splice(0)) resolve();
+  }
+}
+
+/** A MemoryStore that hands the test the listener of its last watch, to send wake-ups of its own. */
+class ListenedStore extends MemoryStore {
+  listener: ChannelListener | undefined;
+  override async watch(channel: string, listener: ChannelListener) {
+    this.listener = listener;
+    return super.watch(channel, listener);
+  }
+}
+
+describe('ParkedSubscribers: messages the store did not keep', () => {
+  for (const streams of [false, true]) {
+    it(`${streams ? 'a stream' : 'a long-poll'} counted in before its join answers gets what was published meanwhile`, async () => {
+      const store = new HeldStore();
+      const parked = new ParkedSubscribers(store, 60_000);
+      await store.create('/j', unstored);
+      const s = new FakeSubscriber(parked.newId(), '/j', undefined, streams);
+      const parking = parked.park(s, join, 0);
+      await waitFor('the join to be held', () => store.held === 1);
+      const { info } = await store.publish('/j', body('meanwhile'), unstored);
+      assert.equal(info.subscribers, 1, 'its publisher is told a subscriber was waiting');
+      // Its wake-up comes before the join answers.
+      await new Promise((resolve) => setImmediate(resolve));
+      store.release();
+      await parking;
+      await waitFor('the message', () => s.got.length === 1);
+      assert.deepEqual(s.got, ['meanwhile']);
+      await parked.closeAll(1000);
+      await store.close();
+    });
+  }
+
+  it('of what was heard during the join, only what came after it was counted in (the join names the newest id)', async () => {
+    const store = new HeldStore(true);
+    store.holdBeforeCount = true;
+    const parked = new ParkedSubscribers(store, 60_000);
+    await store.create('/n', unstored);
+    const s = new FakeSubscriber(parked.newId(), '/n', undefined);
+    const parking = parked.park(s, join, 0);
+    await waitFor('the join to be held', () => store.held === 1);
+    // Published before the join counts it: its publisher is told nobody waited.
+    assert.equal((await store.publish('/n', body('before'), unstored)).info.subscribers, 0);
+    await new Promise((resolve) => setImmediate(resolve));
+    store.release();
+    await waitFor('the join to be held once counted in', () => store.held === 1);
+    assert.equal((await store.publish('/n', body('after'), unstored)).info.subscribers, 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    store.release();
+    await parking;
+    await waitFor('the message', () => s.got.length === 1);
+    // A long-poll takes one message: the one it was counted for.
+    assert.deepEqual(s.got, ['after']);
+    await parked.closeAll(1000);
+    await store.close();
+  });
+
+  it('a message after one it has not seen goes to the store first, and comes from the wake-up when the store has nothing', async () => {
+    const store = new ListenedStore();
+    const parked = new ParkedSubscribers(store, 60_000);
+    await store.create('/g', unstored);
+    const s = new FakeSubscriber(parked.newId(), '/g', { time: 1_000, tag: 0 }, true);
+    await parked.park(s, join, 0);
+    // The channel's wake-up names a previous message after the cursor (stored once, expired since):
+    // the store is asked first, and has nothing.
+    const message = { id: { time: 1_002, tag: 0 }, previousId: { time: 1_001, tag: 0 }, data: Buffer.from('after a gap'), contentType: undefined };
+    store.listener!('/g', { type: 'message', message, previous: { time: 1_001, tag: 0 } });
+    await waitFor('the message', () => s.got.length === 1);
+    assert.deepEqual(s.got, ['after a gap']);
+    await parked.closeAll(1000);
+    await store.close();
+  });
+
+  it('a subscriber reading from the store when messages come gets them once the read finds nothing', async () => {
+    const store = new HeldStore();
+    const parked = new ParkedSubscribers(store, 60_000);
+    await store.create('/r', unstored);
+    await store.publish('/r', body('old'), unstored);
+    const s = new FakeSubscriber(parked.newId(), '/r', undefined, true);
+    // Its read after the join (the wake-ups were not live before it) is held.
+    store.holdReads = true;
+    const parking = parked.park(s, join, 0);
+    await waitFor('the join to be held', () => store.held === 1);
+    store.release();
+    await waitFor('the read to be held', () => store.held === 1);
+    for (const text of ['one', 'two']) assert.equal((await store.publish('/r', body(text), unstored)).info.subscribers, 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    store.holdReads = false;
+    store.release();
+    await parking;
+    await waitFor('both messages', () => s.got.length === 2);
+    assert.deepEqual(s.got, ['one', 'two']);
+    await parked.closeAll(1000);
+    await store.close();
+  });
+});
