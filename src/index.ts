@@ -1,4 +1,4 @@
-export { createPushRelay, type PushRelay, type PublishOptions } from './relay.js';
+export { createPushRelay, type PushRelay, type PublishOptions, type RequestListener } from './relay.js';
 export type { Middleware } from './http/respond.js';
 export { WEBSOCKET_META_PROTOCOL, type UpgradeApp } from './http/upgrade.js';
 export { CLOSE_CODES as WEBSOCKET_CLOSE_CODES } from './transports/websocket.js';

@@ -3,6 +3,7 @@
  */
 import { validateHeaderValue, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { RelayContext, type ChannelLifecycleEvent, type RelayEventName, type RelayListener } from './endpoints/context.js';
 import { publisherMiddleware } from './endpoints/publisher.js';
 import { subscriberMiddleware } from './endpoints/subscriber.js';
@@ -57,6 +58,12 @@ export interface PublishOptions {
  * A relay. `Req` is the request type its hooks (`channelId`, `authorize`) see and its middlewares
  * take: `IncomingMessage` unless you name your framework's, e.g. `createPushRelay<express.Request>()`.
  */
+/**
+ * What `relay.handler()` returns: a request listener for `http.createServer()`, `https.createServer()`,
+ * and `http2.createServer()` / `http2.createSecureServer()` (their compatibility API).
+ */
+export type RequestListener = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
+
 export interface PushRelay<Req extends IncomingMessage = IncomingMessage> {
   /** The publisher middleware: POST publishes, PUT creates, GET informs, DELETE deletes. */
   publisher(options?: PublisherOptions<Req>): Middleware<Req>;
@@ -96,7 +103,7 @@ export interface PushRelay<Req extends IncomingMessage = IncomingMessage> {
    * without the app's middlewares, at the speed of a bare `node:http` server: their hooks see a plain
    * `IncomingMessage` (no `req.params`, no session), so routes here come from a relay of that type.
    */
-  handler(routes: Record<string, Middleware<IncomingMessage>>, fallback?: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void;
+  handler(routes: Record<string, Middleware<IncomingMessage>>, fallback?: (req: IncomingMessage, res: ServerResponse) => void): RequestListener;
   /**
    * Serves WebSocket subscribers: takes the `upgrade` events of `server` and dispatches each upgrade
    * request through `app` (default: the server's own request handler), so that the subscriber route's
@@ -266,7 +273,10 @@ export function createPushRelay<Req extends IncomingMessage = IncomingMessage>(o
         if (typeof middleware !== 'function') throw new TypeError(`push-relay: handler() route "${path}" must be a middleware`);
         table.set(path, middleware);
       }
-      return (req, res) => {
+      // node:http2's compatibility API gives objects that answer like node:http's (docs/deploy.md).
+      return (request, response) => {
+        const req = request as IncomingMessage;
+        const res = response as ServerResponse;
         const url = req.url ?? '/';
         const q = url.indexOf('?');
         const route = table.get(q < 0 ? url : url.slice(0, q));

@@ -267,6 +267,21 @@ describe('request bodies', () => {
     });
   }
 
+  it('a body express.text() decoded from Latin-1 is published as the bytes sent; another charset answers 500, nothing published', async () => {
+    const { relay, server } = await start({}, serveExpress5, [express.text({ type: '*/*' }) as unknown as Middleware]);
+    const latin1 = Buffer.from('636166e9', 'hex'); // "café" in ISO-8859-1
+    const type = 'text/plain; charset=iso-8859-1';
+    assert.equal((await request(server.url('/pub?id=latin1'), { method: 'POST', body: latin1, headers: { 'Content-Type': type } })).status, 202);
+    const got = await request(server.url('/sub?id=latin1'));
+    assert.equal(got.body.toString('hex'), latin1.toString('hex'));
+    assert.equal(got.headers['content-type'], type);
+    const utf16 = await request(server.url('/pub?id=utf16'), { method: 'POST', body: Buffer.from('hi', 'utf16le'), headers: { 'Content-Type': 'text/plain; charset=utf-16le' } });
+    assert.equal(utf16.status, 500);
+    assert.match(utf16.text, /decoded this request body from utf-16le/);
+    assert.match(utf16.text, /Mount the publisher before that parser/);
+    assert.equal(await relay.channelInfo('utf16'), undefined);
+  });
+
   it('maxMessageSize also applies to a body express.raw() already read', async () => {
     const relay = createPushRelay();
     const server = await serveExpress5({ '/pub': relay.publisher({ maxMessageSize: 10 }) }, [express.raw({ type: '*/*' }) as unknown as Middleware]);

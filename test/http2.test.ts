@@ -23,7 +23,7 @@ describe('HTTP/2 (h2c)', () => {
   before(async () => {
     relay = createPushRelay();
     const handler = relay.handler({ '/pub': relay.publisher(), '/sub': relay.subscriber() });
-    server = http2.createServer((req, res) => handler(req as never, res as never));
+    server = http2.createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   });

@@ -4,6 +4,7 @@
  * parser kept (`req.rawBody`, or a Buffer or string `req.body`), and never re-serialises an object.
  */
 import type { IncomingMessage } from 'node:http';
+import { parse as parseContentType } from 'content-type';
 import getRawBody from 'raw-body';
 import { bodyAlreadyParsed, bodyCutOff, bodyLengthMismatch, bodyTimedOut, bodyTooLarge, tooManyBodies } from '../protocol/answers.js';
 
@@ -101,13 +102,32 @@ function alreadyParsed(req: ParsedRequest): Buffer | undefined {
   if (Buffer.isBuffer(body)) return body;
   if (Buffer.isBuffer(rawBody)) return rawBody;
   if (typeof rawBody === 'string') return Buffer.from(rawBody, 'utf8');
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (typeof body === 'string') return textBytes(req, body);
   if (!req._body && !req.readableEnded) return undefined;
   // Read, and nothing of it kept: an empty body is still known; anything else is gone.
   const length = req.headers['content-length'];
   if ((body === undefined || isEmptyObject(body)) && (length === undefined || length === '0') && !req.headers['transfer-encoding']) return Buffer.alloc(0);
   throw bodyAlreadyParsed();
 }
+
+/**
+ * The bytes of a body a text parser decoded (express.text()): re-encoded in the charset it was
+ * decoded from, which the message's Content-Type still names. Only UTF-8 (the parsers' default)
+ * and Latin-1 round-trip; any other charset is refused, the bytes being gone.
+ */
+function textBytes(req: ParsedRequest, body: string): Buffer {
+  let charset = 'utf-8';
+  try {
+    charset = parseContentType(req).parameters.charset?.toLowerCase() ?? charset;
+  } catch {
+    // No Content-Type, or a malformed one: the parser read the body as UTF-8.
+  }
+  if (charset === 'utf-8' || charset === 'utf8') return Buffer.from(body, 'utf8');
+  if (LATIN1.has(charset)) return Buffer.from(body, 'latin1');
+  throw bodyAlreadyParsed(`decoded this request body from ${charset}`);
+}
+
+const LATIN1 = new Set(['iso-8859-1', 'latin1', 'l1', 'us-ascii', 'ascii']);
 
 function isEmptyObject(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;

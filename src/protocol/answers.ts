@@ -130,11 +130,11 @@ export const bodyLengthMismatch = (): ProtocolError =>
  * express.json() or express.urlencoded()): the bytes the publisher sent are gone, and re-serialising
  * the object would publish something else (numbers rounded, keys reordered, a form re-encoded).
  */
-export const bodyAlreadyParsed = (): ProtocolError =>
+export const bodyAlreadyParsed = (what = 'read this request body and kept only the parsed object'): ProtocolError =>
   protocolError(
     500,
-    'push-relay: another middleware (a body parser such as express.json() or express.urlencoded()) read this request body ' +
-      'and kept only the parsed object, so the bytes the publisher sent are gone and nothing was published. Mount the publisher ' +
+    `push-relay: another middleware (a body parser such as express.json(), express.urlencoded() or express.text()) ${what}, ` +
+      'so the bytes the publisher sent are gone and nothing was published. Mount the publisher ' +
       'before that parser (app.use(parser) after the publisher route, or the parser only on the routes that need it), or make ' +
       'the parser keep the raw bytes: express.json({ verify: (req, res, buf) => { req.rawBody = buf; } })',
     'body.already.parsed',
