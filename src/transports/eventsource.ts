@@ -22,9 +22,11 @@ export const RETRY_MS = 3000;
 /**
  * The reconnection hint an end sends when a retry will find the relay back (closing: a restart, or
  * another process behind the same address; unavailable: the store coming back), spread at random so
- * that the browsers of a restarted relay do not all come back in the same millisecond.
+ * that the browsers of a restarted relay do not all come back in the same millisecond. A stream that
+ * reached its subscriberTimeout comes back at once, as a long-poll asks again.
  */
 export function retryAfterEnd(reason: EndReason, random = Math.random): number | undefined {
+  if (reason === 'timeout') return Math.floor(random() * 250);
   if (reason === 'closing') return 1000 + Math.floor(random() * 2000);
   if (reason === 'unavailable') return 3000 + Math.floor(random() * 3000);
   return undefined;

@@ -192,6 +192,13 @@ export function streamingSuite(label: string, makeStore: StoreFactory): void {
         }
       });
 
+      it('a stream that reaches subscriberTimeout tells the browser to come back at once (retry under 250 ms), then ends', async () => {
+        const f = await fixture({ subscriber: { subscriberTimeout: 300 } });
+        const s = f.sse(f.id());
+        const end = await s.until('the end event', () => /retry: (\d+)\nevent: push-relay-end\ndata: timeout\n/.exec(s.text) ?? undefined, WAIT);
+        assert.ok(Number(end[1]) < 250, `retry: ${end[1]}`);
+      });
+
       it('resumes from a last_event_id query argument or a Last-Event-ID header', async () => {
         const f = await fixture();
         const id = f.id();
