@@ -19,6 +19,8 @@ const UNAVAILABLE_ERRORS = new Set([
   'ReconnectStrategyError',
   'DisconnectsClientError',
   'AbortError',
+  // sentinel-adapter.ts
+  'SentinelSwitchError',
 ]);
 
 export const unavailable = storeUnavailable;

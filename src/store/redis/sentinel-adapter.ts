@@ -97,11 +97,11 @@ export class SentinelAdapter extends EventEmitter {
   }
 
   sendCommand(args: ReadonlyArray<string | Buffer>, options?: unknown): Promise<unknown> {
-    return this.#sentinel.sendCommand(false, args, options);
+    return this.#sentinel.sendCommand(false, args, options).catch(whileSwitching);
   }
 
   async publish(channel: string, message: string | Buffer): Promise<number> {
-    return Number(await this.#sentinel.sendCommand(false, ['PUBLISH', channel, message]));
+    return Number(await this.#sentinel.sendCommand(false, ['PUBLISH', channel, message]).catch(whileSwitching));
   }
 
   async subscribe(channel: string, listener: Listener, buffer = false): Promise<void> {
@@ -137,4 +137,18 @@ export class SentinelAdapter extends EventEmitter {
       }
     }
   }
+}
+
+/**
+ * node-redis' Sentinel client (5.x) can throw a TypeError of its own while it moves to a new master
+ * (`Cannot read properties of undefined (reading 'isReady')`): a failover under way, which the
+ * store answers 503 like any other, not a bug of the command sent.
+ */
+export class SentinelSwitchError extends Error {
+  override readonly name = 'SentinelSwitchError';
+}
+
+function whileSwitching(err: unknown): never {
+  if (err instanceof TypeError) throw new SentinelSwitchError(`the Sentinel client is moving to a new master (${err.message})`, { cause: err });
+  throw err;
 }
