@@ -280,6 +280,10 @@ describe('request bodies', () => {
     assert.match(utf16.text, /decoded this request body from utf-16le/);
     assert.match(utf16.text, /Mount the publisher before that parser/);
     assert.equal(await relay.channelInfo('utf16'), undefined);
+    // US-ASCII decoding replaces bytes above 0x7f: they cannot be given back either.
+    const ascii = await request(server.url('/pub?id=ascii'), { method: 'POST', body: Buffer.from('63e9', 'hex'), headers: { 'Content-Type': 'text/plain; charset=us-ascii' } });
+    assert.equal(ascii.status, 500);
+    assert.equal(await relay.channelInfo('ascii'), undefined);
   });
 
   it('maxMessageSize also applies to a body express.raw() already read', async () => {

@@ -127,7 +127,8 @@ function textBytes(req: ParsedRequest, body: string): Buffer {
   throw bodyAlreadyParsed(`decoded this request body from ${charset}`);
 }
 
-const LATIN1 = new Set(['iso-8859-1', 'latin1', 'l1', 'us-ascii', 'ascii']);
+/** Charsets a text parser decodes byte for byte (US-ASCII is not: bytes above 0x7f become U+FFFD). */
+const LATIN1 = new Set(['iso-8859-1', 'latin1', 'l1']);
 
 function isEmptyObject(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;

@@ -55,13 +55,17 @@ interface ChannelWaiters extends WheelEntry {
   /** True once `ready` has resolved. */
   live: boolean;
   unwatch: (() => void) | undefined;
-  /** Subscribers of this process on their way in: between their store join and their parking. */
-  joining: number;
   /**
-   * The messages heard while `joining` > 0. A store that did not keep one (storeMessages: false, or
-   * expired at once) cannot give it back to a subscriber it counted in before its wake-up came.
+   * Subscribers of this process on their way in (between their store join and their parking): the
+   * serial at which each join started, in order.
    */
-  heard: StoredMessage[];
+  joins: number[];
+  /**
+   * The messages heard since the oldest of `joins` started. A store that did not keep one
+   * (storeMessages: false, or expired at once) cannot give it back to a subscriber it counted in
+   * before its wake-up came.
+   */
+  heard: Heard[];
   /** Serial (see ParkedSubscribers.#serial) of its last event, or of its creation. */
   lastEvent: number;
 }
@@ -80,6 +84,8 @@ export class ParkedSubscribers {
   readonly #idPrefix = randomBytes(6).toString('base64url');
   /** Subscribers reading from the store (see Reading). */
   readonly #catchingUp = new Map<ParkedSubscriber, Reading>();
+  /** Parked subscribers whose join named the channel's newest id then (JoinResult.newest). */
+  readonly #countedAfter = new Map<ParkedSubscriber, MessageId>();
   /** Messages already reported as received (push_delete_oldest_received_message), once per message. */
   readonly #acknowledged = new WeakSet<StoredMessage>();
   #idCounter = 0;
@@ -175,7 +181,7 @@ export class ParkedSubscribers {
     return this.#readOrParked(subscriber, join, timeout, mark, r, entry, this.#joinEnds(entry, since));
   }
 
-  #readOrParked(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number, r: NextOrJoinResult, entry: ChannelWaiters, heard: StoredMessage[]): StoredMessage | undefined | Promise<undefined> {
+  #readOrParked(subscriber: ParkedSubscriber, join: JoinOptions, timeout: number, mark: number, r: NextOrJoinResult, entry: ChannelWaiters, heard: Heard[]): StoredMessage | undefined | Promise<undefined> {
     if (r.message) {
       // Not counted in: it takes the stored message, and its next request goes on from there.
       this.#lingerIfUnused(entry);
@@ -211,7 +217,7 @@ export class ParkedSubscribers {
 
   /** A watch started for a subscriber that did not park (answered at once, refused, gone) lingers, then goes. */
   #lingerIfUnused(entry: ChannelWaiters): void {
-    if (entry.subscribers.size === 0 && this.#channels.get(entry.channel) === entry && entry.slot < 0) this.#lingering.schedule(entry, Date.now() + this.#lingerMs);
+    if (entry.subscribers.size === 0 && entry.joins.length === 0 && this.#channels.get(entry.channel) === entry && entry.slot < 0) this.#lingering.schedule(entry, Date.now() + this.#lingerMs);
   }
 
   #refused(entry: ChannelWaiters, err: unknown): never {
@@ -221,19 +227,29 @@ export class ParkedSubscribers {
 
   /** A subscriber's store join starts: what the channel's wake-ups bring from now on is kept for it. */
   #joinStarts(entry: ChannelWaiters): number {
-    entry.joining++;
-    return entry.heard.length;
+    const since = this.#serial;
+    entry.joins.push(since);
+    return since;
   }
 
-  /** Its join has answered: the messages heard since it started (see ChannelWaiters.heard). */
-  #joinEnds(entry: ChannelWaiters, since: number): StoredMessage[] {
-    const heard = since < entry.heard.length ? entry.heard.slice(since) : NONE;
-    if (--entry.joining === 0) entry.heard = NONE;
+  /**
+   * Its join has answered: the messages heard since it started (see ChannelWaiters.heard). What no
+   * other join still under way needs is let go.
+   */
+  #joinEnds(entry: ChannelWaiters, since: number): Heard[] {
+    const all = entry.heard;
+    let first = 0;
+    while (first < all.length && all[first]!.serial <= since) first++;
+    const heard = first < all.length ? all.slice(first) : NONE;
+    const joins = entry.joins;
+    joins.splice(joins.indexOf(since), 1);
+    if (joins.length === 0) entry.heard = NONE;
+    else if (all.length > 0 && all[0]!.serial <= joins[0]!) entry.heard = all.filter((h) => h.serial > joins[0]!);
     return heard;
   }
 
   /** `heard`: messages whose wake-ups came while it joined, for the catch-up read (see #catchUp). */
-  #parked(subscriber: ParkedSubscriber, join: JoinOptions, joined: JoinResult, timeout: number, mark: number, heard: StoredMessage[]): void | Promise<void> {
+  #parked(subscriber: ParkedSubscriber, join: JoinOptions, joined: JoinResult, timeout: number, mark: number, heard: Heard[]): void | Promise<void> {
     if (!joined.ok) {
       if (joined.reason === 'conflict') throw subscriberConflict();
       if (joined.reason === 'full') throw subscriberLimit(join.maxSubscribers);
@@ -245,9 +261,9 @@ export class ParkedSubscribers {
       if (unused) this.#lingerIfUnused(unused);
       return;
     }
-    // Messages published before it was counted in went to others (their publishers were told so).
-    const counted = joined.newest;
-    if (counted && heard.length > 0) heard = heard.filter((m) => compareIds(m.id, counted) > 0);
+    // Messages published before it was counted in went to others (their publishers were told so):
+    // it gets them only from the store (see #fanOut, #deliverHeard).
+    if (joined.newest) this.#countedAfter.set(subscriber, joined.newest);
     const entry = this.#watch(subscriber.channel);
     entry.subscribers.add(subscriber);
     subscriber.parked = true;
@@ -260,7 +276,7 @@ export class ParkedSubscribers {
    * Closes the gap between a subscriber's first read and its watch: reads again now that wake-ups
    * are live, unless they already were before that read and nothing has come since (the common case).
    */
-  #closeGap(subscriber: ParkedSubscriber, entry: ChannelWaiters, mark: number, heard: StoredMessage[]): void | Promise<void> {
+  #closeGap(subscriber: ParkedSubscriber, entry: ChannelWaiters, mark: number, heard: Heard[]): void | Promise<void> {
     if (!subscriber.parked) return;
     if (mark >= 0 && entry.lastEvent <= mark) return;
     return this.#catchUp(subscriber, heard);
@@ -320,7 +336,7 @@ export class ParkedSubscribers {
       ready: Promise.resolve(),
       live: false,
       unwatch: undefined,
-      joining: 0,
+      joins: [],
       heard: NONE,
       lastEvent: ++this.#serial,
       slot: -1,
@@ -356,7 +372,7 @@ export class ParkedSubscribers {
     entry.lastEvent = ++this.#serial;
     switch (event.type) {
       case 'message':
-        if (entry.joining > 0) (entry.heard === NONE ? (entry.heard = []) : entry.heard).push(event.message);
+        if (entry.joins.length > 0) (entry.heard === NONE ? (entry.heard = []) : entry.heard).push({ message: event.message, previous: event.previous, serial: entry.lastEvent });
         this.#fanOut(channel, entry, event.message, event.previous);
         break;
       case 'deleted':
@@ -398,12 +414,18 @@ export class ParkedSubscribers {
       if (reading) {
         // Its store read may or may not include this message: let the read loop take it, in order.
         reading.again = true;
-        reading.heard.push(message);
+        reading.heard.push({ message, previous, serial: entry.lastEvent });
+        continue;
+      }
+      const counted = this.#countedAfter.size > 0 ? this.#countedAfter.get(s) : undefined;
+      if (counted && compareIds(message.id, counted) <= 0) {
+        // Published before it was counted in (its wake-up came late): from the store, if kept there.
+        void this.#catchUp(s);
         continue;
       }
       if (previous && (!cursor || compareIds(cursor, previous) < 0)) {
         // It has not seen the message before this one: its next message comes from the store.
-        void this.#catchUp(s, [message]);
+        void this.#catchUp(s, [{ message, previous, serial: entry.lastEvent }]);
         continue;
       }
       let done: boolean;
@@ -431,7 +453,7 @@ export class ParkedSubscribers {
    * cursor, those it did not keep are delivered as fan-out would have: the subscriber was counted
    * in when they were published (a 201), and the store cannot give them back.
    */
-  async #catchUp(s: ParkedSubscriber, heard: StoredMessage[] = NONE): Promise<void> {
+  async #catchUp(s: ParkedSubscriber, heard: Heard[] = NONE): Promise<void> {
     const already = this.#catchingUp.get(s);
     if (already) {
       if (heard.length > 0) already.heard.push(...heard);
@@ -443,6 +465,7 @@ export class ParkedSubscribers {
     try {
       for (;;) {
         reading.again = false;
+        const readAt = this.#serial;
         // `ahead` is not followed here: the subscriber is counted in already, and the store's newest
         // id may be a message published since, which it must get (Subscription moves cursors first).
         const r = await this.store.next(s.channel, s.cursor);
@@ -451,16 +474,19 @@ export class ParkedSubscribers {
           this.#finish(s, 'deleted');
           return;
         }
-        if (r.message) this.#deliverTo(s, r.message);
-        else {
-          for (const message of reading.heard.splice(0)) {
-            if (s.cursor && compareIds(s.cursor, message.id) >= 0) continue;
-            this.#deliverTo(s, message);
-            if (!s.parked) return;
-          }
-          if (!reading.again) return;
+        const found = r.message;
+        if (found) {
+          // Heard messages before the one found were not kept: the read would have answered them first.
+          if (!this.#deliverHeard(s, reading, (h) => compareIds(h.message.id, found.id) < 0)) return;
+          this.#deliverTo(s, found);
+          if (!s.parked) return;
+          continue;
         }
-        if (!s.parked) return;
+        // Nothing kept after the cursor: a heard message goes if this read came after its wake-up (it
+        // was not kept), or if nothing was stored between the cursor and it (as fan-out would send it).
+        const cursor = s.cursor;
+        if (!this.#deliverHeard(s, reading, (h) => h.serial <= readAt || !h.previous || (cursor !== undefined && compareIds(cursor, h.previous) >= 0))) return;
+        if (!reading.again && reading.heard.length === 0) return;
       }
     } catch (err) {
       if (isProtocolError(err) && err.type === 'store.unavailable') {
@@ -474,6 +500,26 @@ export class ParkedSubscribers {
     } finally {
       this.#catchingUp.delete(s);
     }
+  }
+
+  /**
+   * Delivers `reading`'s heard messages, in order, while `due` says so; those it has had already or
+   * that were published before it was counted in are dropped. False once `s` is answered.
+   */
+  #deliverHeard(s: ParkedSubscriber, reading: Reading, due: (h: Heard) => boolean): boolean {
+    const heard = reading.heard;
+    const counted = this.#countedAfter.get(s);
+    while (heard.length > 0) {
+      const h = heard[0]!;
+      const cursor = s.cursor;
+      const stale = (cursor !== undefined && compareIds(cursor, h.message.id) >= 0) || (counted !== undefined && compareIds(h.message.id, counted) <= 0);
+      if (!stale && !due(h)) return true;
+      heard.shift();
+      if (stale) continue;
+      this.#deliverTo(s, h.message);
+      if (!s.parked) return false;
+    }
+    return true;
   }
 
   #deliverTo(s: ParkedSubscriber, message: StoredMessage): void {
@@ -522,9 +568,10 @@ export class ParkedSubscribers {
   #detach(s: ParkedSubscriber, entry = this.#channels.get(s.channel)): void {
     s.parked = false;
     this.#timeouts.cancel(s);
+    if (this.#countedAfter.size > 0) this.#countedAfter.delete(s);
     if (!entry) return;
     entry.subscribers.delete(s);
-    if (entry.subscribers.size === 0 && this.#channels.get(s.channel) === entry) this.#lingering.schedule(entry, Date.now() + this.#lingerMs);
+    if (entry.subscribers.size === 0 && entry.joins.length === 0 && this.#channels.get(s.channel) === entry) this.#lingering.schedule(entry, Date.now() + this.#lingerMs);
   }
 
   #leave(channel: string, ids: string[]): void {
@@ -533,17 +580,26 @@ export class ParkedSubscribers {
   }
 }
 
+/** A message's wake-up, kept for a subscriber on its way in or reading (see #catchUp). */
+interface Heard {
+  readonly message: StoredMessage;
+  /** The newest message stored before it, as its wake-up said. */
+  readonly previous: MessageId | undefined;
+  /** ParkedSubscribers' event serial when it came. */
+  readonly serial: number;
+}
+
 /**
  * A subscriber's catch-up read: `again` when a message came meanwhile (read once more at the end),
  * `heard` the messages whose wake-ups came for it (see #catchUp).
  */
 interface Reading {
   again: boolean;
-  heard: StoredMessage[];
+  heard: Heard[];
 }
 
 /** An empty list shared by every channel that has heard nothing (never written to). */
-const NONE: StoredMessage[] = [];
+const NONE: Heard[] = [];
 
 function nothing(): undefined {
   return undefined;

@@ -189,6 +189,14 @@ else
         assert.equal(await store.info(id), undefined);
       });
 
+      it("a join names the channel's newest id when it counted the subscriber in (none on a new channel)", async () => {
+        const id = channel();
+        assert.deepEqual(await store.join(id, join('n1', { channelTimeout: 60_000 })), { ok: true });
+        const { message } = await store.publish(id, msg('first'), rules({ storeMessages: false, channelTimeout: 60_000 }));
+        assert.deepEqual(await store.join(id, join('n2', { channelTimeout: 60_000 })), { ok: true, newest: message.id });
+        await store.leave(id, ['n1', 'n2']);
+      });
+
       it('a channel left with no subscriber and no message vanishes after channelTimeout', async () => {
         const id = channel();
         assert.deepEqual(await store.join(id, join('s1', { channelTimeout: 200 })), { ok: true });

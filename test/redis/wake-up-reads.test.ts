@@ -280,7 +280,7 @@ else
       assert.equal((await other.info(ch))?.subscribers, 0, 'counted out with the next batch, as every process sees it');
       store.nextOrJoin(ch, one.message.id, request('n2'));
       await waitFor('counted in Redis', async () => (await other.info(ch))?.subscribers === 1);
-      // Answered, and this process publishes before the batch would go: the batch goes first.
+      // Answered, and this process publishes before the batch goes: it counts what waits here now.
       void store.leave(ch, ['n2']);
       assert.equal((await publish(store, ch, 'two', unstored)).info.subscribers, 0, 'its publisher is not told it reached anyone');
       await store.leave(elsewhere, ['e4']);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryStore, type ChannelListener, type JoinRequest, type JoinResult, type MessageId, type NextResult } from '../../src/index.js';
+import { MemoryStore, type ChannelEvent, type ChannelListener, type StoredMessage, type JoinRequest, type JoinResult, type MessageId, type NextResult } from '../../src/index.js';
 import { ParkedSubscribers } from '../../src/subscriptions/parked-subscribers.js';
 import { DEFAULT_BUFFER_RULES } from '../../src/protocol/buffer-rules.js';
 import { FakeSubscriber } from './fake-subscriber.js';
@@ -57,6 +57,43 @@ class ListenedStore extends MemoryStore {
   override async watch(channel: string, listener: ChannelListener) {
     this.listener = listener;
     return super.watch(channel, listener);
+  }
+}
+
+/**
+ * A MemoryStore whose wake-ups only the test sends (late, out of band, or not at all), and whose
+ * reads can be held. Its join names the channel's newest id, as RedisStore's does.
+ */
+class ManualStore extends MemoryStore {
+  #listener: ChannelListener | undefined;
+  #reads: Array<() => void> = [];
+  holdReads = false;
+  override async watch(channel: string, listener: ChannelListener) {
+    this.#listener = listener;
+    return super.watch(channel, () => {});
+  }
+  override async join(channel: string, request: JoinRequest): Promise<JoinResult> {
+    const newest = (await this.info(channel))?.lastMessageId;
+    const joined = await super.join(channel, request);
+    return joined.ok && newest ? { ...joined, newest } : joined;
+  }
+  override async next(channel: string, after: MessageId | undefined): Promise<NextResult> {
+    const read = await super.next(channel, after);
+    if (this.holdReads) await new Promise<void>((resolve) => this.#reads.push(resolve));
+    return read;
+  }
+  get heldReads(): number {
+    return this.#reads.length;
+  }
+  releaseReads(): void {
+    for (const resolve of this.#reads.splice(0)) resolve();
+  }
+  send(channel: string, event: ChannelEvent): void {
+    this.#listener!(channel, event);
+  }
+  /** The wake-up of a message not kept (no message stored before it). */
+  wake(channel: string, message: StoredMessage): void {
+    this.send(channel, { type: 'message', message, previous: undefined });
   }
 }
 
@@ -141,6 +178,95 @@ describe('ParkedSubscribers: messages the store did not keep', () => {
     await parking;
     await waitFor('both messages', () => s.got.length === 2);
     assert.deepEqual(s.got, ['one', 'two']);
+    await parked.closeAll(1000);
+    await store.close();
+  });
+
+  it('a wake-up that comes late for a message published before the subscriber was counted in does not answer it', async () => {
+    const store = new ManualStore();
+    const parked = new ParkedSubscribers(store, 60_000);
+    await store.create('/late', unstored);
+    const before = await store.publish('/late', body('before'), unstored);
+    assert.equal(before.info.subscribers, 0);
+    const s = new FakeSubscriber(parked.newId(), '/late', undefined);
+    await parked.park(s, join, 0);
+    const counted = await store.publish('/late', body('counted'), unstored);
+    assert.equal(counted.info.subscribers, 1);
+    // Both wake-ups come now, the first one late (pub/sub is not the connection the join answered on).
+    store.wake('/late', before.message);
+    store.wake('/late', counted.message);
+    await waitFor('the message', () => s.got.length === 1);
+    assert.deepEqual(s.got, ['counted']);
+    await parked.closeAll(1000);
+    await store.close();
+  });
+
+  it('a stored message whose wake-up was missed is read before a later one heard during a read', async () => {
+    const store = new ManualStore();
+    const parked = new ParkedSubscribers(store, 60_000);
+    const stored = { ...unstored, storeMessages: true };
+    await store.create('/gap', stored);
+    const m0 = await store.publish('/gap', body('m0'), stored);
+    const s = new FakeSubscriber(parked.newId(), '/gap', m0.message.id, true);
+    await parked.park(s, join, 0);
+    // A catch-up read, held: it finds nothing after m0.
+    store.holdReads = true;
+    store.send('/gap', { type: 'resync' });
+    await waitFor('the read to be held', () => store.heldReads === 1);
+    const m1 = await store.publish('/gap', body('m1'), stored);
+    const m2 = await store.publish('/gap', body('m2'), stored);
+    // m1's wake-up was lost; m2's names m1 as the message before.
+    store.send('/gap', { type: 'message', message: m2.message, previous: m1.message.id });
+    store.holdReads = false;
+    store.releaseReads();
+    await waitFor('both messages', () => s.got.length === 2);
+    assert.deepEqual(s.got, ['m1', 'm2']);
+    await parked.closeAll(1000);
+    await store.close();
+  });
+
+  it('a message not kept, heard during the join before one that was kept, comes first', async () => {
+    const store = new HeldStore(true);
+    const stored = { ...unstored, storeMessages: true };
+    const parked = new ParkedSubscribers(store, 60_000);
+    await store.create('/mixed', unstored);
+    const s = new FakeSubscriber(parked.newId(), '/mixed', undefined, true);
+    const parking = parked.park(s, join, 0);
+    await waitFor('the join to be held', () => store.held === 1);
+    assert.equal((await store.publish('/mixed', body('not kept'), unstored)).info.subscribers, 1);
+    assert.equal((await store.publish('/mixed', body('kept'), stored)).info.subscribers, 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    store.release();
+    await parking;
+    await waitFor('both messages', () => s.got.length === 2);
+    assert.deepEqual(s.got, ['not kept', 'kept']);
+    await parked.closeAll(1000);
+    await store.close();
+  });
+
+  it('the channel stays watched while a subscriber joins, even when the last parked one leaves meanwhile', async () => {
+    const store = new HeldStore();
+    // Watches linger 50 ms after their last subscriber.
+    const parked = new ParkedSubscribers(store, 50);
+    await store.create('/linger', unstored);
+    const leaving = new FakeSubscriber(parked.newId(), '/linger', undefined, true);
+    const first = parked.park(leaving, join, 0);
+    await waitFor('the first join to be held', () => store.held === 1);
+    store.release();
+    await first;
+    const s = new FakeSubscriber(parked.newId(), '/linger', undefined, true);
+    const parking = parked.park(s, join, 0);
+    await waitFor('the join to be held', () => store.held === 1);
+    parked.remove(leaving);
+    // Longer than the linger: the watch must still be there for the subscriber on its way in.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(parked.watchedChannels, 1);
+    assert.equal((await store.publish('/linger', body('counted'), unstored)).info.subscribers, 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    store.release();
+    await parking;
+    await waitFor('the message', () => s.got.length === 1);
+    assert.deepEqual(s.got, ['counted']);
     await parked.closeAll(1000);
     await store.close();
   });

@@ -299,12 +299,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     // After a failover, the channels' last ids go up to what this process saw before a publish takes
     // one (see Presence): otherwise a message the new master lost could be skipped without a signal.
     if (this.#recovering) await settledWithin([this.#recovering], this.#timeout);
-    // A message Redis will not keep must not be counted for subscribers answered here already: their
-    // batch goes first (on the same connection, it reaches Redis before the publish).
-    const view = this.#views.get(channel);
-    if (view?.dirty && (view.strict || !rules.storeMessages)) this.#flush(channel);
     // On its own connection (option replicas), the publish could overtake a batch of counts on its way.
-    const batch = this.#publisher && view?.sending;
+    const batch = this.#publisher && this.#views.get(channel)?.sending;
     if (batch) await settledWithin([batch], this.#timeout);
     const keys = this.#keys(channel);
     const { contentType, eventType, eventId } = input;
