@@ -11,7 +11,8 @@
  *   until every master answers; then it subscribes every channel again (the dead master's
  *   subscriptions went with it) and emits 'ready', which makes the store recover as after any
  *   reconnect (its subscribers re-read from their cursors). Meanwhile only the failed shard's
- *   channels get 503; the other shards serve on.
+ *   channels get 503; the other shards serve on. A master that hangs rather than dies (its
+ *   commands time out, its connection stays open) starts the same, see stalled().
  */
 import { EventEmitter } from 'node:events';
 import { log } from '../../log.js';
@@ -20,6 +21,8 @@ const debug = log('redis');
 
 /** How often the adapter asks for the slots again while a node is failing (ms). */
 const HEAL_STEP = 250;
+/** How long a master has to answer the PING that tells the cluster is whole again (ms). */
+const PING_TIMEOUT = 1000;
 
 type Listener = (message: Buffer | string, channel: Buffer | string) => void;
 
@@ -61,6 +64,12 @@ export interface ClusteredConnection {
   onMaster(master: never, args: ReadonlyArray<string | Buffer>): Promise<unknown>;
   /** `args` on the master of `key`'s slot (WAIT after a channel's publish). */
   sendKeyed(key: string, args: ReadonlyArray<string | Buffer>): Promise<unknown>;
+  /**
+   * A command got no answer within commandTimeout: one master may hang (its connections stay open).
+   * The connection is kept, for the other shards to serve on, and the cluster is asked for its
+   * slots until every master answers: a replica promoted in its place, or the node back.
+   */
+  stalled(): void;
 }
 
 export function isClustered(connection: unknown): connection is ClusteredConnection {
@@ -179,6 +188,15 @@ export class ClusterAdapter extends EventEmitter {
     await (subscription?.sharded ? this.#cluster.sUnsubscribe(channel, listener, buffer) : this.#cluster.unsubscribe(channel, listener, buffer));
   }
 
+  /** See ClusteredConnection.stalled(). */
+  stalled(): void {
+    if (this.#destroyed || !this.#connected || this.#healing) return;
+    debug('a command got no answer in time: asking the cluster for its slots until every master answers');
+    this.#healing = this.#heal().finally(() => {
+      this.#healing = undefined;
+    });
+  }
+
   /** A node failed: learn the slots again until every master answers (see the file's comment). */
   #failed(err: Error): void {
     if (this.#destroyed || !this.#connected) {
@@ -201,8 +219,12 @@ export class ClusterAdapter extends EventEmitter {
       if (this.#destroyed) return;
       try {
         if (!rediscover) throw new Error('this node-redis cluster client cannot be asked for its slots again');
-        await rediscover({ options: rootNodes[attempt % rootNodes.length]! });
-        await Promise.all(this.#cluster.masters.map(async (master) => (await this.#cluster.nodeClient(master)).sendCommand(['PING'])));
+        // Asked of a master that answers: a hung node would hold the question (and node-redis shares
+        // one question at a time), a dead one refuses it; the root nodes when none answers.
+        const answering = await this.#answeringMaster();
+        await rediscover({ options: answering ? nodeOptions(rootNodes[0]!, answering) : rootNodes[attempt % rootNodes.length]! });
+        // A hung master never answers: bounded, so that the next attempt can find its replica promoted.
+        await Promise.all(this.#cluster.masters.map(async (master) => answersWithin((await this.#cluster.nodeClient(master)).sendCommand(['PING']), PING_TIMEOUT)));
         for (const [channel, { listener, buffer, sharded }] of this.#subscriptions) {
           await (sharded ? this.#cluster.sSubscribe(channel, listener, buffer) : this.#cluster.subscribe(channel, listener, buffer));
         }
@@ -214,6 +236,34 @@ export class ClusterAdapter extends EventEmitter {
       }
     }
   }
+
+  /** A master that answers PING now, if any does. */
+  async #answeringMaster(): Promise<ClusterNodeRef | undefined> {
+    const masters = this.#cluster.masters;
+    const answers = await Promise.allSettled(masters.map(async (master) => answersWithin((await this.#cluster.nodeClient(master)).sendCommand(['PING']), PING_TIMEOUT)));
+    const i = answers.findIndex((a) => a.status === 'fulfilled');
+    return i < 0 ? undefined : masters[i];
+  }
+}
+
+/** `rootNode`'s options (credentials, TLS) for the node at `at`'s address. */
+function nodeOptions(rootNode: object, at: ClusterNodeRef): object {
+  const given = rootNode as { url?: string; socket?: object };
+  if (given.url) {
+    const url = new URL(given.url);
+    url.hostname = at.host;
+    url.port = String(at.port);
+    return { ...given, url: url.toString() };
+  }
+  return { ...given, socket: { ...given.socket, host: at.host, port: at.port } };
+}
+
+function answersWithin(reply: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`a master did not answer PING within ${ms} ms`)), ms);
+  });
+  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
 }
 
 function isConnectionFailure(err: unknown): boolean {

@@ -29,6 +29,7 @@ export interface IORedisClusterClient {
   connect(): Promise<void>;
   disconnect(reconnect?: boolean): void;
   nodes(role?: 'master' | 'slave' | 'all'): IORedisNode[];
+  refreshSlotsCache(callback?: (err?: Error | null) => void): void;
   callBuffer(command: string, ...args: Array<string | Buffer>): Promise<unknown>;
   publish(channel: string, message: string | Buffer): Promise<number>;
   subscribe(...channels: string[]): Promise<unknown>;
@@ -102,6 +103,17 @@ export class IORedisClusterAdapter extends EventEmitter {
   destroy(): void {
     this.#connected = false;
     this.#cluster.disconnect(false);
+  }
+
+  /**
+   * A command got no answer in time (a master may hang): the connection is kept for the other
+   * shards; ioredis refreshes its slots now and every `slotsRefreshInterval`, and the refresh that
+   * follows counts as a recovery (the store's subscribers re-read from their cursors).
+   */
+  stalled(): void {
+    if (!this.#connected) return;
+    this.#lost = true;
+    this.#cluster.refreshSlotsCache();
   }
 
   sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {

@@ -927,7 +927,14 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
    * the recovery (leases, resync of parked subscribers) runs as after any outage.
    */
   #resetConnection(client = this.#client): void {
-    if (this.#resetting.has(client) || this.#closed) return;
+    if (this.#closed) return;
+    if (isClustered(client)) {
+      // One hung master is one shard's trouble: a new cluster connection would wait for that master
+      // too, and every channel would get 503 meanwhile. The other shards serve on (cluster-adapter.ts).
+      client.stalled();
+      return;
+    }
+    if (this.#resetting.has(client)) return;
     this.#resetting.add(client);
     debug('a command got no answer within %d ms: resetting the connection to Redis', this.#timeout);
     if (client.isOpen) client.destroy();
