@@ -88,6 +88,18 @@ describe('ChannelView', () => {
     assert.equal(view.published(message(6, 1), id(5), STORED, NOW), 'missed', 'a recreated channel starts again from 1');
   });
 
+  it("a recreated channel's first message is not taken for a repeat, though its number was heard and a read taught the view its id", () => {
+    const NOT_KEPT: Kept = { max: 0, timeout: 0, recipients: 0 };
+    const view = new ChannelView('/c');
+    view.live = true;
+    // Not kept: the channel is removed after it, and made again; its next message is number 1 again.
+    assert.equal(view.published(message(1, 1), undefined, NOT_KEPT, NOW), 'heard');
+    // A read (a subscriber catching up) found the next message's id first.
+    view.learned(view.epoch, id(2));
+    assert.notEqual(view.published(message(2, 1), undefined, NOT_KEPT, NOW), 'again', 'its only wake-up is handed on');
+    assert.equal(view.published(message(2, 1), undefined, NOT_KEPT, NOW), 'again', 'a repeat of it is not');
+  });
+
   it('a message heard at once is not heard again from its wake-up; only the next one follows', () => {
     const view = viewWith(1, 2);
     view.live = true;

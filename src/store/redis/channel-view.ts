@@ -63,6 +63,8 @@ export class ChannelView {
   readonly #recent: Recent[] = [];
   /** Sequence number of the last message heard (each publish takes the next one). */
   #seq: number | undefined;
+  /** The id of the last message heard (wake-up, or this process's own publish). */
+  #heardId: MessageId | undefined;
 
   // Counting in batches.
   /** Subscriber id -> the member counted for it in Redis, when it took an answered subscriber's place. */
@@ -108,6 +110,7 @@ export class ChannelView {
     this.epoch++;
     this.#recent.length = 0;
     this.#seq = undefined;
+    this.#heardId = undefined;
   }
 
   /** A read made at `epoch` (while live) found `last` as the channel's newest id. */
@@ -131,7 +134,10 @@ export class ChannelView {
   published(message: StoredMessage, previous: MessageId | undefined, kept: Kept | undefined, now: number): 'heard' | 'again' | 'missed' {
     if (kept) this.unstored = kept.max === 0;
     const seq = message.seq;
-    if (seq !== undefined && this.#seq !== undefined && seq <= this.#seq && this.heard(message.id)) return 'again';
+    // By id, not by number: a channel removed and made again numbers its messages from 1 again, while
+    // its ids go on growing (a read may also have taught the view a newer id than any heard).
+    if (this.#heardId && compareIds(message.id, this.#heardId) <= 0) return 'again';
+    this.#heardId = message.id;
     const missed = seq !== undefined && this.#seq !== undefined && seq !== this.#seq + 1;
     this.#seq = seq;
     if (missed) return 'missed';
