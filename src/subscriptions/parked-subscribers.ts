@@ -167,7 +167,7 @@ export class ParkedSubscribers {
       r = this.store.nextOrJoin!(subscriber.channel, subscriber.cursor, joinRequest(subscriber, join));
     } catch (err) {
       this.#joinEnds(entry, since);
-      throw err;
+      return this.#refused(entry, err);
     }
     if (isPromiseLike(r)) {
       return Promise.resolve(r).then(

@@ -54,17 +54,28 @@ else
           ...(client === 'ioredis' ? { client: new IORedisCluster(cluster.rootNodes.map((n) => n.url), { lazyConnect: true }) } : { cluster: { rootNodes: cluster.rootNodes } }),
           prefix: testPrefix(`hang-${client}`),
           commandTimeout: '300ms',
+          heartbeatInterval: '200ms',
         });
         const node = cluster.nodes.find((n) => n.port === port)!;
+        const heard: string[] = [];
+        let unwatch: (() => void) | undefined;
         try {
           await store.ready();
+          unwatch = await store.watch(`/${channel}`, (_name, event) => {
+            if (event.type === 'message') heard.push(event.message.data.toString());
+          });
           await store.publish(`/${channel}`, { data: Buffer.from('before'), contentType: undefined }, DEFAULT_BUFFER_RULES);
+          await waitFor('the wake-up before', () => heard.includes('before'));
           node.child.kill('SIGSTOP');
           await assert.rejects(store.publish(`/${channel}`, { data: Buffer.from('during'), contentType: undefined }, DEFAULT_BUFFER_RULES), (err: { status?: number }) => err.status === 503);
           const served = () => store.publish(`/${channel}`, { data: Buffer.from('after'), contentType: undefined }, DEFAULT_BUFFER_RULES).then(() => true, () => false);
           // Only its replica can serve it: the old master still hangs.
           await waitFor('the channel served by the promoted replica', served, 30_000);
+          // And its wake-ups come from there too: the pub/sub connection moved as well.
+          await store.publish(`/${channel}`, { data: Buffer.from('heard from the replica'), contentType: undefined }, DEFAULT_BUFFER_RULES);
+          await waitFor('the wake-up from the promoted replica', () => heard.includes('heard from the replica'), 10_000);
         } finally {
+          unwatch?.();
           node.child.kill('SIGCONT');
           await store.close();
         }

@@ -73,6 +73,18 @@ describe('ParkedSubscribers: watches linger after the last subscriber', () => {
     await store.close();
   });
 
+  it('a long-poll the store refuses at once (a channel limit) leaves no watch behind', async () => {
+    const store = new CountingStore({ maxChannels: 1 });
+    const parked = new ParkedSubscribers(store, 100);
+    await store.create('/only', DEFAULT_BUFFER_RULES);
+    for (let i = 0; i < 5; i++) {
+      const s = new FakeSubscriber(parked.newId(), `/refused-${i}`, undefined);
+      await assert.rejects(async () => parked.readOrPark(s, join, 0, parked.mark(`/refused-${i}`)), (err: { status?: number }) => err.status === 403);
+    }
+    await waitFor('the watches to end', () => store.watching === 0 && parked.watchedChannels === 0, 5000);
+    await store.close();
+  });
+
   it('a watch that failed is not kept: the next subscriber starts its own and gets messages', async () => {
     const store = new CountingStore();
     const parked = new ParkedSubscribers(store, 60_000);

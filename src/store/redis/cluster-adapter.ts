@@ -22,7 +22,7 @@ const debug = log('redis');
 /** How often the adapter asks for the slots again while a node is failing (ms). */
 const HEAL_STEP = 250;
 /** How long a master has to answer the PING that tells the cluster is whole again (ms). */
-const PING_TIMEOUT = 1000;
+export const PING_TIMEOUT = 1000;
 
 type Listener = (message: Buffer | string, channel: Buffer | string) => void;
 
@@ -258,7 +258,8 @@ function nodeOptions(rootNode: object, at: ClusterNodeRef): object {
   return { ...given, socket: { ...given.socket, host: at.host, port: at.port } };
 }
 
-function answersWithin(reply: Promise<unknown>, ms: number): Promise<unknown> {
+/** `reply`, or a rejection once `ms` have passed (a hung node never answers). */
+export function answersWithin(reply: Promise<unknown>, ms: number): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`a master did not answer PING within ${ms} ms`)), ms);

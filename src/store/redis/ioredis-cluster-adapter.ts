@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import calculateSlot from 'cluster-key-slot';
 import { log } from '../../log.js';
 import { ClientOfflineError, offlineAs503 } from './ioredis-adapter.js';
+import { answersWithin, PING_TIMEOUT } from './cluster-adapter.js';
 
 const debug = log('redis');
 
@@ -53,6 +54,8 @@ export class IORedisClusterAdapter extends EventEmitter {
   #connected = false;
   /** A node was lost since the last 'ready': the next complete slot refresh is a recovery. */
   #lost = false;
+  /** A check that every master answers is under way (see #refreshed). */
+  #checking = false;
   /** Whether the servers have sharded pub/sub (Redis 7 and later): learnt on connect. */
   sharded = false;
   readonly clustered = true;
@@ -160,15 +163,22 @@ export class IORedisClusterAdapter extends EventEmitter {
     await (subscription.sharded ? this.#cluster.sunsubscribe(channel) : this.#cluster.unsubscribe(channel));
   }
 
-  /** A slot refresh after a node was lost: once every master answers, the store recovers. */
+  /**
+   * A slot refresh after a node was lost: once every master answers, the store recovers. One check
+   * at a time, each PING bounded (a hung master never answers), so a hang ends with one 'ready'.
+   */
   async #refreshed(): Promise<void> {
-    if (!this.#lost || !this.#connected) return;
+    if (!this.#lost || !this.#connected || this.#checking) return;
+    this.#checking = true;
     try {
-      await Promise.all(this.#cluster.nodes('master').map((n) => n.callBuffer('PING')));
+      await Promise.all(this.#cluster.nodes('master').map((n) => answersWithin(n.callBuffer('PING'), PING_TIMEOUT)));
     } catch (err) {
       debug('after a slot refresh, a master does not answer yet: %s', err);
       return;
+    } finally {
+      this.#checking = false;
     }
+    if (!this.#lost) return;
     this.#lost = false;
     debug('the cluster serves every slot again (%d masters)', this.#cluster.nodes('master').length);
     this.emit('ready');

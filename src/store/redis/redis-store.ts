@@ -931,7 +931,10 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     if (isClustered(client)) {
       // One hung master is one shard's trouble: a new cluster connection would wait for that master
       // too, and every channel would get 503 meanwhile. The other shards serve on (cluster-adapter.ts).
+      // The pub/sub connection learns the new slots too: its subscriptions on the hung master must
+      // move to the replica that takes over.
       client.stalled();
+      if (isClustered(this.#subscriber) && this.#subscriber !== client) this.#subscriber.stalled();
       return;
     }
     if (this.#resetting.has(client)) return;
