@@ -11,8 +11,7 @@
  *   until every master answers; then it subscribes every channel again (the dead master's
  *   subscriptions went with it) and emits 'ready', which makes the store recover as after any
  *   reconnect (its subscribers re-read from their cursors). Meanwhile only the failed shard's
- *   channels get 503; the other shards serve on. A master that hangs rather than dies (its
- *   commands time out, its connection stays open) starts the same, see stalled().
+ *   channels get 503; the other shards serve on.
  */
 import { EventEmitter } from 'node:events';
 import { log } from '../../log.js';
@@ -20,7 +19,7 @@ import { log } from '../../log.js';
 const debug = log('redis');
 
 /** How often the adapter asks for the slots again while a node is failing (ms). */
-export const HEAL_STEP = 250;
+const HEAL_STEP = 250;
 /** How long a master has to answer the PING that tells the cluster is whole again (ms). */
 export const PING_TIMEOUT = 1000;
 
@@ -64,12 +63,6 @@ export interface ClusteredConnection {
   onMaster(master: never, args: ReadonlyArray<string | Buffer>): Promise<unknown>;
   /** `args` on the master of `key`'s slot (WAIT after a channel's publish). */
   sendKeyed(key: string, args: ReadonlyArray<string | Buffer>): Promise<unknown>;
-  /**
-   * A command got no answer within commandTimeout: one master may hang (its connections stay open).
-   * The connection is kept, for the other shards to serve on, and the cluster is asked for its
-   * slots until every master answers: a replica promoted in its place, or the node back.
-   */
-  stalled(): void;
 }
 
 export function isClustered(connection: unknown): connection is ClusteredConnection {
@@ -186,15 +179,6 @@ export class ClusterAdapter extends EventEmitter {
     const subscription = this.#subscriptions.get(channel);
     this.#subscriptions.delete(channel);
     await (subscription?.sharded ? this.#cluster.sUnsubscribe(channel, listener, buffer) : this.#cluster.unsubscribe(channel, listener, buffer));
-  }
-
-  /** See ClusteredConnection.stalled(). */
-  stalled(): void {
-    if (this.#destroyed || !this.#connected || this.#healing) return;
-    debug('a command got no answer in time: asking the cluster for its slots until every master answers');
-    this.#healing = this.#heal().finally(() => {
-      this.#healing = undefined;
-    });
   }
 
   /** A node failed: learn the slots again until every master answers (see the file's comment). */

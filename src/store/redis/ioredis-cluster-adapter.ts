@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import calculateSlot from 'cluster-key-slot';
 import { log } from '../../log.js';
 import { ClientOfflineError, offlineAs503 } from './ioredis-adapter.js';
-import { answersWithin, HEAL_STEP, PING_TIMEOUT } from './cluster-adapter.js';
+import { answersWithin, PING_TIMEOUT } from './cluster-adapter.js';
 
 const debug = log('redis');
 
@@ -30,7 +30,6 @@ export interface IORedisClusterClient {
   connect(): Promise<void>;
   disconnect(reconnect?: boolean): void;
   nodes(role?: 'master' | 'slave' | 'all'): IORedisNode[];
-  refreshSlotsCache(callback?: (err?: Error | null) => void): void;
   callBuffer(command: string, ...args: Array<string | Buffer>): Promise<unknown>;
   publish(channel: string, message: string | Buffer): Promise<number>;
   subscribe(...channels: string[]): Promise<unknown>;
@@ -56,8 +55,7 @@ export class IORedisClusterAdapter extends EventEmitter {
   #lost = false;
   /** A check that every master answers is under way (see #refreshed). */
   #checking = false;
-  /** The loop stalled() started, until every master answers. */
-  #healing: Promise<void> | undefined;
+
   /** Whether the servers have sharded pub/sub (Redis 7 and later): learnt on connect. */
   sharded = false;
   readonly clustered = true;
@@ -110,28 +108,7 @@ export class IORedisClusterAdapter extends EventEmitter {
     this.#cluster.disconnect(false);
   }
 
-  /**
-   * A command got no answer in time (a master may hang): the connection is kept for the other
-   * shards, and ioredis is asked for its slots every HEAL_STEP ms until every master answers (a
-   * replica promoted in the hung one's place, or the node back): ioredis moves its commands and
-   * sharded subscriptions to the new master with the slots. That is a recovery: the store's
-   * subscribers re-read from their cursors.
-   */
-  stalled(): void {
-    if (!this.#connected || this.#healing) return;
-    this.#lost = true;
-    this.#healing = this.#heal().finally(() => {
-      this.#healing = undefined;
-    });
-  }
 
-  async #heal(): Promise<void> {
-    while (this.#connected && this.#lost) {
-      await new Promise<void>((resolve) => this.#cluster.refreshSlotsCache(() => resolve()));
-      await this.#refreshed();
-      if (this.#lost) await new Promise((resolve) => setTimeout(resolve, HEAL_STEP).unref());
-    }
-  }
 
   sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
     return offlineAs503(this.#cluster.callBuffer(String(args[0]), ...args.slice(1)));

@@ -927,17 +927,9 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
    * the recovery (leases, resync of parked subscribers) runs as after any outage.
    */
   #resetConnection(client = this.#client): void {
-    if (this.#closed) return;
-    if (isClustered(client)) {
-      // One hung master is one shard's trouble: a new cluster connection would wait for that master
-      // too, and every channel would get 503 meanwhile. The other shards serve on (cluster-adapter.ts).
-      // The pub/sub connection learns the new slots too: its subscriptions on the hung master must
-      // move to the replica that takes over.
-      client.stalled();
-      if (isClustered(this.#subscriber) && this.#subscriber !== client) this.#subscriber.stalled();
-      return;
-    }
-    if (this.#resetting.has(client)) return;
+    // On a cluster too: a connection kept to a hung master would queue writes there, which it runs
+    // when it wakes up, possibly after its replica took over (duplicates under other ids).
+    if (this.#closed || this.#resetting.has(client)) return;
     this.#resetting.add(client);
     debug('a command got no answer within %d ms: resetting the connection to Redis', this.#timeout);
     if (client.isOpen) client.destroy();
