@@ -64,6 +64,24 @@ describe('MemoryStore: ids of a channel recreated in the same second', () => {
     await store.close();
   });
 
+  it('a channel recreated by a subscriber follows the removed one\'s last id only while that second lasts (as RedisStore)', async () => {
+    let now = 1_795_000_000_900;
+    const store = new MemoryStore({ now: () => now });
+    const a = await store.publish('/j', msg('a'), unstored);
+    assert.deepEqual(await store.startCursor('/j', 0), a.message.id, 'removed, its last id is still the newest within its second');
+    const joined = await store.join('/j', { subscriberId: 's1', concurrency: 'broadcast', maxSubscribers: 0, create: true, channelTimeout: 0 });
+    assert.ok(joined.ok);
+    assert.deepEqual(await store.startCursor('/j', 0), a.message.id);
+    now += 1_000;
+    assert.equal(await store.startCursor('/j', 0), undefined, 'the next second: nothing to follow');
+    const b = await store.publish('/j', msg('b'), unstored);
+    assert.deepEqual(b.message.id, { time: 1_795_000_001, tag: 900_001 }, 'a new history, its tag from the clock');
+    await store.leave('/j', ['s1']);
+    now += 1_000;
+    assert.equal(await store.startCursor('/j', 0), undefined, 'nor for a channel removed a second ago');
+    await store.close();
+  });
+
   it('a channel that keeps publishing counts from 0 in each new second', async () => {
     let now = 1_795_000_000_500;
     const store = new MemoryStore({ now: () => now });
@@ -79,6 +97,8 @@ describe('MemoryStore: ids of a channel recreated in the same second', () => {
 describe('RedisStore: ids of a channel recreated in the same second', async () => {
   const { RedisStore } = await import('../src/redis.js');
   const { deleteKeys, REDIS_URL, redisSkipReason, testPrefix } = await import('./redis/redis-env.js');
+  const { channelKeys } = await import('../src/store/redis/keys.js');
+  const { createClient } = await import('redis');
   const skip = await redisSkipReason();
   const prefix = testPrefix('recreated-ids');
 
@@ -100,6 +120,15 @@ describe('RedisStore: ids of a channel recreated in the same second', async () =
       assert.deepEqual(third.message.previousId, second.message.id, 'the removed channel\'s last id comes before it');
       assert.ok(missedBefore(first.message.id, third.message), 'a subscriber that had only m1 missed m2: the loss signal');
       assert.ok(!missedBefore(second.message.id, third.message));
+      // Kept to the last millisecond of that second, as MemoryStore keeps it, and not into the next.
+      assert.ok(await store.delete('/r'));
+      const client = createClient({ url: REDIS_URL });
+      await client.connect();
+      try {
+        assert.equal(await client.pExpireTime(channelKeys(prefix, '/r').floor), (ids[2]!.time + 1) * 1000 - 1);
+      } finally {
+        await client.quit();
+      }
     } finally {
       await store.close();
       await deleteKeys(prefix);

@@ -129,7 +129,8 @@ local function removeChannel()
   if I then redis.call('ZREM', I, C) end
   if last then
     local lastTime = parseId(last)
-    if lastTime >= sec then redis.call('SET', F, last, 'PXAT', (lastTime + 1) * 1000) end
+    -- Gone from the first millisecond of the next second (Redis expires a key once its time is past).
+    if lastTime >= sec then redis.call('SET', F, last, 'PXAT', (lastTime + 1) * 1000 - 1) end
   end
 end
 
