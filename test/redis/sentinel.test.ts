@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
+import { Redis as IORedis } from 'ioredis';
 import { createClient } from 'redis';
 import { createPushRelay } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
@@ -99,25 +100,31 @@ else
         await store.close();
       }
     });
-    it('a master that hangs past commandTimeout: 503, the store opens a new connection through the sentinels and serves again', async () => {
-      await sentinels.heal();
-      const store = new RedisStore({ sentinel: sentinels.options, prefix: testPrefix('sentinel-hang'), commandTimeout: '300ms' });
-      const relay = createPushRelay({ store });
-      const raw = createClient({ url: `redis://127.0.0.1:${await sentinels.masterPort()}` });
-      raw.on('error', () => {});
-      try {
-        await store.ready();
-        await raw.connect();
-        await relay.publish('hang', 'before');
-        // Shorter than the sentinels' down-after-milliseconds: no failover, a hang.
-        await raw.sendCommand(['CLIENT', 'PAUSE', '700', 'ALL']);
-        const during = await relay.publish('hang', 'during').catch((err: unknown) => err as { status?: number; message?: string });
-        assert.ok('status' in during && during.status === 503 && /no answer within 300 ms/.test(during.message ?? ''), `a 503 for the hang, got ${String((during as Error).message ?? JSON.stringify(during))}`);
-        await waitFor('a publish after the hang', () => relay.publish('hang', 'after').then(() => true, () => false), 10000);
-      } finally {
-        raw.destroy();
-        await relay.close();
-        await store.close();
-      }
-    });
+    for (const client of ['node-redis', 'ioredis'] as const) {
+      it(`a master that hangs past commandTimeout (${client}): 503, the store opens a new connection through the sentinels and serves again`, async () => {
+        await sentinels.heal();
+        const given =
+          client === 'ioredis'
+            ? { client: new IORedis({ sentinels: sentinels.options.sentinelRootNodes, name: sentinels.options.name, lazyConnect: true }) }
+            : { sentinel: sentinels.options };
+        const store = new RedisStore({ ...given, prefix: testPrefix('sentinel-hang'), commandTimeout: '300ms' });
+        const relay = createPushRelay({ store });
+        const raw = createClient({ url: `redis://127.0.0.1:${await sentinels.masterPort()}` });
+        raw.on('error', () => {});
+        try {
+          await store.ready();
+          await raw.connect();
+          await relay.publish('hang', 'before');
+          // Shorter than the sentinels' down-after-milliseconds: no failover, a hang.
+          await raw.sendCommand(['CLIENT', 'PAUSE', '700', 'ALL']);
+          const during = await relay.publish('hang', 'during').catch((err: unknown) => err as { status?: number; message?: string });
+          assert.ok('status' in during && during.status === 503 && /no answer within 300 ms/.test(during.message ?? ''), `a 503 for the hang, got ${String((during as Error).message ?? JSON.stringify(during))}`);
+          await waitFor('a publish after the hang', () => relay.publish('hang', 'after').then(() => true, () => false), 10000);
+        } finally {
+          raw.destroy();
+          await relay.close();
+          await store.close();
+        }
+      });
+    }
   });

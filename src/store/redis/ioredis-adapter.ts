@@ -49,24 +49,35 @@ export async function offlineAs503<T>(sent: Promise<T>): Promise<T> {
 }
 
 type Listener = (message: Buffer | string, channel: Buffer | string) => void;
+type Event = 'ready' | 'error';
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type EventListener = (...args: any[]) => void;
 
 export class IORedisAdapter {
-  readonly #redis: IORedisClient;
+  /** The connection now: a new one after destroy() (see connect()). */
+  #redis: IORedisClient;
+  /** A new connection with the same settings, for connect() after destroy(). */
+  readonly #open: () => IORedisClient;
+  #destroyed = false;
   /** Pub/sub listeners by channel: `buffer` ones get Buffers, the others strings. */
   readonly #listeners = new Map<string, Array<{ listener: Listener; buffer: boolean }>>();
+  /** 'ready' and 'error' listeners, moved to the new connection after destroy(). */
+  readonly #events: Array<{ event: Event; listener: EventListener }> = [];
+  readonly #onMessage = (channel: Buffer, message: Buffer) => this.#deliver(channel, message);
 
-  constructor(redis: IORedisClient) {
+  constructor(redis: IORedisClient, open: () => IORedisClient = () => redis.duplicate()) {
+    this.#open = open;
     this.#redis = redis;
-    redis.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#deliver(channel, message));
+    redis.on('messageBuffer', this.#onMessage);
   }
 
   get isReady(): boolean {
-    return this.#redis.status === 'ready';
+    return !this.#destroyed && this.#redis.status === 'ready';
   }
 
   get isOpen(): boolean {
     const status = this.#redis.status;
-    return status !== 'end' && status !== 'close' && status !== 'wait';
+    return !this.#destroyed && status !== 'end' && status !== 'close' && status !== 'wait';
   }
 
   get options(): { database: number } {
@@ -75,15 +86,39 @@ export class IORedisAdapter {
 
   /** A connection of its own, with the same settings; connected by connect(). */
   duplicate(options: { disableOfflineQueue?: boolean } = {}): IORedisAdapter {
-    return new IORedisAdapter(this.#redis.duplicate({ lazyConnect: true, ...(options.disableOfflineQueue ? { enableOfflineQueue: false } : {}) }));
+    const source = this.#redis;
+    const open = () => source.duplicate({ lazyConnect: true, ...(options.disableOfflineQueue ? { enableOfflineQueue: false } : {}) });
+    return new IORedisAdapter(open(), open);
   }
 
+  /**
+   * After destroy(), a new ioredis client (as node-redis' connect() after destroy() opens a new
+   * socket): ioredis closes asynchronously, so the one destroyed still says 'ready' or 'connecting' and
+   * its connect() rejects ("already connecting/connected"); and one disconnected between two
+   * reconnection attempts keeps its manual-close flag, so it ends for good ('end') at its next close.
+   */
   async connect(): Promise<void> {
+    if (this.#destroyed) {
+      this.#destroyed = false;
+      this.#redis = this.#open();
+      this.#redis.on('messageBuffer', this.#onMessage);
+      for (const { event, listener } of this.#events) this.#redis.on(event, listener);
+      await this.#redis.connect();
+      if (this.#listeners.size > 0) await this.#redis.subscribe(...this.#listeners.keys());
+      return;
+    }
     await this.#redis.connect();
   }
 
   destroy(): void {
-    this.#redis.disconnect(false);
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    const old = this.#redis;
+    old.off('messageBuffer', this.#onMessage);
+    for (const { event, listener } of this.#events) old.off(event, listener);
+    // Whatever it still reports while it closes is not news (and not an unhandled 'error').
+    old.on('error', () => {});
+    old.disconnect(false);
   }
 
   sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
@@ -98,8 +133,18 @@ export class IORedisAdapter {
     let listeners = this.#listeners.get(channel);
     const first = !listeners;
     if (!listeners) this.#listeners.set(channel, (listeners = []));
-    listeners.push({ listener, buffer });
-    if (first) await this.#redis.subscribe(channel);
+    const entry = { listener, buffer };
+    listeners.push(entry);
+    if (!first) return;
+    try {
+      await this.#redis.subscribe(channel);
+    } catch (err) {
+      // Not subscribed: the next subscribe() to the channel must send SUBSCRIBE again.
+      const i = listeners.indexOf(entry);
+      if (i >= 0) listeners.splice(i, 1);
+      if (listeners.length === 0 && this.#listeners.get(channel) === listeners) this.#listeners.delete(channel);
+      throw err;
+    }
   }
 
   async unsubscribe(channel: string, listener: Listener, _buffer = false): Promise<void> {
@@ -112,12 +157,15 @@ export class IORedisAdapter {
     await this.#redis.unsubscribe(channel);
   }
 
-  on(event: 'ready' | 'error', listener: (err?: Error) => void): this {
+  on(event: Event, listener: (err?: Error) => void): this {
+    this.#events.push({ event, listener });
     this.#redis.on(event, listener);
     return this;
   }
 
-  off(event: 'ready' | 'error', listener: (err?: Error) => void): this {
+  off(event: Event, listener: (err?: Error) => void): this {
+    const i = this.#events.findIndex((e) => e.event === event && e.listener === listener);
+    if (i >= 0) this.#events.splice(i, 1);
     this.#redis.off(event, listener);
     return this;
   }
