@@ -108,8 +108,6 @@ export class IORedisClusterAdapter extends EventEmitter {
     this.#cluster.disconnect(false);
   }
 
-
-
   sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
     return offlineAs503(this.#cluster.callBuffer(String(args[0]), ...args.slice(1)));
   }
