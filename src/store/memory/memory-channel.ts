@@ -31,7 +31,7 @@ export class MemoryChannel implements WheelEntry {
   /** Waiting subscriber ids, in arrival order. */
   readonly subscribers = new Set<string>();
   lastMessageId: MessageId | undefined;
-  /** Ids must come after this one while its second lasts: the last id of a same-named channel removed within it. */
+  /** Ids come after this one: the last id of a same-named channel removed within the second this one was made in. */
   idFloor: MessageId | undefined;
   /** Epoch ms of the last subscriber request; -1 if never. */
   lastRequested = -1;

@@ -144,7 +144,7 @@ export class MemoryStore implements ChannelStore {
     channel.rules = rules;
     const previous = channel.queue.at(-1)?.message.id;
     const second = Math.floor(now / 1000);
-    const continuing = channel.lastMessageId ?? floorOf(channel, second);
+    const continuing = channel.lastMessageId ?? channel.idFloor;
     // A channel recreated within its old self's last second continues after that one's last id, and
     // names it as previous: a subscriber still behind it gets the loss signal.
     const { id, previousId } = continuing ? { id: nextId(continuing, second, input.distinctSecond), previousId: continuing } : firstId(second, (now % 1000) * 1000);
@@ -283,11 +283,10 @@ export class MemoryStore implements ChannelStore {
    * this name removed while its ids ran ahead of the clock (`distinctSecond`), which new ids follow.
    */
   #newestId(name: string, channel: MemoryChannel | undefined): MessageId | undefined {
-    if (channel?.lastMessageId) return channel.lastMessageId;
-    const second = Math.floor(this.#now() / 1000);
-    if (channel) return floorOf(channel, second);
+    if (channel) return channel.lastMessageId ?? channel.idFloor;
     const removed = this.#removedIds.size > 0 ? this.#removedIds.get(name) : undefined;
-    return removed && removed.time >= second ? removed : undefined;
+    // Remembered until its second is over (pruned lazily): as RedisStore's key of it expires then.
+    return removed && removed.time >= Math.floor(this.#now() / 1000) ? removed : undefined;
   }
 
   /** Counts a subscriber in on `channel` (the live channel named `name`, if it exists). */
@@ -543,8 +542,8 @@ export class MemoryStore implements ChannelStore {
     this.#lifecycle('destroyed', channel.name);
     // A channel recreated within the same second must not hand out its old ids again: a subscriber
     // holding `T:0` would skip the new `T:0`. Remember the last id until its second is over.
+    const last = channel.lastMessageId ?? channel.idFloor;
     const second = Math.floor(this.#now() / 1000);
-    const last = channel.lastMessageId ?? floorOf(channel, second);
     if (last && last.time >= second) {
       // Pruned once per second, not per removal: a flood of removals within one second stays linear.
       if (second > this.#removedPrunedSecond) {
@@ -596,16 +595,6 @@ const LIST_STEP = 500;
 
 function statsOf(channel: MemoryChannel): ChannelStats {
   return { channel: channel.name, published: channel.published, messages: channel.queue.length, subscribers: channel.subscribers.size };
-}
-
-/**
- * The id a channel with no message of its own continues after: that of a same-named channel removed
- * within its last second, for as long as that second lasts (then a new first id is later anyway).
- * RedisStore keeps it exactly as long.
- */
-function floorOf(channel: MemoryChannel, second: number): MessageId | undefined {
-  if (channel.idFloor && channel.idFloor.time < second) channel.idFloor = undefined;
-  return channel.idFloor;
 }
 
 function channelCost(name: string): number {

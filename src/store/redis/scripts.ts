@@ -29,6 +29,20 @@ local function meta(name)
   return nil
 end
 
+-- The newest id the channel has given: its last message's; else, for a channel made again (by a
+-- subscriber, a PUT) within the last second of a removed one of its name, that one's last id, which it
+-- keeps as its floor for as long as it lives (as MemoryStore does); else that of one removed this
+-- second (F). Nil if none.
+local function newestId()
+  return redis.call('HGET', C, 'last') or redis.call('HGET', C, 'floor') or redis.call('GET', F)
+end
+
+-- A channel made again while F holds the last id of a removed one: its first message follows that id.
+local function keepFloor()
+  local floor = redis.call('GET', F)
+  if floor then redis.call('HSET', C, 'floor', floor) end
+end
+
 local function field(entry, name)
   local f = entry[2]
   for i = 1, #f, 2 do
@@ -123,7 +137,7 @@ end
 -- Removes the channel. A channel created again within this second must not hand out its old ids (a
 -- subscriber holding T:0 would skip a new T:0), so its last id stays in F until the second is over.
 local function removeChannel()
-  local last = redis.call('HGET', C, 'last')
+  local last = redis.call('HGET', C, 'last') or redis.call('HGET', C, 'floor')
   redis.call('DEL', C, M, S, L, K)
   lifecycle = lifecycle .. 'd'
   if I then redis.call('ZREM', I, C) end
@@ -252,6 +266,7 @@ local function countIn(events, process, subscriber, concurrency, max, create, le
     if create ~= '1' then return 'missing' end
     if not roomForChannel() then return 'toomany' end
     setRules(rulesFrom)
+    keepFloor()
     lifecycle = lifecycle .. 'c'
   end
   local waiting = redis.call('ZCARD', S)
@@ -309,9 +324,9 @@ if idempotencyKey ~= '' then
   end
 end
 -- The channel's meta hash, read once: the script keeps these up to date as it changes them.
-local m = redis.call('HMGET', C, 'store', 'min', 'cto', 'last', 'n', 'xmax', 'idle', 'req', 'mr')
+local m = redis.call('HMGET', C, 'store', 'min', 'cto', 'last', 'n', 'xmax', 'idle', 'req', 'mr', 'floor')
 local existed = m[1] ~= false
-local last, n, req, mr = m[4] or nil, tonumber(m[5]) or 0, tonumber(m[8]), m[9] ~= false
+local last, n, req, mr = m[4] or m[10] or nil, tonumber(m[5]) or 0, tonumber(m[8]), m[9] ~= false
 local state = {xmax = tonumber(m[6]), idle = tonumber(m[7])}
 -- The script's first write must be one that Redis refuses when out of memory (507): once a script has
 -- written, Redis lets its later writes through. So the new rules go in first; the channel is settled
@@ -463,6 +478,7 @@ settle()
 if redis.call('EXISTS', C) == 0 then
   if not roomForChannel() then return {'toomany'} end
   setRules(1)
+  keepFloor()
   lifecycle = lifecycle .. 'c'
   -- Created empty by PUT: its idle clock starts only if it has one (see MemoryStore.create).
   if tonumber(ARGV[5]) > 0 then redis.call('HSET', C, 'idle', now) end
@@ -480,7 +496,7 @@ const NEXT = `
 if not settle() then return {0, sec, redis.call('GET', F) or ''} end
 -- pcall: reads still work when Redis is out of memory (HSET is refused then, expiry changes are not).
 redis.pcall('HSET', C, 'req', now)
-local last = redis.call('HGET', C, 'last') or redis.call('GET', F) or ''
+local last = newestId() or ''
 local kept = keptFrom(meta('min') or 0)
 local start = '-'
 if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
@@ -506,7 +522,7 @@ if not settle() then
   if newest <= 0 then return {1, redis.call('GET', F) or ''} end
   return {0}
 end
-if newest <= 0 then return {1, redis.call('HGET', C, 'last') or redis.call('GET', F) or ''} end
+if newest <= 0 then return {1, newestId() or ''} end
 local kept = keptFrom(meta('min') or 0)
 local entries = redis.call('XREVRANGE', M, '+', '-', 'COUNT', newest + 1)
 local seen = 0
@@ -575,7 +591,7 @@ return {1, i[1], i[2], i[3], i[4]}
 const JOIN = `
 settle()
 local result = join(0)
-return {result, redis.call('HGET', C, 'last') or redis.call('GET', F) or ''}
+return {result, newestId() or ''}
 `;
 
 /**
@@ -637,7 +653,7 @@ for i = 12, #ARGV, 2 do
   end
 end
 if joined then expireAfterJoin() end
-return {last, messages, results, sec, last ~= '' and '' or (redis.call('GET', F) or '')}
+return {last, messages, results, sec, last ~= '' and '' or (redis.call('HGET', C, 'floor') or redis.call('GET', F) or '')}
 `;
 
 /**
@@ -707,6 +723,7 @@ local recover = ARGV[3] ~= '0'
 if not settle() then
   if ARGV[3] ~= '2' then return {-1, ''} end
   setRules(4)
+  keepFloor()
   lifecycle = lifecycle .. 'c'
 end
 if recover and ARGV[9] ~= '' then
