@@ -392,8 +392,12 @@ export function multiplexSuite(label: string, makeStore: StoreFactory): void {
         await waitFor('6 messages', () => got.length >= 6, WAIT);
         await waitFor('the end event', () => ends.length > 0, WAIT);
         await f.waiting(ids, 0);
-        const sentAway = await publishAcross(f, ids, 6, 6);
-        release();
+        let sentAway: Awaited<ReturnType<typeof publishAcross>>;
+        try {
+          sentAway = await publishAcross(f, ids, 6, 6);
+        } finally {
+          release();
+        }
         await waitFor('12 messages after the reconnect', () => got.length >= 12, 10_000);
         assert.deepEqual(got.slice(0, 6), before.map((m) => m.body));
         assert.deepEqual(got.slice(6), mergeOrder(sentAway));

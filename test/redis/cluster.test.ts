@@ -137,6 +137,34 @@ else {
       assert.throws(() => new RedisStore({ cluster: { rootNodes: cluster.rootNodes }, url: 'redis://127.0.0.1:1' }), /"url" and "cluster" exclude each other/);
     });
 
+    it('a connection reset on an ioredis Cluster with one startup node (a master paused past commandTimeout): the store serves every master again', { timeout: 60_000 }, async () => {
+      const prefix = testPrefix('cluster-reset');
+      // One channel on each master, and the master each is on.
+      const channels: Array<{ id: string; port: number }> = [];
+      for (let i = 0; channels.length < 3 && i < 1000; i++) {
+        const port = (await cluster.masterOf(Number(await cluster.cli(['CLUSTER', 'KEYSLOT', `{/reset-${i}}`])))).port;
+        if (!channels.some((c) => c.port === port)) channels.push({ id: `reset-${i}`, port });
+      }
+      const [paused, seed] = channels as [{ id: string; port: number }, { id: string; port: number }];
+      // A single startup node (a master that is not paused): the reset Cluster's pool starts with it alone.
+      const given = new IORedisCluster([`redis://127.0.0.1:${seed.port}`], { lazyConnect: true });
+      const store = new RedisStore({ client: given, prefix, commandTimeout: '400ms', heartbeatInterval: '200ms' });
+      const relay = createPushRelay({ store });
+      const everyMaster = () => Promise.all(channels.map((c) => relay.publish(c.id, 'x'))).then(() => true, () => false);
+      try {
+        await store.ready();
+        await waitFor('a publish on every master', everyMaster, 15000);
+        // CLIENT PAUSE: the master answers nothing for 1.5 s, and the cluster bus runs on (no failover).
+        await cluster.cli(['-p', String(paused.port), 'CLIENT', 'PAUSE', '1500', 'ALL']);
+        await assert.rejects(relay.publish(paused.id, 'to the paused master'), (err: { status?: number; message?: string }) => err.status === 503 && /the connection is reset/.test(err.message ?? ''));
+        await waitFor('a publish on every master after the reset', everyMaster, 15000);
+      } finally {
+        await relay.close();
+        await store.close();
+        given.disconnect();
+      }
+    });
+
     // Last: it moves slots between the masters.
     for (const client of ['node-redis', 'ioredis'] as const)
     it(`a slot migrated under a watched channel (${client}): the heartbeat finds its wake-ups gone and subscribes again, on the new master`, { timeout: 120_000 }, async () => {

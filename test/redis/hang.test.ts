@@ -18,13 +18,15 @@ import { waitFor } from '../helpers/wait.js';
 import { freePort, kill, redisServerSkipReason, startRedis } from './redis-server.js';
 import { REDIS_CLIENTS } from './redis-env.js';
 
-/** A TCP proxy to `target` that can stop forwarding (both ways) without closing anything. */
+/** A TCP proxy to `target` that can stop forwarding (both ways) without closing anything, or lose Redis' replies. */
 async function blackholeProxy(target: number) {
   let holding = false;
+  let losingReplies = false;
   const held: Array<() => void> = [];
   const sockets = new Set<net.Socket>();
-  const pipe = (from: net.Socket, to: net.Socket) =>
+  const pipe = (from: net.Socket, to: net.Socket, replies = false) =>
     from.on('data', (chunk: Buffer) => {
+      if (replies && losingReplies) return;
       if (holding) held.push(() => to.write(chunk));
       else to.write(chunk);
     });
@@ -39,12 +41,20 @@ async function blackholeProxy(target: number) {
       });
     }
     pipe(client, upstream);
-    pipe(upstream, client);
+    pipe(upstream, client, true);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
     hold: () => (holding = true),
+    /** Redis' replies are lost from now on, until cut(). */
+    loseReplies: () => (losingReplies = true),
+    /** Closes every connection (those made afterwards are forwarded as usual). */
+    cut: () => {
+      losingReplies = false;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
     release: () => {
       holding = false;
       for (const f of held.splice(0)) f();
@@ -129,6 +139,28 @@ else
         proxy.release();
         await waitFor('the relay to serve again', async () => (await request(server.url('/pub?id=n'), { method: 'POST', body: 'after' })).status === 202, 10_000);
         assert.ok((await relay.channelInfo('n'))!.messages >= 2);
+      });
+
+      it('a connection lost with a publish unanswered (Redis ran it): 503, and it is not sent again on the next connection', async () => {
+        const proxy = await blackholeProxy(port);
+        cleanup.push(() => proxy.close());
+        const { relay, server } = await relayOn(proxy.port, 'hang-resend');
+        assert.equal((await request(server.url('/pub?id=r'), { method: 'POST', body: 'before' })).status, 202);
+        proxy.loseReplies();
+        const lost = request(server.url('/pub?id=r'), { method: 'POST', body: 'during' });
+        // Redis runs the publish; its reply is lost, then the connection closes well within commandTimeout.
+        const direct = createClient({ url: `redis://127.0.0.1:${port}` });
+        await direct.connect();
+        cleanup.push(() => direct.quit());
+        const stored = async () => {
+          const [key] = await direct.keys('hang-resend:*r}:messages');
+          return key ? direct.xLen(key) : 0;
+        };
+        await waitFor('the publish stored in Redis', async () => (await stored()) === 2);
+        proxy.cut();
+        assert.equal((await lost).status, 503);
+        await waitFor('the relay to serve again', async () => (await request(server.url('/pub?id=r2'), { method: 'POST', body: 'after' })).status === 202, 10_000);
+        assert.equal((await relay.channelInfo('r'))!.messages, 2, 'stored once, not once more by a client that sent it again');
       });
 
       it('Redis hung, then killed with commands unread (ECONNRESET): the reset falls between reconnection attempts; back once Redis is', async () => {

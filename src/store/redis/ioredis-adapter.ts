@@ -65,7 +65,7 @@ export class IORedisAdapter {
   readonly #events: Array<{ event: Event; listener: EventListener }> = [];
   readonly #onMessage = (channel: Buffer, message: Buffer) => this.#deliver(channel, message);
 
-  constructor(redis: IORedisClient, open: () => IORedisClient = () => redis.duplicate()) {
+  constructor(redis: IORedisClient, open: () => IORedisClient = () => redis.duplicate({ lazyConnect: true })) {
     this.#open = open;
     this.#redis = redis;
     redis.on('messageBuffer', this.#onMessage);
@@ -87,7 +87,9 @@ export class IORedisAdapter {
   /** A connection of its own, with the same settings; connected by connect(). */
   duplicate(options: { disableOfflineQueue?: boolean } = {}): IORedisAdapter {
     const source = this.#redis;
-    const open = () => source.duplicate({ lazyConnect: true, ...(options.disableOfflineQueue ? { enableOfflineQueue: false } : {}) });
+    // autoResendUnfulfilledCommands off: a publish whose reply a dropped connection lost may have run;
+    // sent again by ioredis it would be stored twice. It fails instead (503), as with node-redis.
+    const open = () => source.duplicate({ lazyConnect: true, autoResendUnfulfilledCommands: false, ...(options.disableOfflineQueue ? { enableOfflineQueue: false } : {}) });
     return new IORedisAdapter(open(), open);
   }
 

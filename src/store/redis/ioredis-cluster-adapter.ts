@@ -26,6 +26,7 @@ export interface IORedisClusterClient {
   readonly isCluster: boolean;
   readonly status: string;
   readonly slots: ReadonlyArray<ReadonlyArray<string> | undefined>;
+  readonly options?: { redisOptions?: Record<string, unknown> | undefined };
   duplicate(startupNodes?: unknown[], options?: Record<string, unknown>): IORedisClusterClient;
   connect(): Promise<void>;
   disconnect(reconnect?: boolean): void;
@@ -38,6 +39,10 @@ export interface IORedisClusterClient {
   sunsubscribe(...channels: string[]): Promise<unknown>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  once(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  off(event: string, listener: (...args: any[]) => void): unknown;
 }
 
 /** Whether `client` is an ioredis Cluster. */
@@ -48,41 +53,57 @@ export function isIORedisCluster(client: unknown): client is IORedisClusterClien
 
 
 export class IORedisClusterAdapter extends EventEmitter {
-  readonly #cluster: IORedisClusterClient;
+  /** The Cluster now: a new one after destroy() (see connect()). */
+  #cluster: IORedisClusterClient;
+  /** A new Cluster with the same startup nodes and options, for connect() after destroy(). */
+  readonly #open: () => IORedisClusterClient;
+  #destroyed = false;
   readonly #listeners = new Map<string, { listener: Listener; buffer: boolean; sharded: boolean }>();
   #connected = false;
   /** A node was lost since the last 'ready': the next complete slot refresh is a recovery. */
   #lost = false;
   /** A check that every master answers is under way (see #refreshed). */
   #checking = false;
+  /** What the adapter listens to on its Cluster: moved to the new one after destroy(). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly #handlers: Array<[string, (...args: any[]) => void]> = [
+    ['messageBuffer', (channel: Buffer, message: Buffer) => this.#deliver(channel, message)],
+    ['smessageBuffer', (channel: Buffer, message: Buffer) => this.#deliver(channel, message)],
+    ['error', (err: Error) => this.emit('error', err)],
+    [
+      'node error',
+      (err: Error) => {
+        this.#lost = true;
+        this.emit('error', err);
+      },
+    ],
+    [
+      '-node',
+      () => {
+        this.#lost = true;
+      },
+    ],
+    ['refresh', () => void this.#refreshed()],
+  ];
 
   /** Whether the servers have sharded pub/sub (Redis 7 and later): learnt on connect. */
   sharded = false;
   readonly clustered = true;
 
-  constructor(cluster: IORedisClusterClient) {
+  constructor(cluster: IORedisClusterClient, open: () => IORedisClusterClient = () => cluster.duplicate([], { lazyConnect: true })) {
     super();
     this.#cluster = cluster;
-    cluster.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#deliver(channel, message));
-    cluster.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.#deliver(channel, message));
-    cluster.on('error', (err: Error) => this.emit('error', err));
-    cluster.on('node error', (err: Error) => {
-      this.#lost = true;
-      this.emit('error', err);
-    });
-    cluster.on('-node', () => {
-      this.#lost = true;
-    });
-    cluster.on('refresh', () => void this.#refreshed());
+    this.#open = open;
+    for (const [event, handler] of this.#handlers) cluster.on(event, handler);
   }
 
   get isReady(): boolean {
-    return this.#connected && this.#cluster.status === 'ready';
+    return !this.#destroyed && this.#connected && this.#cluster.status === 'ready';
   }
 
   get isOpen(): boolean {
     const status = this.#cluster.status;
-    return status !== 'end' && status !== 'close' && status !== 'wait';
+    return !this.#destroyed && status !== 'end' && status !== 'close' && status !== 'wait';
   }
 
   get options(): { database: number } {
@@ -90,22 +111,60 @@ export class IORedisClusterAdapter extends EventEmitter {
   }
 
   duplicate(options: { disableOfflineQueue?: boolean } = {}): IORedisClusterAdapter {
-    return new IORedisClusterAdapter(
-      this.#cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, ...(options.disableOfflineQueue ? { enableOfflineQueue: false } : {}) }),
-    );
+    const source = this.#cluster;
+    // autoResendUnfulfilledCommands off, as in IORedisAdapter: a publish is never run twice behind the store's back.
+    const redisOptions = { ...source.options?.redisOptions, autoResendUnfulfilledCommands: false };
+    const open = () => source.duplicate([], { lazyConnect: true, shardedSubscribers: true, redisOptions, ...(options.disableOfflineQueue ? { enableOfflineQueue: false } : {}) });
+    return new IORedisClusterAdapter(open(), open);
   }
 
+  /**
+   * After destroy(), a new Cluster (as node-redis' connect() after destroy() opens new sockets): the
+   * one destroyed closes asynchronously, and its old node connections, ending, take the new ones of the
+   * same address out of its pool; once that pool is empty it closes, and ends for good (it was closed
+   * by hand), so the store answered 503 until restarted.
+   */
   async connect(): Promise<void> {
-    await this.#cluster.connect();
-    const info = String(await this.#cluster.callBuffer('INFO', 'server'));
+    if (this.#destroyed) {
+      this.#destroyed = false;
+      this.#cluster = this.#open();
+      for (const [event, handler] of this.#handlers) this.#cluster.on(event, handler);
+    }
+    const cluster = this.#cluster;
+    try {
+      await cluster.connect();
+    } catch (err) {
+      // The Cluster retries by itself (clusterRetryStrategy): its 'ready' completes this connect.
+      cluster.once('ready', () => {
+        if (cluster === this.#cluster && !this.#destroyed && !this.#connected) this.#ready(cluster).catch((e: unknown) => debug('connecting failed: %s', e));
+      });
+      throw err;
+    }
+    await this.#ready(cluster);
+  }
+
+  async #ready(cluster: IORedisClusterClient): Promise<void> {
+    const info = String(await cluster.callBuffer('INFO', 'server'));
+    if (cluster !== this.#cluster || this.#destroyed) return;
     this.sharded = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0) >= 7;
+    const channels = [...this.#listeners].filter(([, s]) => !s.sharded).map(([c]) => c);
+    const shardChannels = [...this.#listeners].filter(([, s]) => s.sharded).map(([c]) => c);
+    // A new Cluster after destroy(): the subscriptions the adapter holds, again.
+    if (channels.length > 0) await cluster.subscribe(...channels);
+    for (const channel of shardChannels) await cluster.ssubscribe(channel);
     this.#connected = true;
     this.emit('ready');
   }
 
   destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
     this.#connected = false;
-    this.#cluster.disconnect(false);
+    const old = this.#cluster;
+    for (const [event, handler] of this.#handlers) old.off(event, handler);
+    // Whatever it still reports while it closes is not news (and not an unhandled 'error').
+    old.on('error', () => {});
+    old.disconnect(false);
   }
 
   sendCommand(args: ReadonlyArray<string | Buffer>, _options?: unknown): Promise<unknown> {
