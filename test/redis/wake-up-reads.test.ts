@@ -288,6 +288,26 @@ else
       first.unwatch();
     });
 
+    it('a long-poll parked from the wake-ups on a channel removed meanwhile (idle, not stored) makes it again, as its join would: counted, the next message reaches it', async () => {
+      const unstored = { ...DEFAULT_BUFFER_RULES, storeMessages: false, channelTimeout: 0 };
+      const ch = channel();
+      const w = await watched(ch);
+      assert.ok('joined' in (await store.nextOrJoin(ch, undefined, request('u1'))));
+      await waitFor('counted in Redis', async () => (await other.info(ch))?.subscribers === 1);
+      const one = await publish(other, ch, 'one', unstored);
+      await waitFor('the wake-up', () => w.events.length === 1);
+      await store.leave(ch, ['u1']);
+      assert.equal(await other.info(ch), undefined, 'nothing stored, nobody waiting: removed');
+      // Parked at once from what the wake-ups told: counted in with the next batch.
+      assert.ok('joined' in (await store.nextOrJoin(ch, one.message.id, request('u2'))));
+      await waitFor('counted in Redis', async () => (await other.info(ch))?.subscribers === 1);
+      const two = await publish(other, ch, 'two', unstored);
+      assert.equal(two.info.subscribers, 1, 'its publisher is told it reached the subscriber');
+      assert.deepEqual(two.message.previousId, one.message.id, 'and the ids go on: no loss signal for it');
+      await store.leave(ch, ['u2']);
+      w.unwatch();
+    });
+
     it('a gap in the sequence of wake-ups makes the parked subscribers read again', async () => {
       const ch = channel();
       const { events, unwatch } = await watched(ch);

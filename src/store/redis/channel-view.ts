@@ -75,6 +75,11 @@ export class ChannelView {
   readonly added = new Set<string>();
   /** A subscriber asked since the last flush (the channel's last-requested time). */
   touched = false;
+  /**
+   * The channelTimeout the last subscriber counted in here would create the channel with (its join
+   * may create it), or undefined: a channel removed meanwhile is made again when the batch is sent.
+   */
+  createWith: number | undefined;
   /** When a poll here was last answered or parked without a script (epoch ms; 0: never). */
   requestedAt = 0;
   /** The requestedAt the last heartbeat sent to Redis. */

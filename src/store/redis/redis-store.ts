@@ -1122,6 +1122,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     const member = view.free.pop();
     if (member !== undefined) view.members.set(request.subscriberId, member);
     else view.added.add(request.subscriberId);
+    // What a join would create the channel with, should it be gone when the batch is counted in.
+    view.createWith = request.create ? request.channelTimeout : undefined;
     this.#presence.joined(view.channel, member ?? request.subscriberId, request.create, request.channelTimeout);
     this.#dirty.add(view);
     this.#flushSoon();
@@ -1203,7 +1205,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements Channe
     view.added.clear();
     view.touched = false;
     this.#touched.delete(view);
-    const sent = this.#run(channel, this.#scripts.count, [this.processId, String(this.#lease), `${out.length}${touched ? 't' : ''}`, ...out, ...into]);
+    const create = view.createWith !== undefined ? ruleArgs({ ...DEFAULT_BUFFER_RULES, channelTimeout: view.createWith }) : NO_RULES;
+    const sent = this.#run(channel, this.#scripts.count, [this.processId, String(this.#lease), create === NO_RULES ? '0' : '1', ...create, `${out.length}${touched ? 't' : ''}`, ...out, ...into]);
     const waiting = view.flushed;
     view.flushed = undefined;
     view.sending = sent;
@@ -1238,6 +1241,8 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
 
 /** How long subscribers counted in wait to go to Redis together. */
 const COUNT_MS = 5;
+/** COUNT's rules when it may not create the channel: never read. */
+const NO_RULES: readonly string[] = ['0', '0', '0', '0', '0'];
 /**
  * How long answered or gone subscribers stay counted in Redis, on a channel with neither a subscriber
  * limit nor a concurrency other than `broadcast`, waiting for a long-poll coming back to take their place.

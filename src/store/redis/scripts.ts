@@ -658,32 +658,40 @@ return {last, messages, results, sec, last ~= '' and '' or (redis.call('HGET', C
 
 /**
  * Waiting subscribers of one process counted out and in together (RedisStore counts a watched
- * channel's subscribers in batches, see channel-view.ts). ARGV: process, lease ms, how many are
+ * channel's subscribers in batches, see channel-view.ts). ARGV: process, lease ms, create ('1'/'0'),
+ * rules for a channel this creates (store, min, max, messageTimeout, channelTimeout), how many are
  * counted out (with a 't' after it when a subscriber asked meanwhile), those subscriber ids, then the
- * ids counted in. Nobody is counted in on a channel that no longer exists (it was deleted meanwhile:
- * those subscribers are told so). Also the channel's last-requested time, unless only subscribers
- * leaving are sent. Returns 1, or 0 when the channel does not exist.
+ * ids counted in. A channel that no longer exists (removed once idle, or deleted: those subscribers
+ * are told so by its event) is made again for those counted in when they may create it, as their
+ * joins would have; else nobody is counted in. Also the channel's last-requested time, unless only
+ * subscribers leaving are sent. Returns 1, or 0 when the channel does not exist (then or now).
  */
 const COUNT = `
-if redis.call('EXISTS', C) == 0 then return 0 end
 -- '<n>' subscribers counted out, '<n>t' when a subscriber also asked (the last-requested time).
-local touched = string.sub(ARGV[3], -1) == 't'
-local out = tonumber((string.gsub(ARGV[3], 't$', '')))
+local touched = string.sub(ARGV[9], -1) == 't'
+local out = tonumber((string.gsub(ARGV[9], 't$', '')))
+local joining = #ARGV > 9 + out
+if redis.call('EXISTS', C) == 0 then
+  if not joining or ARGV[3] ~= '1' or not roomForChannel() then return 0 end
+  setRules(4)
+  keepFloor()
+  lifecycle = lifecycle .. 'c'
+end
 local left = 0
-for i = 4, 3 + out, 256 do
+for i = 10, 9 + out, 256 do
   local members = {}
-  for j = i, math.min(i + 255, 3 + out) do members[#members + 1] = ARGV[1] .. '|' .. ARGV[j] end
+  for j = i, math.min(i + 255, 9 + out) do members[#members + 1] = ARGV[1] .. '|' .. ARGV[j] end
   left = left + redis.call('ZREM', S, unpack(members))
 end
-if #ARGV > 3 + out then
-  for i = 4 + out, #ARGV do redis.call('ZADD', S, 0, ARGV[1] .. '|' .. ARGV[i]) end
+if joining then
+  for i = 10 + out, #ARGV do redis.call('ZADD', S, 0, ARGV[1] .. '|' .. ARGV[i]) end
   redis.call('HSET', L, ARGV[1], now + tonumber(ARGV[2]))
   redis.call('HDEL', C, 'idle')
 elseif left > 0 and redis.call('ZLEXCOUNT', S, '[' .. ARGV[1] .. '|', '(' .. ARGV[1] .. '}') == 0 then
   redis.call('HDEL', L, ARGV[1])
 end
 -- Subscribers counting in, or one that asked, set the last-requested time; those leaving do not.
-if touched or #ARGV > 3 + out then redis.pcall('HSET', C, 'req', now) end
+if touched or joining then redis.pcall('HSET', C, 'req', now) end
 markIfIdle()
 settle()
 return 1
